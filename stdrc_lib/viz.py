@@ -1,0 +1,80 @@
+"""Pictures: contact sheets and videos (mediapy), position diagrams and attention maps (matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _mediapy():
+    import imageio_ffmpeg
+    import mediapy
+
+    # imageio-ffmpeg ships the binary; mediapy would otherwise look for ffmpeg on PATH.
+    mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
+    return mediapy
+
+
+def to_uint8(frames) -> np.ndarray:
+    """``(F, H, W, 3)`` uint8 from a tensor or array (uint8, or float in [0, 1])."""
+    a = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise ValueError(f"`frames` must be (F, H, W, 3), got {a.shape}.")
+    return a
+
+
+def write_video(path: str | Path, frames, fps: float = 24.0, upscale: int = 4) -> Path:
+    """Write an H.264 MP4 (nearest-neighbour upscaled so tiny clips are visible)."""
+    a = to_uint8(frames)
+    if upscale > 1:
+        a = a.repeat(upscale, axis=1).repeat(upscale, axis=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _mediapy().write_video(str(path), a, fps=fps)
+    return path
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    return np.asarray(_mediapy().read_video(str(path)))
+
+
+def contact_sheet(rows: list, labels: list[str] | None = None, upscale: int = 2, pad: int = 2) -> np.ndarray:
+    """Grid image: one row per clip (or single image), frames left to right, white padding."""
+    rows = [to_uint8(r if (hasattr(r, "ndim") and r.ndim == 4) else np.asarray(r)[None]) for r in rows]
+    h, w = rows[0].shape[1:3]
+    ncol = max(r.shape[0] for r in rows)
+    sheet = np.full(((h + pad) * len(rows) + pad, (w + pad) * ncol + pad, 3), 255, np.uint8)
+    for i, r in enumerate(rows):
+        for j, fr in enumerate(r):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            sheet[y : y + h, x : x + w] = fr
+    if upscale > 1:
+        sheet = sheet.repeat(upscale, 0).repeat(upscale, 1)
+    if labels:
+        sheet = _label_rows(sheet, labels, (h + pad) * upscale, pad * upscale)
+    return sheet
+
+
+def _label_rows(sheet: np.ndarray, labels: list[str], row_h: int, pad: int) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    margin = 8 + 7 * max(len(s) for s in labels)
+    im = Image.new("RGB", (sheet.shape[1] + margin, sheet.shape[0]), (255, 255, 255))
+    im.paste(Image.fromarray(sheet), (margin, 0))
+    d = ImageDraw.Draw(im)
+    for i, s in enumerate(labels):
+        d.text((4, pad + i * row_h + row_h // 2 - 6), s, fill=(0, 0, 0))
+    return np.asarray(im)
+
+
+def save_image(path: str | Path, image: np.ndarray) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
