@@ -69,8 +69,14 @@ class CaptureProcessor(LTX2PerturbedAttnProcessor):
         all_perturbed: bool | None = None,
     ) -> torch.Tensor:
         out = super().__call__(
-            attn, hidden_states, encoder_hidden_states, attention_mask, query_rotary_emb, key_rotary_emb,
-            perturbation_mask, all_perturbed,
+            attn,
+            hidden_states,
+            encoder_hidden_states,
+            attention_mask,
+            query_rotary_emb,
+            key_rotary_emb,
+            perturbation_mask,
+            all_perturbed,
         )
         if encoder_hidden_states is None and not bool(all_perturbed):
             with torch.no_grad():
@@ -135,7 +141,9 @@ def capture_attention(
             blocks[i].attn1.set_processor(proc)
 
 
-def reference_maps(store_map: torch.Tensor, video_grid: tuple[int, int, int], ref_grid: tuple[int, int]) -> torch.Tensor:
+def reference_maps(
+    store_map: torch.Tensor, video_grid: tuple[int, int, int], ref_grid: tuple[int, int]
+) -> torch.Tensor:
     """Reshape ``(B, N_v, N_r)`` to ``(B, F, H, W, Hr, Wr)`` for plotting (first reference only)."""
     f, h, w = video_grid
     hr, wr = ref_grid

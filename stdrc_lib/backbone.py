@@ -294,7 +294,9 @@ def load_full(
         transformer = LTX2VideoTransformer3DModel.from_pretrained(model, subfolder="transformer", **kw)
         vae = AutoencoderKLLTX2Video.from_pretrained(model, subfolder="vae", **kw)
     except (OSError, ValueError) as e:
-        raise FileNotFoundError(_missing_full_message(model, str(e).splitlines()[0] if str(e) else type(e).__name__)) from e
+        raise FileNotFoundError(
+            _missing_full_message(model, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        ) from e
     check_consistency(transformer, vae)
     return Backbone(transformer.to(device).eval(), vae.to(device).eval(), None, trained=True, source=str(model))
 

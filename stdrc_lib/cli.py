@@ -12,8 +12,11 @@ from .positions import SCHEMES
 
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", default="a person smiling in a forest moving left",
-                   help="text prompt (toy vocabulary; unknown words map to <unk>)")
+    p.add_argument(
+        "--prompt",
+        default="a person smiling in a forest moving left",
+        help="text prompt (toy vocabulary; unknown words map to <unk>)",
+    )
     p.add_argument("--negative-prompt", default="", help="null / negative prompt for the unconditional streams")
     p.add_argument("--steps", type=int, default=20, help="Euler sampling steps (default: 20)")
     p.add_argument("--s-ref", type=float, default=2.0, help="reference guidance scale s_ref (default: 2.0)")
@@ -61,8 +64,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sheet = viz.contact_sheet([ref, out.frames[0]], labels=["reference", "generated"], upscale=2)
     png = viz.save_image(out_dir / "demo_contact_sheet.png", sheet)
     viz.save_image(out_dir / "demo_reference.png", ref)
-    print(f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
-          f"{args.steps} steps")
+    print(
+        f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
+        f"{args.steps} steps"
+    )
     print(f"[stdrc] wrote {video} ({out.frames.shape[1]} frames, {out.frames.shape[2]}×{out.frames.shape[3]})")
     print(f"[stdrc] wrote {png}")
     print(f"[stdrc] done in {time.time() - t0:.1f} s")

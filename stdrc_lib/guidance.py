@@ -90,8 +90,14 @@ def stream_weights(order: str, s_ref: float, s_txt: float) -> tuple[float, float
     return (1.0 - s_txt, s_txt - s_ref, s_ref)
 
 
-def combine(v_uncond: torch.Tensor, v_mid: torch.Tensor, v_cond: torch.Tensor, s_ref: float, s_txt: float,
-            order: str = "ref_first") -> torch.Tensor:
+def combine(
+    v_uncond: torch.Tensor,
+    v_mid: torch.Tensor,
+    v_cond: torch.Tensor,
+    s_ref: float,
+    s_txt: float,
+    order: str = "ref_first",
+) -> torch.Tensor:
     """Three-stream guidance, written as in the papers.
 
     ``v_mid`` is ``v(r,∅)`` for ``ref_first`` and ``v(∅,c)`` for ``text_first``.

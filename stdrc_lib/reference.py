@@ -92,9 +92,7 @@ def _to_hwc_float(image) -> torch.Tensor:
     ok = (1, 3, 4)
     first, last = t.shape[0] in ok, t.shape[-1] in ok
     if not (first or last):
-        raise ValueError(
-            f"`image` must have 1, 3 or 4 channels in HWC or CHW order, got shape {tuple(t.shape)}."
-        )
+        raise ValueError(f"`image` must have 1, 3 or 4 channels in HWC or CHW order, got shape {tuple(t.shape)}.")
     if last and (layout_hint == "hwc" or not first):
         return t
     return t.permute(1, 2, 0)
@@ -219,9 +217,7 @@ def token_timesteps(sigma: torch.Tensor, n_video: int, n_ref: int) -> torch.Tens
     return torch.cat([vid, ref], dim=1)
 
 
-def reference_mask(
-    n_video: int, n_ref: int, present: torch.Tensor, ref_self_only: bool = False
-) -> torch.Tensor:
+def reference_mask(n_video: int, n_ref: int, present: torch.Tensor, ref_self_only: bool = False) -> torch.Tensor:
     """Multiplicative self-attention mask ``(B, N, N)`` (1 = attend, 0 = blocked).
 
     Rows with ``present[b] = False`` behave as if the reference were removed: no video token

@@ -121,11 +121,15 @@ def stream_velocities(
     else:
         streams_eff = list(streams)
     if not batched:
-        return [_one_stream(transformer, x, sigma, cond, coords, s, ref_self_only, attention_kwargs) for s in streams_eff]
+        return [
+            _one_stream(transformer, x, sigma, cond, coords, s, ref_self_only, attention_kwargs) for s in streams_eff
+        ]
     k = len(streams_eff)
     tokens = R.concat_tokens(x, refs).repeat(k, 1, 1)  # (k·B, N, C)
     n = tokens.shape[1]
-    text, tmask = _pad_text([(cond.text, cond.text_mask) if c else (cond.null_text, cond.null_mask) for _, c in streams_eff])
+    text, tmask = _pad_text(
+        [(cond.text, cond.text_mask) if c else (cond.null_text, cond.null_mask) for _, c in streams_eff]
+    )
     present = torch.tensor([r for r, _ in streams_eff]).repeat_interleave(b)
     mask = None
     if refs and (not present.all() or ref_self_only):
@@ -267,8 +271,16 @@ def generate(
         refs, ref_grids = [R.pack(z).to(dev)], [tuple(z.shape[-2:])]
     cond = Conditioning(text, tmask, null, nmask, refs, ref_grids)
     out = sample(
-        backbone.transformer, cond, grid, num_steps, guidance, positions, generator,
-        batched=batched, return_velocities=return_velocities, progress=progress,
+        backbone.transformer,
+        cond,
+        grid,
+        num_steps,
+        guidance,
+        positions,
+        generator,
+        batched=batched,
+        return_velocities=return_velocities,
+        progress=progress,
     )
     pixels = R.decode(backbone.vae, out.latents)  # (B, 3, F, H, W) in [−1, 1]
     frames = ((pixels.permute(0, 2, 3, 4, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

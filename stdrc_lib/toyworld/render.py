@@ -44,8 +44,11 @@ def draw_face(spec: FaceSpec, size: int = 64, ss: int = 4) -> np.ndarray:
         d.ellipse([cx + sx * ex - er, ey - er, cx + sx * ex + er, ey + er], fill=(255, 255, 255))
         d.ellipse([cx + sx * ex - er / 2, ey - er / 2, cx + sx * ex + er / 2, ey + er / 2], fill=EYES[spec.eyes % 3])
         if spec.glasses:
-            d.ellipse([cx + sx * ex - 1.8 * er, ey - 1.8 * er, cx + sx * ex + 1.8 * er, ey + 1.8 * er],
-                      outline=(10, 10, 10), width=max(1, ss))
+            d.ellipse(
+                [cx + sx * ex - 1.8 * er, ey - 1.8 * er, cx + sx * ex + 1.8 * er, ey + 1.8 * er],
+                outline=(10, 10, 10),
+                width=max(1, ss),
+            )
     d.arc([cx - 0.18 * fw, cy + 0.08 * fh, cx + 0.18 * fw, cy + 0.28 * fh], 20, 160, fill=(150, 40, 40), width=ss)
     return np.asarray(im.resize((size, size), Image.LANCZOS))
 
@@ -54,7 +57,10 @@ def sample_reference(seed: int = 0, size: int = 64) -> np.ndarray:
     """A deterministic sample reference face for demos and tests."""
     rng = np.random.default_rng(seed)
     spec = FaceSpec(
-        skin=int(rng.integers(len(SKIN))), hair=int(rng.integers(len(HAIR))), eyes=int(rng.integers(3)),
-        glasses=bool(rng.integers(2)), background=int(rng.integers(len(BACKGROUNDS))),
+        skin=int(rng.integers(len(SKIN))),
+        hair=int(rng.integers(len(HAIR))),
+        eyes=int(rng.integers(3)),
+        glasses=bool(rng.integers(2)),
+        background=int(rng.integers(len(BACKGROUNDS))),
     )
     return draw_face(spec, size)
