@@ -1,0 +1,47 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+from stdrc_lib import backbone as bb  # noqa: E402
+from stdrc_lib import positions as P  # noqa: E402
+from stdrc_lib import reference as R  # noqa: E402
+
+GRID = (3, 4, 4)  # latent (F, H, W): 9 frames of 32×32 pixels with the toy VAE
+REF_GRID = (4, 4)
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """A 2-layer toy backbone with a fixed seed (the real diffusers classes)."""
+    return bb.build_toy(seed=0, num_layers=2)
+
+
+def forward(toy, x, refs, coords, text=None, mask=None, sigma=0.7):
+    """Velocity at all tokens for video tokens ``x`` and reference token list ``refs``."""
+    b, n_v, _ = x.shape
+    if text is None:
+        text, tmask = toy.text_encoder.encode(["a person smiling"] * b)
+    else:
+        text, tmask = text
+    tokens = R.concat_tokens(x, refs)
+    n = tokens.shape[1]
+    sig = torch.full((b,), sigma)
+    ts = R.token_timesteps(sig, n_v, n - n_v)
+    with torch.no_grad():
+        return bb.transformer_forward(toy.transformer, tokens, text, ts, sig, coords[:, :, :n], tmask, mask)
+
+
+def make_tokens(b=2, n_ref=1, seed=0, c=16):
+    g = torch.Generator().manual_seed(seed)
+    n_v = GRID[0] * GRID[1] * GRID[2]
+    x = torch.randn(b, n_v, c, generator=g)
+    refs = [torch.randn(b, REF_GRID[0] * REF_GRID[1], c, generator=g) for _ in range(n_ref)]
+    return x, refs
+
+
+def coords_for(toy, b=2, n_ref=1, **cfg):
+    return P.build_coords(toy.transformer.rope, b, GRID, [REF_GRID] * n_ref, P.PositionConfig(**cfg))

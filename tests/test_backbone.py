@@ -1,0 +1,75 @@
+import pytest
+import torch
+from conftest import coords_for, forward, make_tokens
+
+from stdrc_lib import backbone as bb
+
+
+def test_full_config_on_meta_device():
+    transformer, vae = bb.build_full_on_meta()
+    n = sum(p.numel() for p in transformer.parameters())
+    print(f"LTX-2.3 transformer parameters: {n / 1e9:.3f}B")
+    assert abs(n - 19e9) / 19e9 < 0.05
+    assert next(transformer.parameters()).device.type == "meta"
+    cfg = transformer.config
+    assert cfg.rope_type == "split" and cfg.gated_attn and cfg.cross_attn_mod and cfg.perturbed_attn
+    assert not cfg.use_prompt_embeddings
+    assert (vae.temporal_compression_ratio, vae.spatial_compression_ratio) == (8, 32)
+
+
+def test_toy_preset_is_consistent(toy):
+    assert tuple(toy.transformer.config.vae_scale_factors) == (4, 8, 8)
+    assert toy.latent_grid(17, 64, 64) == (5, 8, 8)
+    assert toy.transformer.config.in_channels == toy.vae.config.latent_channels == 16
+
+
+def test_mismatched_vae_is_rejected(toy):
+    from diffusers import AutoencoderKLLTX2Video
+
+    cfg = dict(bb.TOY_VAE_CONFIG, spatial_compression_ratio=16)
+    with pytest.raises(ValueError, match="vae_scale_factors"):
+        bb.check_consistency(toy.transformer, AutoencoderKLLTX2Video(**cfg))
+
+
+def test_full_offline_missing_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(FileNotFoundError, match="huggingface-cli download"):
+        bb.load_full(bb.FULL_HUB_ID)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        bb.load_full(str(tmp_path / "nowhere"))
+
+
+def test_full_loading_code_on_tiny_saved_config(tmp_path, toy):
+    """The full loader runs end to end on a tiny checkpoint saved in diffusers format."""
+    toy.transformer.save_pretrained(tmp_path / "transformer")
+    toy.vae.save_pretrained(tmp_path / "vae")
+    loaded = bb.load_full(str(tmp_path), torch_dtype=torch.float32)
+    x, refs = make_tokens()
+    c = coords_for(toy)
+    a = forward(toy, x, refs, c)
+    b = forward(bb.Backbone(loaded.transformer, loaded.vae, toy.text_encoder), x, refs, c)
+    assert torch.equal(a, b)
+
+
+def test_save_load_toy_roundtrip(tmp_path, toy):
+    bb.save_toy(toy, tmp_path / "toy")
+    assert (tmp_path / "toy" / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = bb.load_toy(tmp_path / "toy")
+    x, refs = make_tokens()
+    c = coords_for(toy)
+    assert torch.equal(forward(toy, x, refs, c), forward(loaded, x, refs, c))
+    assert loaded.trained
+
+
+def test_forward_rejects_bad_timestep(toy):
+    x, refs = make_tokens()
+    with pytest.raises(ValueError, match="timestep"):
+        bb.transformer_forward(
+            toy.transformer,
+            x,
+            torch.zeros(2, 3, 128),
+            torch.zeros(2, 5),
+            torch.zeros(2),
+            coords_for(toy)[:, :, : x.shape[1]],
+        )

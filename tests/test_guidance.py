@@ -1,0 +1,83 @@
+import pytest
+import torch
+from conftest import GRID, REF_GRID, coords_for, make_tokens
+
+from stdrc_lib import guidance as G
+from stdrc_lib import sampling as S
+
+N_V = GRID[0] * GRID[1] * GRID[2]
+
+
+def _streams(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(2, 5, 3, generator=g) for _ in range(3)]
+
+
+@pytest.mark.parametrize("order", G.ORDERS)
+@pytest.mark.parametrize("s", [0.0, 1.0, 2.5, 7.0])
+def test_equal_scales_reduce_to_plain_cfg(order, s):
+    u, m, c = _streams()
+    assert torch.allclose(G.combine(u, m, c, s, s, order), G.cfg(u, c, s), atol=1e-6)
+
+
+@pytest.mark.parametrize("order", G.ORDERS)
+def test_unit_scale_is_conditional(order):
+    u, m, c = _streams()
+    assert torch.allclose(G.combine(u, m, c, 1.0, 1.0, order), c, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", G.ORDERS)
+def test_weights_match_formula(order):
+    u, m, c = _streams(1)
+    for s_ref, s_txt in [(2.0, 5.0), (0.0, 3.0), (4.0, 1.0)]:
+        w = G.stream_weights(order, s_ref, s_txt)
+        assert sum(w) == pytest.approx(1.0)
+        assert torch.allclose(G.combine_weighted([u, m, c], w), G.combine(u, m, c, s_ref, s_txt, order), atol=1e-5)
+
+
+def test_orders_differ():
+    u, m, c = _streams(2)
+    assert not torch.allclose(G.combine(u, m, c, 2.0, 5.0, "ref_first"), G.combine(u, m, c, 2.0, 5.0, "text_first"))
+
+
+def test_each_knob_moves_only_its_term():
+    u, m, c = _streams(3)
+    base = G.combine(u, m, c, 2.0, 3.0)
+    # ref_first: s_ref scales (m − u); s_txt scales (c − m)
+    assert torch.allclose(G.combine(u, m, c, 3.0, 3.0) - base, m - u, atol=1e-5)
+    assert torch.allclose(G.combine(u, m, c, 2.0, 4.0) - base, c - m, atol=1e-5)
+
+
+def test_interval():
+    cfg = G.GuidanceConfig(s_ref=2.0, s_txt=5.0, ref_interval=(0.2, 0.8))
+    assert cfg.scales_at(0.5) == (2.0, 5.0)
+    assert cfg.scales_at(0.9) == (1.0, 5.0)
+    assert cfg.weights_at(0.9) == (0.0, -4.0, 5.0)  # the ∅,∅ stream need not be run
+    with pytest.raises(ValueError, match="ref_interval"):
+        G.GuidanceConfig(ref_interval=(0.9, 0.1))
+
+
+def test_bad_order_and_scale():
+    with pytest.raises(ValueError, match="order"):
+        G.GuidanceConfig(order="both")
+    with pytest.raises(ValueError, match="s_txt"):
+        G.GuidanceConfig(s_txt=float("nan"))
+
+
+def _cond(toy, b=2):
+    x, refs = make_tokens(b=b)
+    text, tmask = toy.text_encoder.encode(["a person smiling in a forest"] * b)
+    null, nmask = toy.text_encoder.encode([""] * b)
+    return x, S.Conditioning(text, tmask, null, nmask, refs, [REF_GRID])
+
+
+@pytest.mark.parametrize("order", G.ORDERS)
+def test_batched_streams_equal_separate_forwards(toy, order):
+    x, cond = _cond(toy)
+    c = coords_for(toy)
+    with torch.no_grad():
+        batched = S.stream_velocities(toy.transformer, x, 0.6, cond, c, G.STREAMS[order], batched=True)
+        separate = S.stream_velocities(toy.transformer, x, 0.6, cond, c, G.STREAMS[order], batched=False)
+    for a, b in zip(batched, separate):
+        assert (a - b).abs().max() <= 1e-5
+    assert (batched[0] - batched[2]).abs().max() > 1e-3  # streams differ

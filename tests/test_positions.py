@@ -1,0 +1,128 @@
+import warnings
+
+import pytest
+import torch
+from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
+from diffusers.models.transformers.transformer_ltx2 import apply_split_rotary_emb
+
+from stdrc_lib import positions as P
+
+N_V = GRID[0] * GRID[1] * GRID[2]
+N_R = REF_GRID[0] * REF_GRID[1]
+H_PX, W_PX = GRID[1] * 8, GRID[2] * 8  # toy VAE spatial factor 8
+
+
+def ref_part(c):
+    return c[:, :, N_V:]
+
+
+def test_shared_equals_frame0(toy):
+    c = coords_for(toy, scheme="shared")
+    frame0 = c[:, :, : GRID[1] * GRID[2]]  # first latent frame of the video
+    assert torch.equal(ref_part(c), frame0)
+
+
+def test_tass_default_offsets(toy):
+    c = coords_for(toy, scheme="tass")
+    shared = coords_for(toy, scheme="shared")
+    r, s = ref_part(c), ref_part(shared)
+    fps = 24.0
+    assert torch.allclose(r[0, 0, :, 0], torch.full((N_R,), -1 / fps))  # t starts one frame before 0
+    assert torch.allclose(r[0, 0, :, 1], torch.zeros(N_R))  # ... and ends at 0
+    assert torch.equal(r[:, 1], s[:, 1] + H_PX)
+    assert torch.equal(r[:, 2], s[:, 2] + W_PX)
+
+
+def test_temporal_and_spatial(toy):
+    s = ref_part(coords_for(toy, scheme="shared"))
+    t = ref_part(coords_for(toy, scheme="temporal", dt_frames=2))
+    assert torch.allclose(t[:, 0], s[:, 0] - 2 / 24) and torch.equal(t[:, 1:], s[:, 1:])
+    sp = ref_part(coords_for(toy, scheme="spatial", dh=0.5, dw=2.0))
+    assert torch.equal(sp[:, 0], s[:, 0])
+    assert torch.equal(sp[:, 1], s[:, 1] + 0.5 * H_PX) and torch.equal(sp[:, 2], s[:, 2] + 2 * W_PX)
+
+
+def test_zero_offsets_reduce_to_shared(toy):
+    s = coords_for(toy, scheme="shared")
+    for scheme in ("temporal", "spatial", "tass"):
+        z = coords_for(toy, scheme=scheme, dt_frames=0, dh=0, dw=0)
+        assert torch.equal(z, s), scheme
+
+
+def test_multiple_references_get_distinct_offsets(toy):
+    c = coords_for(toy, n_ref=3, scheme="tass")
+    starts = [c[0, 0, N_V + k * N_R, 0].item() for k in range(3)]
+    assert starts == pytest.approx([-1 / 24, -2 / 24, -3 / 24])
+    c = coords_for(toy, n_ref=2, scheme="spatial")
+    assert c[0, 1, N_V + N_R, 0] - c[0, 1, N_V, 0] == H_PX
+
+
+def test_nope_has_zero_phase(toy):
+    rope = toy.transformer.rope
+    c = coords_for(toy, scheme="nope")
+    cos, sin = rope(c)  # (B, heads, N, D/2)
+    assert torch.allclose(cos[:, :, N_V:], torch.ones_like(cos[:, :, N_V:]))
+    assert sin[:, :, N_V:].abs().max() < 1e-6
+
+
+def test_out_of_range_warns(toy):
+    with pytest.warns(UserWarning, match="extrapolate"):
+        coords_for(toy, scheme="tass", dh=80)  # 80·32 px = 2560 px > 2048
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coords_for(toy, scheme="tass")  # default stays inside
+
+
+def test_unknown_scheme():
+    with pytest.raises(ValueError, match="scheme"):
+        P.PositionConfig(scheme="diagonal")
+
+
+def _logits(rope, coords, q, k):
+    cos_sin = rope(coords)
+    qr = apply_split_rotary_emb(q, cos_sin).unflatten(2, (rope.num_attention_heads, -1)).transpose(1, 2)
+    kr = apply_split_rotary_emb(k, cos_sin).unflatten(2, (rope.num_attention_heads, -1)).transpose(1, 2)
+    return qr @ kr.transpose(-1, -2)  # (B, H, N, N)
+
+
+def test_rope_is_relative(toy):
+    """Shifting every token by the same (t, h, w) leaves q·k unchanged up to float32 rounding."""
+    rope = toy.transformer.rope
+    c = coords_for(toy, scheme="tass")
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(2, c.shape[2], 128, generator=g)
+    k = torch.randn(2, c.shape[2], 128, generator=g)
+    shifted = c.clone()
+    shifted[:, 0] += 0.5
+    shifted[:, 1] += 96
+    shifted[:, 2] += 160
+    a, b = _logits(rope, c, q, k), _logits(rope, shifted, q, k)
+    rel = (a - b).abs().max() / a.abs().max()
+    assert rel < 1e-3, rel
+    # and it is not trivially invariant: moving only the reference changes the logits
+    moved = c.clone()
+    moved[:, 1, N_V:] += 96
+    assert (a - _logits(rope, moved, q, k)).abs().max() / a.abs().max() > 1e-2
+
+
+def test_moving_reference_changes_video_output(toy):
+    x, refs = make_tokens()
+    v_tass = forward(toy, x, refs, coords_for(toy, scheme="tass"))[:, :N_V]
+    v_shared = forward(toy, x, refs, coords_for(toy, scheme="shared"))[:, :N_V]
+    assert (v_tass - v_shared).abs().max() > 1e-3
+
+
+def test_nope_reference_layout_is_invisible(toy):
+    """Under `nope`, permuting the reference tokens leaves the video output unchanged; under `tass` it does not."""
+    x, refs = make_tokens()
+    perm = torch.randperm(N_R, generator=torch.Generator().manual_seed(0))
+    shuffled = [refs[0][:, perm]]
+    c = coords_for(toy, scheme="nope")
+    a = forward(toy, x, refs, c)[:, :N_V]
+    b = forward(toy, x, shuffled, c)[:, :N_V]
+    assert (a - b).abs().max() < 1e-5
+    # nope ignores the offsets too
+    c2 = coords_for(toy, scheme="nope", dt_frames=3, dh=2, dw=0.5)
+    assert torch.equal(c, c2)
+    ct = coords_for(toy, scheme="tass")
+    assert (forward(toy, x, refs, ct)[:, :N_V] - forward(toy, x, shuffled, ct)[:, :N_V]).abs().max() > 1e-3

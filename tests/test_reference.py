@@ -1,0 +1,109 @@
+import numpy as np
+import torch
+from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
+from PIL import Image
+
+from stdrc_lib import reference as R
+
+N_V = GRID[0] * GRID[1] * GRID[2]
+
+
+def _rgb(h=8, w=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_image_formats_agree():
+    a = _rgb()
+    ref = R.image_to_tensor(a)
+    assert ref.shape == (3, 8, 6) and ref.min() >= -1 and ref.max() <= 1
+    variants = {
+        "pil": Image.fromarray(a),
+        "chw_float": torch.from_numpy(a).permute(2, 0, 1).float() / 255,
+        "hwc_float_np": a.astype(np.float32) / 255,
+        "rgba_opaque": np.concatenate([a, np.full((8, 6, 1), 255, np.uint8)], -1),
+        "uint16": a.astype(np.uint16) * 257,
+    }
+    for name, v in variants.items():
+        assert torch.allclose(R.image_to_tensor(v), ref, atol=1e-5), name
+
+
+def test_grey_and_alpha():
+    g = np.full((4, 4), 128, np.uint8)
+    t = R.image_to_tensor(g)
+    assert t.shape == (3, 4, 4) and torch.allclose(t, torch.full_like(t, 128 / 255 * 2 - 1), atol=1e-6)
+    transparent = np.zeros((4, 4, 4), np.uint8)  # fully transparent black → white
+    assert torch.allclose(R.image_to_tensor(transparent), torch.ones(3, 4, 4))
+    assert R.image_to_tensor(Image.fromarray(g, "L")).shape == (3, 4, 4)
+
+
+def test_resize():
+    t = R.image_to_tensor(_rgb(100, 80), size=(64, 64))
+    assert t.shape == (3, 64, 64)
+
+
+def test_reference_latent_matches_video_frame0(toy):
+    """The causal encoder encodes frame 0 alone: a 1-frame image latent equals frame 0 of the video latent."""
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(1, 3, 9, 32, 32, generator=g) * 2 - 1
+    with torch.no_grad():
+        zv = R.encode(toy.vae, video)
+        zi = R.encode(toy.vae, video[:, :, :1])
+    assert zv.shape == (1, 16, 3, 4, 4) and zi.shape == (1, 16, 1, 4, 4)
+    assert torch.allclose(zi, zv[:, :, :1], atol=1e-5)
+
+
+def test_normalization_roundtrip(toy):
+    toy.vae.latents_mean.copy_(torch.linspace(-1, 1, 16))
+    toy.vae.latents_std.copy_(torch.linspace(0.5, 2, 16))
+    try:
+        z = torch.randn(2, 16, 3, 4, 4)
+        n = R.normalize_latents(z, toy.vae)
+        assert torch.allclose(n[:, 3], (z[:, 3] - toy.vae.latents_mean[3]) / toy.vae.latents_std[3])
+        assert torch.allclose(R.denormalize_latents(n, toy.vae), z, atol=1e-6)
+    finally:
+        toy.vae.latents_mean.zero_()
+        toy.vae.latents_std.fill_(1)
+
+
+def test_pack_order_and_roundtrip():
+    z = torch.arange(2 * 3 * 2 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2, 2)
+    t = R.pack(z)
+    assert t.shape == (2, 8, 3)
+    assert torch.equal(t[0, 1], z[0, :, 0, 0, 1])  # width varies fastest
+    assert torch.equal(t[0, 4], z[0, :, 1, 0, 0])  # then height, then frame
+    assert torch.equal(R.unpack(t, (2, 2, 2)), z)
+
+
+def test_concat_strip_timesteps():
+    x, refs = make_tokens()
+    tok = R.concat_tokens(x, refs)
+    assert tok.shape == (2, N_V + 16, 16)
+    assert torch.equal(R.strip_tokens(tok, N_V), x)
+    ts = R.token_timesteps(torch.tensor([0.3, 0.9]), N_V, 16)
+    assert ts.shape == (2, N_V + 16)
+    assert torch.all(ts[0, :N_V] == 0.3) and torch.all(ts[1, :N_V] == 0.9) and torch.all(ts[:, N_V:] == 0)
+
+
+def test_reference_mask_values():
+    m = R.reference_mask(3, 2, torch.tensor([True, False]))
+    assert m.shape == (2, 5, 5)
+    assert m[0].sum() == 25
+    assert m[1, :3, 3:].sum() == 0 and m[1, :3, :3].sum() == 9 and m[1, 3:, 3:].sum() == 4
+    s = R.reference_mask(3, 2, torch.tensor([True]), ref_self_only=True)
+    assert s[0, 3:, :3].sum() == 0 and s[0, :3, 3:].sum() == 6
+
+
+def test_masking_equals_removing(toy):
+    x, refs = make_tokens()
+    c = coords_for(toy)
+    removed = forward(toy, x, [], c)[:, :N_V]
+    mask = R.reference_mask(N_V, 16, torch.tensor([False, False]))
+    masked = forward(toy, x, refs, c, mask=mask)[:, :N_V]
+    assert (masked - removed).abs().max() <= 1e-5
+    present = forward(toy, x, refs, c)[:, :N_V]
+    assert (present - removed).abs().max() > 1e-3  # the reference does matter when visible
+
+
+def test_reference_grid_from_image(toy):
+    z = R.encode_reference(toy.vae, _rgb(40, 40), size=(32, 32))
+    assert z.shape == (1, 16, 1, *REF_GRID)
