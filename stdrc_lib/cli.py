@@ -74,6 +74,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .augment import NO_AUGMENT, AugmentConfig
+    from .toyworld.build import build_toy_weights
+    from .train import ToyTrainConfig
+
+    if args.preset != "toy":
+        print(
+            "stdrc train: error: only `--preset toy` trains here; LoRA fine-tuning of LTX-2.3 needs a GPU "
+            "(see the [training] issue).",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = ToyTrainConfig(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        scheme=args.scheme,
+        n_clips=args.clips,
+        sample_every=args.sample_every,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+    )
+    info = build_toy_weights(Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs))
+    t = info["transformer"]
+    print(
+        f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
+        f"({t['sec_per_step']:.2f} s/step); weights in {args.out}, samples in {args.runs}"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import backbone as bb
+    from . import guidance as G
+    from . import positions as P
+    from .evaluate import evaluate, format_table, save_results
+    from .toyworld.readout import Readout
+
+    backbone = bb.load_toy(args.weights)
+    readout = Readout.load(Path(args.weights) / "readout")
+    report = evaluate(
+        backbone,
+        readout,
+        n=args.n,
+        seed=args.seed,
+        batch=args.batch,
+        steps=args.steps,
+        guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order),
+        positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+    )
+    save_results(report, Path(args.out))
+    print(format_table(report["results"]))
+    print(
+        f"[stdrc] {args.n} held-out clips in {report['minutes']:.1f} min; wrote {args.out}/eval.json, eval.md, "
+        "eval_examples.png"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stdrc",
@@ -92,6 +151,45 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ref-seed", type=int, default=3, help="which sample reference face to draw (default: 3)")
     demo.add_argument("--random-weights", action="store_true", help="ignore data/toy and use random weights")
     demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser(
+        "train",
+        help="train the toy ST-DRC model on SynthFaces (writes data/toy)",
+        description="Train the toy transformer + text encoder with flow matching, clean TASS reference tokens, "
+        "condition dropout and reference augmentation. --from-scratch also trains the VAE and the readout first.",
+    )
+    train.add_argument("--preset", choices=["toy", "full"], default="toy")
+    train.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
+    train.add_argument("--batch", type=int, default=16, help="clips per step (default: 16)")
+    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    train.add_argument("--clips", type=int, default=6000, help="training clips rendered and encoded (default: 6000)")
+    train.add_argument("--scheme", choices=SCHEMES, default="tass", help="reference positions (default: tass)")
+    train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--sample-every", type=int, default=500, help="steps between sample grids (0: never)")
+    train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
+    train.add_argument("--out", default=str(Path("data") / "toy"), help="weights folder (default: data/toy)")
+    train.add_argument("--runs", default=str(Path("runs") / "toy"), help="logs and sample grids (default: runs/toy)")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "eval",
+        help="score the toy model on held-out identities × prompts (identity, copy-paste, text, consistency)",
+        description="Generates clips for held-out identities and prompt combinations with evaluation-mode "
+        "references and scores them with the SynthFaces readout, next to three reference rows: no reference, "
+        "ground truth, and pasting the reference.",
+    )
+    ev.add_argument("--weights", default=str(Path("data") / "toy"), help="toy weights folder (default: data/toy)")
+    ev.add_argument("--n", type=int, default=200, help="held-out clips (default: 200)")
+    ev.add_argument("--batch", type=int, default=8)
+    ev.add_argument("--steps", type=int, default=20)
+    ev.add_argument("--s-ref", type=float, default=2.0)
+    ev.add_argument("--s-txt", type=float, default=3.0)
+    ev.add_argument("--order", choices=ORDERS, default="ref_first")
+    ev.add_argument("--scheme", choices=SCHEMES, default="tass")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -17,17 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# Words of the SynthFaces prompt grammar (scenes, motions, expressions, lighting, accessories).
-DEFAULT_VOCAB = (
-    "a person face in on at with the and of is wearing "
-    "beach forest city office snow night studio desert "
-    "moving moves left right closer away nodding nods still "
-    "smiling smiles neutral surprised frowning sad "
-    "bright dim warm cool light lighting "
-    "red blue green yellow white black purple orange "
-    "hat scarf headband earrings mask "
-    "background scene looks turns head"
-).split()
+from .toyworld.world import VOCAB as _WORLD_VOCAB
+
+# Every word the SynthFaces prompt grammar can produce (stdrc_lib/toyworld/world.py).
+DEFAULT_VOCAB = tuple(_WORLD_VOCAB)
 SPECIALS = ("<pad>", "<bos>", "<unk>")
 
 

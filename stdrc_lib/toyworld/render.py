@@ -1,7 +1,10 @@
-"""Drawing one SynthFaces face with PIL, supersampled 4× for anti-aliasing.
+"""Vectorised SynthFaces renderer: every frame of a clip at once, analytically anti-aliased.
 
-This is the seed of the SynthFaces renderer: a face is a small set of attributes (shape,
-skin, hair, eyes, glasses) drawn at a position and scale on a background.
+Each part of the picture (background, hair, face, eyes, mouth, glasses, hat, ...) is a shape
+with a signed distance ``d`` (in pixels) to its outline; its coverage of a pixel is
+``clip(0.5 − d, 0, 1)``, a one-pixel-wide linear ramp, and shapes are composited in order.
+Shapes are evaluated in face-local coordinates (centre, scale, tilt per frame), so motion is a
+change of three numbers per frame.
 """
 
 from __future__ import annotations
@@ -9,58 +12,246 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-SKIN = [(255, 224, 189), (234, 192, 134), (198, 134, 66), (141, 85, 36)]
-HAIR = [(20, 20, 20), (110, 60, 20), (230, 200, 90), (200, 60, 30), (160, 160, 160)]
-EYES = [(40, 90, 200), (60, 140, 60), (90, 55, 25)]
-BACKGROUNDS = [(70, 130, 180), (34, 139, 34), (200, 200, 200), (240, 220, 130), (60, 60, 90)]
+from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt
+
+SKIN = np.array([(255, 224, 196), (236, 196, 150), (198, 140, 90), (128, 80, 45)], np.float32) / 255
+HAIR = np.array([(25, 25, 28), (105, 60, 25), (235, 205, 95), (200, 70, 30), (165, 165, 170)], np.float32) / 255
+EYES = np.array([(40, 110, 230), (40, 160, 60), (100, 60, 25)], np.float32) / 255
+FACE_ASPECT = (0.92, 0.78, 0.64)  # width / height per face shape
+EYE_SPACING = (0.19, 0.27)  # half distance between eyes, in face widths
+LIGHT = {
+    "bright": np.array([1.12, 1.12, 1.12], np.float32),
+    "dim": np.array([0.55, 0.55, 0.6], np.float32),
+    "warm": np.array([1.1, 0.92, 0.68], np.float32),
+}
+ACCESSORY = {
+    "red hat": np.array((210, 30, 30), np.float32) / 255,
+    "blue hat": np.array((30, 60, 210), np.float32) / 255,
+    "yellow headband": np.array((250, 215, 20), np.float32) / 255,
+}
 
 
+@dataclass
+class Layout:
+    """Per-frame face placement: centre (fractions of the canvas), face height, tilt (radians)."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    scale: np.ndarray
+    tilt: np.ndarray
+
+    @classmethod
+    def still(cls, n: int = 1, cx=0.5, cy=0.55, scale=0.5, tilt=0.0) -> Layout:
+        f = np.ones(n, np.float32)
+        return cls(f * cx, f * cy, f * scale, f * tilt)
+
+    def boxes(self, aspect: float) -> np.ndarray:
+        """Face boxes ``(F, 4)`` as (cx, cy, w, h) in canvas fractions (hair excluded)."""
+        return np.stack([self.cx, self.cy, self.scale * aspect, self.scale], 1).astype(np.float32)
+
+
+def motion_layout(motion: str, frames: int, rng: np.random.Generator) -> Layout:
+    """Face trajectory for a motion word, with a small random offset per clip."""
+    t = np.linspace(0, 1, frames, dtype=np.float32)
+    cx0, cy0, s0 = 0.5 + rng.uniform(-0.04, 0.04), 0.55 + rng.uniform(-0.03, 0.03), 0.5 + rng.uniform(-0.04, 0.04)
+    cx, cy, s = np.full_like(t, cx0), np.full_like(t, cy0), np.full_like(t, s0)
+    if motion == "left":
+        cx = cx0 + 0.14 - 0.28 * t
+    elif motion == "right":
+        cx = cx0 - 0.14 + 0.28 * t
+    elif motion == "closer":
+        s = s0 - 0.1 + 0.22 * t
+    elif motion == "away":
+        s = s0 + 0.12 - 0.22 * t
+    elif motion == "nod":
+        cy = cy0 + 0.05 * np.sin(2 * np.pi * 2 * t)
+    else:
+        raise ValueError(f"`motion` must be one of {PROMPT_ATTRS['motion']}, got {motion!r}.")
+    return Layout(cx.astype(np.float32), cy.astype(np.float32), s.astype(np.float32), np.zeros_like(t))
+
+
+# ----------------------------------------------------------------------------- shape helpers
+class _Canvas:
+    def __init__(self, frames: int, size: int):
+        self.size = size
+        g = (np.arange(size, dtype=np.float32) + 0.5) / size
+        self.x = g[None, None, :]  # (1, 1, W)
+        self.y = g[None, :, None]  # (1, H, 1)
+        self.img = np.zeros((frames, size, size, 3), np.float32)
+
+    def paint(self, cover: np.ndarray, colour) -> None:
+        a = np.clip(cover, 0, 1)[..., None]  # (F, H, W, 1)
+        self.img *= 1 - a
+        self.img += a * np.asarray(colour, np.float32)
+
+
+class _Face:
+    """Face-local coordinates: u to the right, v downwards, in units of the face height."""
+
+    def __init__(self, cv: _Canvas, lay: Layout):
+        c = lambda a: np.asarray(a, np.float32)[:, None, None]  # noqa: E731  (F, 1, 1)
+        self.px = cv.size * c(lay.scale)  # pixels per face-height unit
+        dx, dy = cv.x - c(lay.cx), cv.y - c(lay.cy)
+        cos, sin = np.cos(c(lay.tilt)), np.sin(c(lay.tilt))
+        self.u = (cos * dx + sin * dy) / c(lay.scale)
+        self.v = (-sin * dx + cos * dy) / c(lay.scale)
+
+    def ellipse(self, cu, cv_, ru, rv) -> np.ndarray:
+        """Coverage of a filled ellipse (approximate signed distance, exact on the axes)."""
+        q = np.sqrt(((self.u - cu) / ru) ** 2 + ((self.v - cv_) / rv) ** 2)
+        return 0.5 - (q - 1) * min(ru, rv) * self.px
+
+    def ring(self, cu, cv_, ru, rv, width) -> np.ndarray:
+        q = np.sqrt(((self.u - cu) / ru) ** 2 + ((self.v - cv_) / rv) ** 2)
+        return 0.5 - (np.abs(q - 1) * min(ru, rv) - width / 2) * self.px
+
+    def box(self, u0, v0, u1, v1) -> np.ndarray:
+        du = np.maximum(u0 - self.u, self.u - u1)
+        dv = np.maximum(v0 - self.v, self.v - v1)
+        return 0.5 - np.maximum(du, dv) * self.px
+
+
+def _background(cv: _Canvas, scene: str) -> None:
+    x, y = cv.x, cv.y
+    s = cv.size
+    if scene == "beach":
+        cv.img[:] = (0.53, 0.78, 0.95)
+        cv.paint(np.broadcast_to(0.5 + (y - 0.62) * s, cv.img.shape[:3]), (0.93, 0.84, 0.62))
+    elif scene == "forest":
+        cv.img[:] = (0.16, 0.45, 0.16)
+        trunks = 0.5 - (np.abs(((x * 5) % 1) - 0.5) * 2 - 0.25) * s / 10
+        cv.paint(np.broadcast_to(trunks, cv.img.shape[:3]), (0.35, 0.22, 0.1))
+    elif scene == "city":
+        cv.img[:] = (0.62, 0.64, 0.7)
+        blocks = np.minimum(0.5 - (np.abs(((x * 4) % 1) - 0.5) - 0.3) * s / 4, 0.5 + (y - 0.3) * s)
+        cv.paint(np.broadcast_to(blocks, cv.img.shape[:3]), (0.35, 0.36, 0.42))
+    elif scene == "office":
+        cv.img[:] = (0.9, 0.84, 0.7)
+        cv.paint(np.broadcast_to(0.5 + (y - 0.85) * s, cv.img.shape[:3]), (0.5, 0.3, 0.15))
+    elif scene == "night":
+        cv.img[:] = (0.06, 0.08, 0.25)
+        moon = 0.5 - (np.sqrt((x - 0.85) ** 2 + (y - 0.15) ** 2) - 0.08) * s
+        cv.paint(np.broadcast_to(moon, cv.img.shape[:3]), (0.97, 0.93, 0.6))
+    else:
+        raise ValueError(f"`scene` must be one of {PROMPT_ATTRS['scene']}, got {scene!r}.")
+
+
+def _face(cv: _Canvas, f: _Face, ident: Identity, expression: str, accessory: str) -> None:
+    n = ident.names()
+    aw = FACE_ASPECT[ident.face_shape] / 2  # half width in face heights
+    hair = HAIR[ident.hair_colour]
+    if n["hair_style"] != "bald":  # back hair behind the face
+        cv.paint(f.ellipse(0, -0.1, aw + 0.08, 0.5), hair)
+        if n["hair_style"] == "long":
+            cv.paint(f.box(-aw - 0.08, -0.1, aw + 0.08, 0.45), hair)
+    cv.paint(f.ellipse(0, 0, aw, 0.5), SKIN[ident.skin])
+    if n["hair_style"] != "bald":  # fringe over the forehead
+        cv.paint(np.minimum(f.ellipse(0, -0.3, aw + 0.02, 0.26), 0.5 - (f.v + 0.3) * f.px), hair)
+    if n["beard"] == "yes":
+        beard = HAIR[ident.hair_colour] * 0.8
+        cv.paint(np.minimum(f.ellipse(0, 0.12, aw * 0.95, 0.38), 0.5 + (f.v - 0.16) * f.px), beard)
+    ex, ey, er = EYE_SPACING[ident.eye_spacing] * aw * 2, -0.06, 0.075
+    for s in (-1, 1):
+        cv.paint(f.ellipse(s * ex, ey, er * 1.25, er), (1, 1, 1))
+        cv.paint(f.ellipse(s * ex, ey, er * 0.7, er * 0.7), EYES[ident.eye_colour])
+        if n["glasses"] == "yes":
+            cv.paint(f.ring(s * ex, ey, er * 1.9, er * 1.7, 0.035), (0.05, 0.05, 0.05))
+    if n["glasses"] == "yes":
+        cv.paint(f.box(-ex + er * 1.9, ey - 0.015, ex - er * 1.9, ey + 0.015), (0.05, 0.05, 0.05))
+    if n["mark"] == "yes":
+        cv.paint(f.ellipse(-aw * 0.55, 0.14, 0.045, 0.045), (0.35, 0.15, 0.1))
+    lips = (0.55, 0.1, 0.12)
+    if expression == "smiling":
+        cv.paint(np.minimum(f.ring(0, 0.14, 0.2, 0.12, 0.05), 0.5 + (f.v - 0.17) * f.px), lips)
+    elif expression == "neutral":
+        cv.paint(f.box(-0.13, 0.23, 0.13, 0.265), lips)
+    elif expression == "surprised":
+        cv.paint(f.ellipse(0, 0.26, 0.075, 0.1), (0.3, 0.05, 0.05))
+    else:
+        raise ValueError(f"`expression` must be one of {PROMPT_ATTRS['expression']}, got {expression!r}.")
+    if accessory.endswith("hat"):
+        c = ACCESSORY[accessory]
+        cv.paint(f.box(-aw * 0.85, -0.85, aw * 0.85, -0.33), c)
+        cv.paint(f.box(-aw - 0.14, -0.38, aw + 0.14, -0.3), c * 0.8)
+    elif accessory == "yellow headband":
+        cv.paint(
+            np.minimum(f.box(-aw - 0.05, -0.32, aw + 0.05, -0.23), f.ellipse(0, 0, aw + 0.06, 0.56)),
+            ACCESSORY[accessory],
+        )
+    elif accessory != "none":
+        raise ValueError(f"`accessory` must be one of {PROMPT_ATTRS['accessory']}, got {accessory!r}.")
+
+
+def render(
+    identity: Identity,
+    layout: Layout,
+    scene: str = "office",
+    expression: str = "neutral",
+    lighting: str = "bright",
+    accessory: str = "none",
+    size: int = 64,
+) -> np.ndarray:
+    """Render ``len(layout.cx)`` frames as float32 ``(F, size, size, 3)`` in ``[0, 1]``."""
+    if lighting not in LIGHT:
+        raise ValueError(f"`lighting` must be one of {tuple(LIGHT)}, got {lighting!r}.")
+    cv = _Canvas(len(layout.cx), size)
+    _background(cv, scene)
+    _face(cv, _Face(cv, layout), identity, expression, accessory)
+    cv.img *= LIGHT[lighting]
+    return np.clip(cv.img, 0, 1)
+
+
+def render_clip(identity: Identity, prompt: Prompt, rng: np.random.Generator, frames: int = 17, size: int = 64):
+    """The ground-truth clip of ``identity`` doing ``prompt``: ``(frames, size, size, 3)``, plus face boxes."""
+    n = prompt.names()
+    lay = motion_layout(n["motion"], frames, rng)
+    clip = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size)
+    return clip, lay.boxes(FACE_ASPECT[identity.face_shape])
+
+
+def render_eval_reference(identity: Identity, prompt: Prompt, rng: np.random.Generator, size: int = 64):
+    """A still of ``identity`` in a *different* pose, position, scale, lighting and background than ``prompt``.
+
+    Neutral expression, no accessory. Returns ``(size, size, 3)`` and its face box ``(4,)``.
+    """
+    n = prompt.names()
+    scene = rng.choice([s for s in PROMPT_ATTRS["scene"] if s != n["scene"]])
+    light = rng.choice([s for s in PROMPT_ATTRS["lighting"] if s != n["lighting"]])
+    side = rng.choice([-1, 1])
+    lay = Layout.still(
+        1,
+        cx=0.5 + side * rng.uniform(0.14, 0.2),
+        cy=rng.uniform(0.5, 0.6),
+        scale=rng.uniform(0.34, 0.42),
+        tilt=rng.choice([-1, 1]) * rng.uniform(0.15, 0.3),
+    )
+    img = render(identity, lay, str(scene), "neutral", str(light), "none", size)[0]
+    return img, lay.boxes(FACE_ASPECT[identity.face_shape])[0]
+
+
+# ----------------------------------------------------------------------------- demo helpers
 @dataclass(frozen=True)
 class FaceSpec:
-    skin: int = 0
-    hair: int = 0
-    eyes: int = 0
-    glasses: bool = False
-    background: int = 0
-    cx: float = 0.5  # face centre, fraction of the canvas
-    cy: float = 0.55
-    scale: float = 0.55  # face height, fraction of the canvas
+    """Kept for the demo: an identity index and a scene for a sample reference."""
+
+    identity: int = 0
+    scene: str = "office"
 
 
-def draw_face(spec: FaceSpec, size: int = 64, ss: int = 4) -> np.ndarray:
-    """Render ``spec`` to a ``(size, size, 3)`` uint8 image."""
-    S = size * ss
-    im = Image.new("RGB", (S, S), BACKGROUNDS[spec.background % len(BACKGROUNDS)])
-    d = ImageDraw.Draw(im)
-    cx, cy, fh = spec.cx * S, spec.cy * S, spec.scale * S
-    fw = 0.78 * fh
-    hair = HAIR[spec.hair % len(HAIR)]
-    d.ellipse([cx - fw / 2 - 0.06 * fh, cy - fh / 2 - 0.1 * fh, cx + fw / 2 + 0.06 * fh, cy + 0.1 * fh], fill=hair)
-    d.ellipse([cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2], fill=SKIN[spec.skin % len(SKIN)])
-    ey, ex, er = cy - 0.08 * fh, 0.2 * fw, 0.07 * fh
-    for sx in (-1, 1):
-        d.ellipse([cx + sx * ex - er, ey - er, cx + sx * ex + er, ey + er], fill=(255, 255, 255))
-        d.ellipse([cx + sx * ex - er / 2, ey - er / 2, cx + sx * ex + er / 2, ey + er / 2], fill=EYES[spec.eyes % 3])
-        if spec.glasses:
-            d.ellipse(
-                [cx + sx * ex - 1.8 * er, ey - 1.8 * er, cx + sx * ex + 1.8 * er, ey + 1.8 * er],
-                outline=(10, 10, 10),
-                width=max(1, ss),
-            )
-    d.arc([cx - 0.18 * fw, cy + 0.08 * fh, cx + 0.18 * fw, cy + 0.28 * fh], 20, 160, fill=(150, 40, 40), width=ss)
-    return np.asarray(im.resize((size, size), Image.LANCZOS))
+def draw_face(spec: FaceSpec, size: int = 64) -> np.ndarray:
+    img = render(Identity.from_index(spec.identity), Layout.still(1), spec.scene, "neutral", "bright", "none", size)
+    return (img[0] * 255).round().astype(np.uint8)
 
 
 def sample_reference(seed: int = 0, size: int = 64) -> np.ndarray:
-    """A deterministic sample reference face for demos and tests."""
+    """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity."""
+    from .world import HELD_OUT_IDENTITIES
+
     rng = np.random.default_rng(seed)
-    spec = FaceSpec(
-        skin=int(rng.integers(len(SKIN))),
-        hair=int(rng.integers(len(HAIR))),
-        eyes=int(rng.integers(3)),
-        glasses=bool(rng.integers(2)),
-        background=int(rng.integers(len(BACKGROUNDS))),
-    )
-    return draw_face(spec, size)
+    ident = int(HELD_OUT_IDENTITIES[seed % len(HELD_OUT_IDENTITIES)])
+    scene = str(rng.choice(PROMPT_ATTRS["scene"]))
+    return draw_face(FaceSpec(ident, scene), size)
+
+
+assert len(SKIN) == len(IDENTITY_ATTRS["skin"]) and len(HAIR) == len(IDENTITY_ATTRS["hair_colour"])

@@ -1,0 +1,72 @@
+"""SynthFaces as a torch ``Dataset``: (clip, reference, prompt) triples, deterministic by seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .render import render_clip, render_eval_reference
+from .world import Identity, Prompt, split_indices
+
+REF_MODES = ("clip", "eval")
+
+
+class SynthFaces(torch.utils.data.Dataset):
+    """Clips of held-in (``train``) or held-out (``eval``) identities and prompts.
+
+    Args:
+        split: ``"train"`` or ``"eval"`` (disjoint identities *and* prompt combinations).
+        length: number of items (each index renders a fresh, deterministic sample).
+        seed: changes every sample; the same ``(seed, index)`` always gives the same item.
+        ref_mode: ``"clip"`` (a random frame of the clip itself, as real data pipelines do) or
+            ``"eval"`` (a different pose, position, scale, lighting and background). Defaults to
+            ``"clip"`` for train and ``"eval"`` for eval.
+
+    Items are dicts with ``video`` ``(3, F, H, W)`` and ``reference`` ``(3, H, W)`` in ``[−1, 1]``,
+    ``boxes`` ``(F, 4)`` and ``ref_box`` ``(4,)`` face boxes (cx, cy, w, h as canvas fractions),
+    ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        length: int = 10_000,
+        seed: int = 0,
+        ref_mode: str | None = None,
+        frames: int = 17,
+        size: int = 64,
+    ):
+        self.ids = split_indices("identity", split)
+        self.prompts = split_indices("prompt", split)
+        self.split, self.length, self.seed = split, int(length), int(seed)
+        self.ref_mode = ref_mode or ("clip" if split == "train" else "eval")
+        if self.ref_mode not in REF_MODES:
+            raise ValueError(f"`ref_mode` must be one of {REF_MODES}, got {self.ref_mode!r}.")
+        if (frames - 1) % 4:
+            raise ValueError(f"`frames` must be 4k+1 for the toy VAE, got {frames}.")
+        self.frames, self.size = frames, size
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, 0 if self.split == "train" else 1, index])
+        ident = Identity.from_index(int(rng.choice(self.ids)))
+        prompt = Prompt.from_index(int(rng.choice(self.prompts)))
+        clip, boxes = render_clip(ident, prompt, rng, self.frames, self.size)
+        if self.ref_mode == "clip":
+            k = int(rng.integers(self.frames))
+            ref, ref_box = clip[k], boxes[k]
+        else:
+            ref, ref_box = render_eval_reference(ident, prompt, rng, self.size)
+        return {
+            "video": torch.from_numpy(clip).permute(3, 0, 1, 2) * 2 - 1,  # (3, F, H, W)
+            "reference": torch.from_numpy(ref).permute(2, 0, 1) * 2 - 1,  # (3, H, W)
+            "boxes": torch.from_numpy(boxes),
+            "ref_box": torch.from_numpy(ref_box),
+            "prompt": prompt.text(),
+            "identity": torch.from_numpy(ident.as_array()),
+            "prompt_attrs": torch.from_numpy(prompt.as_array()),
+        }

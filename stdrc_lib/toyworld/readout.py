@@ -1,0 +1,220 @@
+"""Readout models: a small CNN that reads a SynthFaces frame back into its ground truth.
+
+One network, several heads, all from a single 64×64 frame:
+
+* identity attributes (9 classifiers) and a 64-d unit **embedding** (the toy FaceEmbedder; it
+  is differentiable, so the identity loss can push gradients through it);
+* face location ``(cx, cy, scale)``;
+* prompt attributes visible in one frame: scene, expression, lighting, accessory.
+
+Motion is read from the trajectory of the predicted face location across frames
+(:func:`motion_from_boxes`). Training mixes clip frames and evaluation-style references
+(tilted, smaller, elsewhere) and adds blur and noise so the readout also works on decoded,
+slightly soft generated frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .render import render_clip, render_eval_reference
+from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, split_indices
+
+FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
+MOTIONS = PROMPT_ATTRS["motion"]
+
+
+class Readout(nn.Module):
+    """Frames ``(B, 3, 64, 64)`` in ``[−1, 1]`` → dict of logits, ``embedding`` and ``box``."""
+
+    def __init__(self, width: int = 32, emb_dim: int = 64):
+        super().__init__()
+        w = width
+
+        def block(i, o):
+            return nn.Sequential(
+                nn.Conv2d(i, o, 3, 1, 1),
+                nn.GroupNorm(8, o),
+                nn.SiLU(),
+                nn.Conv2d(o, o, 3, 2, 1),
+                nn.GroupNorm(8, o),
+                nn.SiLU(),
+            )
+
+        stem = nn.Sequential(nn.Conv2d(3, w, 3, 2, 1), nn.GroupNorm(8, w), nn.SiLU())  # 64 → 32
+        self.body = nn.Sequential(stem, block(w, 2 * w), block(2 * w, 4 * w), block(4 * w, 4 * w))  # → 4×4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 16, 256), nn.SiLU())  # (B, 256)
+        self.embed = nn.Linear(256, emb_dim)
+        self.id_heads = nn.ModuleDict({k: nn.Linear(emb_dim, len(v)) for k, v in IDENTITY_ATTRS.items()})
+        self.frame_heads = nn.ModuleDict({k: nn.Linear(256, len(PROMPT_ATTRS[k])) for k in FRAME_HEADS})
+        self.box = nn.Linear(256, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.fc(self.body(x))  # (B, 256)
+        e = nn.functional.normalize(self.embed(h), dim=-1)  # (B, emb_dim), unit length
+        out = {"embedding": e, "box": self.box(h)}
+        out.update({k: head(e * 8) for k, head in self.id_heads.items()})
+        out.update({k: head(h) for k, head in self.frame_heads.items()})
+        return out
+
+    @torch.no_grad()
+    def predict(self, frames: torch.Tensor, batch: int = 256) -> dict[str, torch.Tensor]:
+        """Argmax classes, embeddings and boxes for ``(N, 3, 64, 64)`` frames."""
+        outs = [self(frames[i : i + batch]) for i in range(0, len(frames), batch)]
+        res = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return {k: (v if k in ("embedding", "box") else v.argmax(-1)) for k, v in res.items()}
+
+    def save(self, folder: str | Path, metrics: dict | None = None) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        (folder / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Readout:
+        from ..io import load_safetensors
+
+        m = cls()
+        m.load_state_dict(load_safetensors(Path(folder) / "model.safetensors"))
+        return m.eval()
+
+
+def motion_from_boxes(boxes: torch.Tensor) -> torch.Tensor:
+    """Motion class per clip from face boxes ``(B, F, 3)`` = (cx, cy, scale).
+
+    The largest of |Δcx|, |Δscale| and the vertical oscillation decides; signs give the direction.
+    """
+    dx = boxes[:, -1, 0] - boxes[:, 0, 0]
+    ds = boxes[:, -1, 2] - boxes[:, 0, 2]
+    cy = boxes[:, :, 1]
+    osc = (cy - cy.mean(1, keepdim=True)).abs().amax(1) * 2.5
+    score = torch.stack([-dx, dx, ds, -ds, osc], 1)  # left, right, closer, away, nod
+    return score.argmax(1)
+
+
+# ----------------------------------------------------------------------------- data
+def _degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random blur and noise on ``(B, 3, H, W)`` so readouts tolerate decoded frames."""
+    b = x.shape[0]
+    k = torch.tensor([1.0, 2.0, 1.0]) / 4
+    blurred = nn.functional.conv2d(
+        nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), (k[:, None] * k[None, :]).expand(3, 1, 3, 3), groups=3
+    )
+    w = torch.rand(b, 1, 1, 1, generator=g)
+    x = w * blurred + (1 - w) * x
+    return x + torch.randn(x.shape, generator=g) * 0.04 * torch.rand(b, 1, 1, 1, generator=g)
+
+
+def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3):
+    """Sample frames with labels: clip frames plus one evaluation-style still per clip."""
+    rng = np.random.default_rng([seed, 7])
+    ids, prompts = split_indices("identity", split), split_indices("prompt", split)
+    xs, ident, pattr, boxes = [], [], [], []
+    for _ in range(n_clips):
+        idn, pr = Identity.from_index(int(rng.choice(ids))), Prompt.from_index(int(rng.choice(prompts)))
+        clip, bx = render_clip(idn, pr, rng)
+        ks = rng.choice(len(clip), frames_per_clip, replace=False)
+        ref, rb = render_eval_reference(idn, pr, rng)
+        xs += [clip[k] for k in ks] + [ref]
+        boxes += [bx[k] for k in ks] + [rb]
+        ident += [idn.as_array()] * (frames_per_clip + 1)
+        pa = pr.as_array()
+        # the still is neutral, without accessory, in another scene/light: label it as rendered
+        still = pa.copy()
+        still[[0, 2, 3, 4]] = -100  # unknown scene/expression/lighting/accessory for stills: ignored
+        pattr += [pa] * frames_per_clip + [still]
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2) * 2 - 1
+    b = torch.from_numpy(np.stack(boxes))[:, [0, 1, 3]]  # (cx, cy, scale)
+    return x, torch.from_numpy(np.stack(ident)), torch.from_numpy(np.stack(pattr)), b
+
+
+def _loss(out, ident, pattr, box):
+    ce = nn.functional.cross_entropy
+    loss = sum(ce(out[k], ident[:, i]) for i, k in enumerate(IDENTITY_ATTRS))
+    cols = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
+    loss = loss + sum(ce(out[k], pattr[:, cols[k]], ignore_index=-100) for k in FRAME_HEADS)
+    return loss + 20 * nn.functional.mse_loss(out["box"], box)
+
+
+@torch.no_grad()
+def evaluate(model: Readout, n_clips: int = 300, seed: int = 99) -> dict:
+    """Held-out (eval identities × eval prompts) accuracy per attribute on clean renders."""
+    x, ident, pattr, box = make_frames("eval", n_clips, seed)
+    p = model.predict(x)
+    res = {k: (p[k] == ident[:, i]).float().mean().item() for i, k in enumerate(IDENTITY_ATTRS)}
+    cols = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
+    for k in FRAME_HEADS:
+        m = pattr[:, cols[k]] >= 0
+        res[k] = (p[k][m] == pattr[m, cols[k]]).float().mean().item()
+    res["box_mae"] = (p["box"] - box).abs().mean().item()
+    res["motion"] = motion_accuracy(model, n_clips=100, seed=seed)
+    res["frames"] = len(x)
+    return res
+
+
+@torch.no_grad()
+def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float:
+    rng = np.random.default_rng([seed, 8])
+    ids, prompts = split_indices("identity", "eval"), split_indices("prompt", "eval")
+    hits = 0
+    for _ in range(n_clips):
+        pr = Prompt.from_index(int(rng.choice(prompts)))
+        clip, _ = render_clip(Identity.from_index(int(rng.choice(ids))), pr, rng)
+        b = model.predict(torch.from_numpy(clip).permute(0, 3, 1, 2) * 2 - 1)["box"]
+        hits += int(motion_from_boxes(b[None])[0] == pr.motion)
+    return hits / n_clips
+
+
+def train_readout(
+    steps: int = 1500, out: Path | None = None, batch: int = 64, lr: float = 2e-3, seed: int = 0, pool_clips: int = 4000
+) -> tuple[Readout, dict]:
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.time()
+    x, ident, pattr, box = make_frames("train", pool_clips, seed)
+    model = Readout()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    bar = tqdm(range(steps), desc="readout")
+    for step in bar:
+        idx = torch.randint(len(x), (batch,), generator=g)
+        pred = model(_degrade(x[idx], g))
+        loss = _loss(pred, ident[idx], pattr[idx], box[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    metrics = evaluate(model)
+    metrics.update(steps=steps, batch=batch, seed=seed, pool_clips=pool_clips, minutes=(time.time() - t0) / 60)
+    if out is not None:
+        model.save(out, metrics)
+    return model, metrics
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="Train the SynthFaces readout (toy FaceEmbedder + attribute readers).")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--pool-clips", type=int, default=4000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
+    a = ap.parse_args(argv)
+    _, metrics = train_readout(a.steps, a.out, seed=a.seed, pool_clips=a.pool_clips)
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from stdrc_lib.augment import NO_AUGMENT, AugmentConfig, augment, relayout
+from stdrc_lib.toyworld.dataset import SynthFaces
+
+
+def _batch(n=6):
+    ds = SynthFaces("train", n, seed=0)
+    items = [ds[i] for i in range(n)]
+    return torch.stack([it["reference"] for it in items]), torch.stack([it["ref_box"] for it in items])
+
+
+def test_seeded_and_batched():
+    x, b = _batch()
+    a1 = augment(x, b, AugmentConfig(), torch.Generator().manual_seed(0))
+    a2 = augment(x, b, AugmentConfig(), torch.Generator().manual_seed(0))
+    a3 = augment(x, b, AugmentConfig(), torch.Generator().manual_seed(1))
+    assert a1.shape == x.shape and torch.equal(a1, a2) and not torch.equal(a1, a3)
+    assert a1.min() >= -1 and a1.max() <= 1
+
+
+def test_no_augment_is_identity():
+    x, b = _batch()
+    assert torch.equal(augment(x, b, NO_AUGMENT, torch.Generator()), x)
+
+
+def test_relayout_moves_face_off_its_place():
+    x, b = _batch()
+    y = relayout(x, b, torch.Generator().manual_seed(0))
+    assert (y - x).abs().mean() > 0.2  # new canvas and position
+    # a box covering the whole picture at scale 1 keeps the picture as it is
+    full = torch.tensor([[0.5, 0.5, 1 / 1.45, 1 / 1.45]]).expand(len(x), 4)
+    same = relayout(x, full, torch.Generator().manual_seed(0), scale=(1.0, 1.0))
+    assert (same - x).abs().max() < 1e-4
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="p_flip"):
+        AugmentConfig(p_flip=1.5)
+    x, _ = _batch(2)
+    with pytest.raises(ValueError, match="boxes"):
+        augment(x, None, AugmentConfig(), torch.Generator())

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from stdrc_lib.toyworld import (
+    HELD_OUT_IDENTITIES,
+    HELD_OUT_PROMPTS,
+    IDENTITY_ATTRS,
+    NUM_IDENTITIES,
+    NUM_PROMPTS,
+    VOCAB,
+    Identity,
+    Prompt,
+    render_clip,
+    render_eval_reference,
+    split_indices,
+)
+from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.toyworld.render import LIGHT, Layout, render
+
+
+def test_world_size_and_splits():
+    assert len(IDENTITY_ATTRS) >= 8 and NUM_IDENTITIES >= 2000
+    assert len(HELD_OUT_IDENTITIES) >= 0.1 * NUM_IDENTITIES
+    tr, ev = split_indices("identity", "train"), split_indices("identity", "eval")
+    assert len(set(tr) & set(ev)) == 0 and len(tr) + len(ev) == NUM_IDENTITIES
+    tp, ep = split_indices("prompt", "train"), split_indices("prompt", "eval")
+    assert len(set(tp) & set(ep)) == 0 and len(ep) == len(HELD_OUT_PROMPTS) == NUM_PROMPTS // 10
+    for i in (0, 17, NUM_IDENTITIES - 1):
+        assert Identity.from_index(i).index == i
+    with pytest.raises(ValueError, match="index"):
+        Identity.from_index(NUM_IDENTITIES)
+
+
+def test_prompts_never_state_identity():
+    identity_words = {w for vals in IDENTITY_ATTRS.values() for v in vals for w in v.split()}
+    colour_adjectives = {"red", "blue", "yellow"}  # accessory colours ("a red hat"), never about the person
+    assert (set(VOCAB) & identity_words) <= colour_adjectives
+    for i in range(0, NUM_PROMPTS, 37):
+        text = Prompt.from_index(i).text()
+        for c in colour_adjectives & set(text.split()):
+            assert f"{c} hat" in text or f"{c} headband" in text
+
+
+def test_render_clip_is_deterministic_and_moves():
+    ident, prompt = Identity.from_index(123), Prompt(motion=0)  # moving left
+    a, boxes = render_clip(ident, prompt, np.random.default_rng(0))
+    b, _ = render_clip(ident, prompt, np.random.default_rng(0))
+    assert a.shape == (17, 64, 64, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    assert np.array_equal(a, b)
+    assert boxes[-1, 0] < boxes[0, 0] - 0.2  # the face moved left by > 20 % of the frame
+    # anti-aliased: edge pixels take intermediate values, not just the palette
+    assert len(np.unique(a[0].reshape(-1, 3), axis=0)) > 100
+
+
+def test_prompt_attributes_change_the_picture():
+    ident = Identity.from_index(5)
+    lay = Layout.still(1)
+    base = render(ident, lay, "office", "neutral", "bright", "none")
+    for kw in ({"scene": "night"}, {"expression": "smiling"}, {"lighting": "dim"}, {"accessory": "red hat"}):
+        args = {"scene": "office", "expression": "neutral", "lighting": "bright", "accessory": "none", **kw}
+        assert np.abs(render(ident, lay, **args) - base).max() > 0.3, kw
+    assert set(LIGHT) == {"bright", "dim", "warm"}
+
+
+def test_eval_reference_differs_in_context():
+    ident, prompt = Identity.from_index(77), Prompt(scene=0, lighting=0)
+    ref, box = render_eval_reference(ident, prompt, np.random.default_rng(1))
+    clip, boxes = render_clip(ident, prompt, np.random.default_rng(1))
+    assert ref.shape == (64, 64, 3)
+    assert abs(box[0] - 0.5) > 0.1  # off-centre
+    assert np.abs(ref - clip[0]).mean() > 0.1
+
+
+def test_dataset_items():
+    ds = SynthFaces("train", 4, seed=3)
+    a, b = ds[1], ds[1]
+    assert torch.equal(a["video"], b["video"]) and a["prompt"] == b["prompt"]
+    assert a["video"].shape == (3, 17, 64, 64) and a["reference"].shape == (3, 64, 64)
+    assert a["video"].min() >= -1 and a["video"].max() <= 1
+    # training references are a frame of the clip itself
+    assert any(torch.equal(a["reference"], a["video"][:, k]) for k in range(17))
+    assert int(a["identity"][0]) < 3 and a["identity"].shape == (9,)
+    ev = SynthFaces("eval", 4, seed=3)
+    e = ev[0]
+    assert not any(torch.equal(e["reference"], e["video"][:, k]) for k in range(17))
+    ids = {Identity(*ev[i]["identity"].tolist()).index for i in range(4)}
+    assert ids <= set(HELD_OUT_IDENTITIES.tolist())
+    with pytest.raises(ValueError, match="ref_mode"):
+        SynthFaces("train", 1, ref_mode="copy")
