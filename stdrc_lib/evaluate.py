@@ -138,3 +138,20 @@ def save_results(report: dict, out: Path) -> None:
                 labels.append(f"{r.replace('_', ' ')}" + (f": {ex['prompt'][9:40]}" if r == "ground_truth" else ""))
     if rows:
         viz.save_image(out / "eval_examples.png", viz.contact_sheet(rows, labels, upscale=2))
+    if report["examples"]:
+        viz.write_video(out / "eval_examples.gif", animated_grid(report["examples"]), fps=8, upscale=2)
+
+
+def animated_grid(examples: list[dict], cols=("reference", "ground_truth", "model", "no_reference"), pad: int = 2):
+    """One row per example, columns reference | truth | model | no reference, animated over frames."""
+    cols = [c for c in cols if c in examples[0]]
+    f = examples[0]["model"].shape[0] if "model" in examples[0] else examples[0]["ground_truth"].shape[0]
+    h, w = examples[0]["reference"].shape[:2]
+    grid = np.full((f, len(examples) * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
+    for i, ex in enumerate(examples):
+        for j, c in enumerate(cols):
+            v = ex[c].numpy()
+            v = np.broadcast_to(v[None], (f, h, w, 3)) if v.ndim == 3 else v
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            grid[:, y : y + h, x : x + w] = v
+    return grid

@@ -92,8 +92,6 @@ def build_toy_weights(
     info: dict = {}
     if from_scratch or not (out / "vae").is_dir():
         info["vae"] = train_vae(vae_steps, out / "vae", seed=cfg.seed)
-    if from_scratch or not (out / "readout").is_dir():
-        _, info["readout"] = train_readout(readout_steps, out / "readout", seed=cfg.seed)
     from diffusers import AutoencoderKLLTX2Video
 
     backbone = bb.build_toy(cfg.seed)
@@ -103,5 +101,7 @@ def build_toy_weights(
     backbone.text_encoder.save(out / "text_encoder")
     info["transformer"] = {k: v for k, v in log.items() if k != "losses"}
     info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
+    if from_scratch or not (out / "readout").is_dir():
+        _, info["readout"] = train_readout(readout_steps, out / "readout", seed=cfg.seed)
     write_manifest(out, {"seed": cfg.seed, "train_config": log["config"], "training": info})
     return info

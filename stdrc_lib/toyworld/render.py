@@ -81,9 +81,15 @@ class _Canvas:
         self.img = np.zeros((frames, size, size, 3), np.float32)
 
     def paint(self, cover: np.ndarray, colour) -> None:
-        a = np.clip(cover, 0, 1)[..., None]  # (F, H, W, 1)
-        self.img *= 1 - a
-        self.img += a * np.asarray(colour, np.float32)
+        a = np.clip(cover, 0, 1)  # (F, H, W)
+        rows, cols = np.nonzero(a.any(axis=(0, 2)))[0], np.nonzero(a.any(axis=(0, 1)))[0]
+        if len(rows) == 0:
+            return
+        # composite only inside the bounding box of the shape (most parts are small)
+        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        a = np.broadcast_to(a, self.img.shape[:3])[:, ys, xs, None]
+        region = self.img[:, ys, xs]
+        region += a * (np.asarray(colour, np.float32) - region)
 
 
 class _Face:

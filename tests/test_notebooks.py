@@ -1,0 +1,49 @@
+"""Static checks of the workbook; nbmake executes the notebooks themselves (smoke mode) in the same run."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+
+
+def _load(p):
+    return json.loads(p.read_text())
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_outputs(path):
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_badge_and_install_cell(path):
+    cells = _load(path)["cells"]
+    head = "".join(cells[0]["source"])
+    badge = re.search(r"colab\.research\.google\.com/github/[^)]+/blob/main/(notebooks/[^)]+\.ipynb)", head)
+    assert badge and badge.group(1) == f"notebooks/{path.name}", "the Colab badge must point at this notebook"
+    for part in ("What you will learn", "Prerequisites", "Expected run time"):
+        assert part in head
+    install = cells[1]
+    assert "skip-execution" in install["metadata"].get("tags", []) and "google.colab" in "".join(install["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_config_cell_summary_and_exercises(path):
+    cells = _load(path)["cells"]
+    sources = ["".join(c["source"]) for c in cells]
+    assert sum("smoke_mode()" in s for s in sources) == 1, "exactly one config cell reads the smoke switch"
+    assert any("seed_everything" in s for s in sources)
+    md = [s for c, s in zip(cells, sources) if c["cell_type"] == "markdown"]
+    i_sum = next(i for i, s in enumerate(md) if s.startswith("## Summary"))
+    i_ex = next(i for i, s in enumerate(md) if s.startswith("## Exercises"))
+    assert i_sum < i_ex and any("<details>" in s for s in md[i_ex:])
