@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 
+from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 from stdrc_lib import attention as A
 from stdrc_lib import reference as R
 

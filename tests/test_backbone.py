@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import coords_for, forward, make_tokens
 
+from conftest import coords_for, forward, make_tokens
 from stdrc_lib import backbone as bb
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import GRID, REF_GRID, coords_for, make_tokens
 
+from conftest import GRID, REF_GRID, coords_for, make_tokens
 from stdrc_lib import guidance as G
 from stdrc_lib import sampling as S
 

@@ -2,9 +2,9 @@ import warnings
 
 import pytest
 import torch
-from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 from diffusers.models.transformers.transformer_ltx2 import apply_split_rotary_emb
 
+from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 from stdrc_lib import positions as P
 
 N_V = GRID[0] * GRID[1] * GRID[2]

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
-from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 from PIL import Image
 
+from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
 from stdrc_lib import reference as R
 
 N_V = GRID[0] * GRID[1] * GRID[2]
