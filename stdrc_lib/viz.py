@@ -28,13 +28,14 @@ def to_uint8(frames) -> np.ndarray:
 
 
 def write_video(path: str | Path, frames, fps: float = 24.0, upscale: int = 4) -> Path:
-    """Write an H.264 MP4 (nearest-neighbour upscaled so tiny clips are visible)."""
+    """Write an H.264 MP4 (or a GIF for ``*.gif``), nearest-neighbour upscaled so tiny clips are visible."""
     a = to_uint8(frames)
     if upscale > 1:
         a = a.repeat(upscale, axis=1).repeat(upscale, axis=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _mediapy().write_video(str(path), a, fps=fps)
+    kw = {"codec": "gif"} if path.suffix.lower() == ".gif" else {}
+    _mediapy().write_video(str(path), a, fps=fps, **kw)
     return path
 
 
