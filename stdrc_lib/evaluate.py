@@ -6,6 +6,8 @@ Four rows are scored with the same readout and metrics (:mod:`stdrc_lib.metrics`
 * ``no_reference``   – the same model with the reference removed (text-only CFG): the lower
   bound on identity;
 * ``ground_truth``   – the renderer's true clip for (identity, prompt): the upper bound;
+* ``vae_reconstruction`` – the true clip through the toy VAE (encode → decode): the best the
+  model can do through this VAE;
 * ``paste_reference``– the reference image repeated for every frame: the copy-paste extreme.
 """
 
@@ -21,11 +23,12 @@ from tqdm.auto import tqdm
 
 from . import guidance as G
 from . import positions as P
+from . import reference as R
 from . import sampling as S
 from .metrics import clip_metrics, summarize
 from .toyworld.dataset import SynthFaces
 
-ROWS = ("model", "no_reference", "ground_truth", "paste_reference")
+ROWS = ("model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference")
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
@@ -84,6 +87,11 @@ def evaluate(
             ).frames
         if "ground_truth" in rows:
             clips["ground_truth"] = truth
+        if "vae_reconstruction" in rows:
+            video = torch.stack([it["video"] for it in items])
+            clips["vae_reconstruction"] = _u8(
+                R.decode(backbone.vae, R.encode(backbone.vae, video)).permute(0, 2, 3, 4, 1)
+            )
         if "paste_reference" in rows:
             clips["paste_reference"] = refs[:, None].expand_as(truth).contiguous()
         ident = torch.stack([it["identity"] for it in items])

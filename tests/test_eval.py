@@ -27,7 +27,7 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     torch.manual_seed(0)
     report = evaluate(toy, Readout().eval(), n=2, batch=2, steps=1, progress=False, keep_examples=1)
     res = report["results"]
-    assert set(res) == {"model", "no_reference", "ground_truth", "paste_reference"}
+    assert set(res) == {"model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference"}
     for row in res.values():
         for v in row.values():
             assert 0.0 <= v["mean"] <= 1.0 or v is row["embedding_cosine"]

@@ -116,16 +116,23 @@ def _degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x + torch.randn(x.shape, generator=g) * 0.04 * torch.rand(b, 1, 1, 1, generator=g)
 
 
-def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3):
-    """Sample frames with labels: clip frames plus one evaluation-style still per clip."""
+def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3, vae=None, vae_fraction: float = 0.0):
+    """Sample labelled frames: clip frames plus one evaluation-style still per clip.
+
+    With ``vae``, a ``vae_fraction`` of the clips (and their stills) are passed through the VAE
+    (encode → decode) first, so the readout also learns to read the VAE's soft reconstructions —
+    which is what generated clips look like.
+    """
     rng = np.random.default_rng([seed, 7])
     ids, prompts = split_indices("identity", split), split_indices("prompt", split)
     xs, ident, pattr, boxes = [], [], [], []
-    for _ in range(n_clips):
+    for c in range(n_clips):
         idn, pr = Identity.from_index(int(rng.choice(ids))), Prompt.from_index(int(rng.choice(prompts)))
         clip, bx = render_clip(idn, pr, rng)
-        ks = rng.choice(len(clip), frames_per_clip, replace=False)
         ref, rb = render_eval_reference(idn, pr, rng)
+        if vae is not None and c < vae_fraction * n_clips:
+            clip, ref = _through_vae(vae, clip, ref)
+        ks = rng.choice(len(clip), frames_per_clip, replace=False)
         xs += [clip[k] for k in ks] + [ref]
         boxes += [bx[k] for k in ks] + [rb]
         ident += [idn.as_array()] * (frames_per_clip + 1)
@@ -139,6 +146,17 @@ def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3):
     return x, torch.from_numpy(np.stack(ident)), torch.from_numpy(np.stack(pattr)), b
 
 
+@torch.no_grad()
+def _through_vae(vae, clip: np.ndarray, ref: np.ndarray):
+    from .. import reference as R
+
+    x = torch.from_numpy(clip).permute(3, 0, 1, 2)[None] * 2 - 1  # (1, 3, F, H, W)
+    r = torch.from_numpy(ref).permute(2, 0, 1)[None, :, None] * 2 - 1  # (1, 3, 1, H, W)
+    y = R.decode(vae, R.encode(vae, x))[0].permute(1, 2, 3, 0)
+    yr = R.decode(vae, R.encode(vae, r))[0, :, 0].permute(1, 2, 0)
+    return ((y + 1) / 2).numpy(), ((yr + 1) / 2).numpy()
+
+
 def _loss(out, ident, pattr, box):
     ce = nn.functional.cross_entropy
     loss = sum(ce(out[k], ident[:, i]) for i, k in enumerate(IDENTITY_ATTRS))
@@ -148,9 +166,10 @@ def _loss(out, ident, pattr, box):
 
 
 @torch.no_grad()
-def evaluate(model: Readout, n_clips: int = 300, seed: int = 99) -> dict:
-    """Held-out (eval identities × eval prompts) accuracy per attribute on clean renders."""
-    x, ident, pattr, box = make_frames("eval", n_clips, seed)
+def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None) -> dict:
+    """Held-out (eval identities × eval prompts) accuracy per attribute, on clean renders (or, with
+    ``vae``, on their VAE reconstructions)."""
+    x, ident, pattr, box = make_frames("eval", n_clips, seed, vae=vae, vae_fraction=1.0 if vae is not None else 0.0)
     p = model.predict(x)
     res = {k: (p[k] == ident[:, i]).float().mean().item() for i, k in enumerate(IDENTITY_ATTRS)}
     cols = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
@@ -158,7 +177,8 @@ def evaluate(model: Readout, n_clips: int = 300, seed: int = 99) -> dict:
         m = pattr[:, cols[k]] >= 0
         res[k] = (p[k][m] == pattr[m, cols[k]]).float().mean().item()
     res["box_mae"] = (p["box"] - box).abs().mean().item()
-    res["motion"] = motion_accuracy(model, n_clips=100, seed=seed)
+    if vae is None:
+        res["motion"] = motion_accuracy(model, n_clips=100, seed=seed)
     res["frames"] = len(x)
     return res
 
@@ -177,12 +197,20 @@ def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float
 
 
 def train_readout(
-    steps: int = 1500, out: Path | None = None, batch: int = 64, lr: float = 2e-3, seed: int = 0, pool_clips: int = 4000
+    steps: int = 1500,
+    out: Path | None = None,
+    batch: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    pool_clips: int = 4000,
+    vae=None,
+    vae_fraction: float = 0.3,
 ) -> tuple[Readout, dict]:
+    """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
-    x, ident, pattr, box = make_frames("train", pool_clips, seed)
+    x, ident, pattr, box = make_frames("train", pool_clips, seed, vae=vae, vae_fraction=vae_fraction)
     model = Readout()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -198,8 +226,17 @@ def train_readout(
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
-    metrics = evaluate(model)
-    metrics.update(steps=steps, batch=batch, seed=seed, pool_clips=pool_clips, minutes=(time.time() - t0) / 60)
+    metrics = {"clean": evaluate(model)}
+    if vae is not None:
+        metrics["vae_reconstruction"] = evaluate(model, n_clips=100, vae=vae)
+    metrics.update(
+        steps=steps,
+        batch=batch,
+        seed=seed,
+        pool_clips=pool_clips,
+        vae_fraction=vae_fraction if vae else 0,
+        minutes=(time.time() - t0) / 60,
+    )
     if out is not None:
         model.save(out, metrics)
     return model, metrics
@@ -210,9 +247,18 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--pool-clips", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vae", type=Path, default=Path("data/toy/vae"), help="also learn from VAE reconstructions")
+    ap.add_argument("--vae-fraction", type=float, default=0.3)
     ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
     a = ap.parse_args(argv)
-    _, metrics = train_readout(a.steps, a.out, seed=a.seed, pool_clips=a.pool_clips)
+    vae = None
+    if a.vae and a.vae.is_dir():
+        from diffusers import AutoencoderKLLTX2Video
+
+        vae = AutoencoderKLLTX2Video.from_pretrained(a.vae, local_files_only=True).eval()
+    _, metrics = train_readout(
+        a.steps, a.out, seed=a.seed, pool_clips=a.pool_clips, vae=vae, vae_fraction=a.vae_fraction
+    )
     print(json.dumps(metrics, indent=2))
 
 
