@@ -59,32 +59,25 @@ def evaluate(
         refs = torch.stack([_u8(it["reference"].permute(1, 2, 0)) for it in items])  # (B, H, W, 3)
         truth = torch.stack([_u8(it["video"].permute(1, 2, 3, 0)) for it in items])  # (B, F, H, W, 3)
         prompts = [it["prompt"] for it in items]
-        gen = torch.Generator().manual_seed(seed * 100_003 + start)
         clips = {}
+
+        def generate(images, cfg, prompts=prompts, noise_seed=seed * 100_003 + start):  # same noise for every row
+            gen = torch.Generator().manual_seed(noise_seed)
+            return S.generate(
+                backbone,
+                prompts,
+                images,
+                num_steps=steps,
+                guidance=cfg,
+                positions=positions,
+                generator=gen,
+                progress=False,
+            ).frames
+
         if "model" in rows:
-            clips["model"] = S.generate(
-                backbone,
-                prompts,
-                [r.numpy() for r in refs],
-                num_steps=steps,
-                guidance=guidance,
-                positions=positions,
-                generator=gen,
-                progress=False,
-            ).frames
-        if "no_reference" in rows:
-            gen = torch.Generator().manual_seed(seed * 100_003 + start)
-            text_only = G.GuidanceConfig(1.0, guidance.s_txt, "ref_first")
-            clips["no_reference"] = S.generate(
-                backbone,
-                prompts,
-                None,
-                num_steps=steps,
-                guidance=text_only,
-                positions=positions,
-                generator=gen,
-                progress=False,
-            ).frames
+            clips["model"] = generate([r.numpy() for r in refs], guidance)
+        if "no_reference" in rows:  # the reference removed: plain text CFG
+            clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
         if "ground_truth" in rows:
             clips["ground_truth"] = truth
         if "vae_reconstruction" in rows:

@@ -69,8 +69,32 @@ def _digits_to_index(digits: list[int], radix: list[int]) -> int:
     return i
 
 
+class _AttributeTuple:
+    """A frozen dataclass of attribute indices, numbered in mixed radix over ``ATTRS``."""
+
+    ATTRS: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def from_index(cls, index: int):
+        n = int(np.prod(_radix(cls.ATTRS)))
+        if not 0 <= index < n:
+            raise ValueError(f"`index` must be in [0, {n}), got {index}.")
+        return cls(*_index_to_digits(index, _radix(cls.ATTRS)))
+
+    @property
+    def index(self) -> int:
+        return _digits_to_index(list(asdict(self).values()), _radix(self.ATTRS))
+
+    def names(self) -> dict[str, str]:
+        return {f.name: self.ATTRS[f.name][getattr(self, f.name)] for f in fields(self)}
+
+    def as_array(self) -> np.ndarray:
+        return np.array(list(asdict(self).values()), dtype=np.int64)
+
+
 @dataclass(frozen=True)
-class Identity:
+class Identity(_AttributeTuple):
+    ATTRS = IDENTITY_ATTRS
     face_shape: int = 0
     skin: int = 0
     hair_colour: int = 0
@@ -81,43 +105,15 @@ class Identity:
     beard: int = 0
     mark: int = 0
 
-    @classmethod
-    def from_index(cls, index: int) -> Identity:
-        if not 0 <= index < NUM_IDENTITIES:
-            raise ValueError(f"`index` must be in [0, {NUM_IDENTITIES}), got {index}.")
-        return cls(*_index_to_digits(index, _radix(IDENTITY_ATTRS)))
-
-    @property
-    def index(self) -> int:
-        return _digits_to_index(list(asdict(self).values()), _radix(IDENTITY_ATTRS))
-
-    def names(self) -> dict[str, str]:
-        return {f.name: IDENTITY_ATTRS[f.name][getattr(self, f.name)] for f in fields(self)}
-
-    def as_array(self) -> np.ndarray:
-        return np.array(list(asdict(self).values()), dtype=np.int64)
-
 
 @dataclass(frozen=True)
-class Prompt:
+class Prompt(_AttributeTuple):
+    ATTRS = PROMPT_ATTRS
     scene: int = 0
     motion: int = 0
     expression: int = 0
     lighting: int = 0
     accessory: int = 0
-
-    @classmethod
-    def from_index(cls, index: int) -> Prompt:
-        if not 0 <= index < NUM_PROMPTS:
-            raise ValueError(f"`index` must be in [0, {NUM_PROMPTS}), got {index}.")
-        return cls(*_index_to_digits(index, _radix(PROMPT_ATTRS)))
-
-    @property
-    def index(self) -> int:
-        return _digits_to_index(list(asdict(self).values()), _radix(PROMPT_ATTRS))
-
-    def names(self) -> dict[str, str]:
-        return {f.name: PROMPT_ATTRS[f.name][getattr(self, f.name)] for f in fields(self)}
 
     def text(self) -> str:
         """The prompt in words, e.g. 'a person smiling on the beach moving left in warm light wearing a red hat'."""
@@ -127,9 +123,6 @@ class Prompt:
             f"a person {n['expression']} {SCENE_PHRASE[n['scene']]} {MOTION_PHRASE[n['motion']]} "
             f"in {n['lighting']} light{acc}"
         )
-
-    def as_array(self) -> np.ndarray:
-        return np.array(list(asdict(self).values()), dtype=np.int64)
 
 
 NUM_IDENTITIES = int(np.prod(_radix(IDENTITY_ATTRS)))

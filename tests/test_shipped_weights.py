@@ -1,0 +1,41 @@
+"""Checks of the toy weights shipped in data/toy (skipped when they are absent)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from stdrc_lib import backbone as bb
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MANIFEST = DATA / "toy" / "manifest.json"
+pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason="no shipped toy weights")
+
+
+def test_manifest_hashes_match_and_size_budget():
+    m = json.loads(MANIFEST.read_text())
+    assert m["files"] and "command" in m and "seed" in m
+    for rel, info in m["files"].items():
+        p = DATA / "toy" / rel
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == info["sha256"], rel
+    total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
+    assert total <= 40 * 2**20, f"data/ is {total / 2**20:.1f} MB > 40 MB"
+
+
+def test_toy_backbone_uses_shipped_weights():
+    b = bb.toy_backbone()
+    assert b.trained and b.transformer.config.num_layers == bb.TOY_TRANSFORMER_CONFIG["num_layers"]
+
+
+@pytest.mark.skipif(not (DATA / "toy" / "readout").is_dir(), reason="no shipped readout")
+def test_readout_reads_clean_renders():
+    from stdrc_lib.toyworld.readout import Readout, make_frames
+    from stdrc_lib.toyworld.world import IDENTITY_ATTRS
+
+    r = Readout.load(DATA / "toy" / "readout")
+    x, ident, _, _ = make_frames("eval", 40, seed=5)
+    p = r.predict(x)
+    acc = torch.stack([(p[k] == ident[:, i]).float().mean() for i, k in enumerate(IDENTITY_ATTRS)])
+    assert acc.mean() >= 0.9, acc
