@@ -102,6 +102,8 @@ def build_toy_weights(
     info["transformer"] = {k: v for k, v in log.items() if k != "losses"}
     info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
     if from_scratch or not (out / "readout").is_dir():
-        _, info["readout"] = train_readout(readout_steps, out / "readout", seed=cfg.seed, vae=backbone.vae)
+        _, info["readout"] = train_readout(
+            readout_steps, out / "readout", seed=cfg.seed, pool_clips=3000, vae=backbone.vae, vae_fraction=0.3
+        )
     write_manifest(out, {"seed": cfg.seed, "train_config": log["config"], "training": info})
     return info
