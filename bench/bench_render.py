@@ -21,15 +21,19 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=300)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    jobs = [(Identity.from_index(int(rng.integers(NUM_IDENTITIES))), Prompt.from_index(int(rng.integers(NUM_PROMPTS))))
-            for _ in range(args.clips)]
+    jobs = [
+        (Identity.from_index(int(rng.integers(NUM_IDENTITIES))), Prompt.from_index(int(rng.integers(NUM_PROMPTS))))
+        for _ in range(args.clips)
+    ]
     render_clip(*jobs[0], rng)  # warm-up
     t = time.perf_counter()
     for ident, prompt in jobs:
         render_clip(ident, prompt, rng)
     dt = time.perf_counter() - t
-    print(f"{args.clips} clips of 17×64×64 in {dt:.2f} s on one core: {args.clips / dt:.0f} clips/s "
-          f"({args.clips * 17 / dt:.0f} frames/s)")
+    print(
+        f"{args.clips} clips of 17×64×64 in {dt:.2f} s on one core: {args.clips / dt:.0f} clips/s "
+        f"({args.clips * 17 / dt:.0f} frames/s)"
+    )
 
 
 if __name__ == "__main__":

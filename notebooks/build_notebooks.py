@@ -569,11 +569,11 @@ reuse the same loss with cached text embeddings.
         nbf.v4.new_code_cell(
             "from peft import LoraConfig, get_peft_model\n"
             "\n"
-            "full = backbone.load_full(\"./models/LTX-2.3-Diffusers\", torch_dtype=torch.bfloat16, device=\"cuda\")\n"
+            'full = backbone.load_full("./models/LTX-2.3-Diffusers", torch_dtype=torch.bfloat16, device="cuda")\n'
             "full.transformer.enable_gradient_checkpointing()\n"
-            "lora = LoraConfig(r=64, lora_alpha=64, target_modules=[\"attn1.to_q\", \"attn1.to_k\", \"attn1.to_v\", "
-            "\"attn1.to_out.0\", \"attn2.to_q\", \"attn2.to_k\", \"attn2.to_v\", \"attn2.to_out.0\", \"ff.net.0.proj\", "
-            "\"ff.net.2\"])\n"
+            'lora = LoraConfig(r=64, lora_alpha=64, target_modules=["attn1.to_q", "attn1.to_k", "attn1.to_v", '
+            '"attn1.to_out.0", "attn2.to_q", "attn2.to_k", "attn2.to_v", "attn2.to_out.0", "ff.net.0.proj", '
+            '"ff.net.2"])\n'
             "full.transformer = get_peft_model(full.transformer, lora)\n"
             "full.transformer.print_trainable_parameters()\n"
             "# then: the same flow-matching step as stdrc_lib.train.flow_matching_loss, with cached Gemma prompt\n"
@@ -590,14 +590,20 @@ reuse the same loss with cached text embeddings.
 - Nothing about the recipe is toy-specific: on a GPU the same loss drives a LoRA on LTX-2.3.
 """),
     ]
-    cells += exercises([
-        ("Set `AUGMENT = False`, retrain, and compare the samples' backgrounds with the reference's. What do you see?",
-         "Without augmentation the model tends to reproduce the reference's background and layout (copy-paste); "
-         "`stdrc eval` measures this as the copy-paste score."),
-        ("Change the dropout probabilities in `ToyTrainConfig` to 0. What happens to guidance at inference?",
-         "The model never sees the null prompt or a missing reference, so `v(∅,∅)` and `v(r,∅)` are untrained and "
-         "the guidance differences become meaningless (often noisy samples)."),
-    ])
+    cells += exercises(
+        [
+            (
+                "Set `AUGMENT = False`, retrain, and compare the samples' backgrounds with the reference's. What do you see?",
+                "Without augmentation the model tends to reproduce the reference's background and layout (copy-paste); "
+                "`stdrc eval` measures this as the copy-paste score.",
+            ),
+            (
+                "Change the dropout probabilities in `ToyTrainConfig` to 0. What happens to guidance at inference?",
+                "The model never sees the null prompt or a missing reference, so `v(∅,∅)` and `v(r,∅)` are untrained and "
+                "the guidance differences become meaningless (often noisy samples).",
+            ),
+        ]
+    )
     return cells
 
 
@@ -662,7 +668,9 @@ def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
                      torch.stack([it["boxes"] for it in batch]))
     return frames, {k: float(v.mean()) for k, v in m.items()}
 """),
-        md("## Interactive\nMove a slider: the clip is regenerated with the same noise, and its readout metrics update."),
+        md(
+            "## Interactive\nMove a slider: the clip is regenerated with the same noise, and its readout metrics update."
+        ),
         code("""
 s_ref = W.FloatSlider(2.0, min=0.0, max=6.0, step=0.5, description="s_ref")
 s_txt = W.FloatSlider(3.0, min=0.0, max=8.0, step=0.5, description="s_txt")
@@ -720,13 +728,19 @@ plt.tight_layout(); plt.show()
 - A σ-interval switches a term off outside it (scale 1), which also saves the stream it no longer needs.
 """),
     ]
-    cells += exercises([
-        ("Set `s_ref = s_txt` and compare with plain CFG from `guidance.cfg`. Are they equal?",
-         "Yes, up to float rounding: the middle stream's weight is `s_ref − s_txt = 0` (see `guidance.stream_weights`)."),
-        ("Restrict the interval to σ ∈ [0.5, 1]. What changes in the clip, and why might that be useful?",
-         "Guidance acts only in the early, high-noise steps that decide layout and identity; late steps refine "
-         "details without extra push, which can reduce over-saturation and saves computing the unneeded streams."),
-    ])
+    cells += exercises(
+        [
+            (
+                "Set `s_ref = s_txt` and compare with plain CFG from `guidance.cfg`. Are they equal?",
+                "Yes, up to float rounding: the middle stream's weight is `s_ref − s_txt = 0` (see `guidance.stream_weights`).",
+            ),
+            (
+                "Restrict the interval to σ ∈ [0.5, 1]. What changes in the clip, and why might that be useful?",
+                "Guidance acts only in the early, high-noise steps that decide layout and identity; late steps refine "
+                "details without extra push, which can reduce over-saturation and saves computing the unneeded streams.",
+            ),
+        ]
+    )
     return cells
 
 
@@ -742,6 +756,8 @@ def main() -> None:
     for name, make in NOTEBOOKS.items():
         nb = nbf.v4.new_notebook()
         nb.cells = make()
+        for i, cell in enumerate(nb.cells):  # stable ids: rebuilding does not churn the files
+            cell["id"] = f"{name[:2]}-{i:02d}"
         nb.metadata = {
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"},
