@@ -50,6 +50,11 @@ def evaluate(
     keep_examples: int = 4,
 ) -> dict:
     """Score ``rows`` on ``n`` held-out clips; returns per-row mean ± 95 % CI and a few examples."""
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        raise ValueError(f"`rows` must be drawn from {ROWS}, got unknown {unknown}.")
+    if n < 2:
+        raise ValueError(f"`n` must be at least 2 for a confidence interval, got {n}.")
     ds = SynthFaces("eval", n, seed=seed)
     per_row: dict[str, dict[str, list]] = {r: {} for r in rows}
     examples = []

@@ -37,3 +37,12 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     save_results(report, tmp_path)
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "eval_examples.gif").is_file()
     assert "ground truth" in format_table(res)
+
+
+def test_evaluate_rejects_bad_rows(toy):
+    import pytest
+
+    with pytest.raises(ValueError, match="rows"):
+        evaluate(toy, Readout().eval(), n=2, rows=("model", "oracle"))
+    with pytest.raises(ValueError, match="`n`"):
+        evaluate(toy, Readout().eval(), n=1)
