@@ -31,10 +31,6 @@ from .toyworld.dataset import SynthFaces
 ROWS = ("model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference")
 
 
-def _u8(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-
-
 @torch.no_grad()
 def evaluate(
     backbone,
@@ -61,8 +57,8 @@ def evaluate(
     t0 = time.time()
     for start in tqdm(range(0, n, batch), desc="eval", disable=not progress):
         items = [ds[i] for i in range(start, min(n, start + batch))]
-        refs = torch.stack([_u8(it["reference"].permute(1, 2, 0)) for it in items])  # (B, H, W, 3)
-        truth = torch.stack([_u8(it["video"].permute(1, 2, 3, 0)) for it in items])  # (B, F, H, W, 3)
+        refs = torch.stack([R.to_uint8(it["reference"].permute(1, 2, 0)) for it in items])  # (B, H, W, 3)
+        truth = torch.stack([R.to_uint8(it["video"].permute(1, 2, 3, 0)) for it in items])  # (B, F, H, W, 3)
         prompts = [it["prompt"] for it in items]
         clips = {}
 
@@ -87,7 +83,7 @@ def evaluate(
             clips["ground_truth"] = truth
         if "vae_reconstruction" in rows:
             video = torch.stack([it["video"] for it in items])
-            clips["vae_reconstruction"] = _u8(
+            clips["vae_reconstruction"] = R.to_uint8(
                 R.decode(backbone.vae, R.encode(backbone.vae, video)).permute(0, 2, 3, 4, 1)
             )
         if "paste_reference" in rows:

@@ -172,6 +172,11 @@ def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     return x.clamp(-1, 1)
 
 
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in ``[−1, 1]`` (any layout) → uint8 in ``[0, 255]``."""
+    return ((pixels + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 def encode_reference(vae, image, size: tuple[int, int] | None = None) -> torch.Tensor:
     """One reference image → normalized 1-frame latent ``(1, C, 1, Hr, Wr)``."""
     x = image_to_tensor(image, size)  # (3, H, W)

@@ -283,5 +283,5 @@ def generate(
         progress=progress,
     )
     pixels = R.decode(backbone.vae, out.latents)  # (B, 3, F, H, W) in [−1, 1]
-    frames = ((pixels.permute(0, 2, 3, 4, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    frames = R.to_uint8(pixels.permute(0, 2, 3, 4, 1))  # (B, F, H, W, 3)
     return GenerateOutput(frames.cpu(), out.latents, out.velocities)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from . import losses
 from . import positions as P
 from . import reference as R
 from .augment import AugmentConfig, augment
@@ -46,7 +47,6 @@ class ToyTrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     log_every: int = 50
     sample_every: int = 500
-    ema: float = 0.0
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -121,9 +121,8 @@ def flow_matching_loss(
     ref_tok = R.pack(z_ref)
     s = sigma.view(b, 1, 1, 1, 1)
     x_sigma = (1 - s) * x0 + s * noise
-    target = R.pack(noise - x0)  # (B, N_v, C)
     tokens = R.concat_tokens(R.pack(x_sigma), [ref_tok])
-    n_v = target.shape[1]
+    n_v = tokens.shape[1] - ref_tok.shape[1]
     texts = [p if k else "" for p, k in zip(prompts, keep_text.tolist())]
     ids, tmask = backbone.text_encoder.tokenize(texts)
     emb = backbone.text_encoder(ids, tmask)
@@ -131,7 +130,7 @@ def flow_matching_loss(
     coords = P.build_coords(backbone.transformer.rope, b, grid, [tuple(z_ref.shape[-2:])], positions)
     ts = R.token_timesteps(sigma, n_v, ref_tok.shape[1])
     v = transformer_forward(backbone.transformer, tokens, emb, ts, sigma, coords, tmask, mask)
-    return ((R.strip_tokens(v, n_v) - target) ** 2).mean()
+    return losses.flow_matching(R.strip_tokens(v, n_v), R.pack(noise), R.pack(x0))
 
 
 def train_toy(
@@ -187,7 +186,7 @@ def train_toy(
     backbone.transformer.eval()
     backbone.text_encoder.eval()
     log = {
-        "config": _jsonable(asdict(cfg)),
+        "config": asdict(cfg),
         "losses": losses,
         "train_minutes": (time.time() - t0) / 60,
         "cache_minutes": t_cache / 60,
@@ -197,11 +196,3 @@ def train_toy(
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "train_log.json").write_text(json.dumps(log))
     return log
-
-
-def _jsonable(d):
-    if isinstance(d, dict):
-        return {k: _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    return d
