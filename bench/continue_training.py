@@ -1,10 +1,12 @@
 """Does more training make the shipped toy model use its reference? Continue it and compare with no reference.
 
-Usage: python bench/continue_training.py [--steps 1000] [--clips 48]
+Usage: python bench/continue_training.py [--steps 1000] [--clips 48] [--lambda-id 0.5] [--sigma-id 0.5]
+                                        [--out runs/continue_id]
 
 Loads data/toy, trains the transformer + text encoder for --steps more (lr 5e-4, fresh clip cache, seed 1),
-saves them to runs/continue/ (data/toy is not touched) and prints identity metrics of the continued model
-with and without the reference on --clips held-out clips.
+saves them to --out (data/toy is not touched) and prints identity metrics of the continued model
+with and without the reference on --clips held-out clips. With --lambda-id > 0 the face-guided identity
+loss (toy readout embedding) is added, everything else being equal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 
 from stdrc_lib import backbone as bb
 from stdrc_lib.evaluate import evaluate
+from stdrc_lib.faces import ToyFaceEmbedder
 from stdrc_lib.toyworld.readout import Readout
 from stdrc_lib.train import ToyTrainConfig, train_toy
 
@@ -23,15 +26,27 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--clips", type=int, default=48)
     ap.add_argument("--out", default="runs/continue")
+    ap.add_argument("--lambda-id", type=float, default=0.0, help="weight of the identity loss (0 = off)")
+    ap.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this")
     args = ap.parse_args()
     b = bb.load_toy()
-    cfg = ToyTrainConfig(steps=args.steps, lr=5e-4, warmup=20, n_clips=3000, seed=1, sample_every=0)
-    train_toy(b, cfg, out=args.out)
+    readout = Readout.load(bb.TOY_DIR / "readout")
+    cfg = ToyTrainConfig(
+        steps=args.steps,
+        lr=5e-4,
+        warmup=20,
+        n_clips=3000,
+        seed=1,
+        sample_every=0,
+        lambda_id=args.lambda_id,
+        sigma_id=args.sigma_id,
+    )
+    train_toy(b, cfg, out=args.out, embedder=ToyFaceEmbedder(readout) if args.lambda_id > 0 else None)
     b.transformer.save_pretrained(f"{args.out}/transformer")
     b.text_encoder.save(f"{args.out}/text_encoder")
     rep = evaluate(
         b,
-        Readout.load(bb.TOY_DIR / "readout"),
+        readout,
         n=args.clips,
         batch=8,
         steps=12,

@@ -337,7 +337,7 @@ def transformer_forward(
         velocity ``(B, N, C)`` at every position (strip the reference part yourself).
     """
     b, n, _ = hidden_states.shape
-    cfg = transformer.config
+    cfg = getattr(transformer, "module", transformer).config  # DDP (accelerate) wraps the model
     if timestep.shape != (b, n):
         raise ValueError(f"`timestep` must be (B, N) = {(b, n)}, got {tuple(timestep.shape)}.")
     if video_coords.shape[0] != b or video_coords.shape[2] != n:

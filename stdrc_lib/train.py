@@ -8,7 +8,11 @@ One step, for a batch of clips ``x₀`` (VAE latents), references ``r`` and prom
 3. condition dropout: with probability ``p_text`` the prompt becomes the null prompt, with
    ``p_ref`` the reference is removed (masked out), with ``p_both`` both — so
    ``v(∅,∅)``, ``v(r,∅)`` and ``v(r,c)`` are all trained;
-4. ``L_fm = ‖v̂ − v‖²`` over video tokens only (reference outputs are discarded).
+4. ``L_fm = ‖v̂ − v‖²`` over video tokens only (reference outputs are discarded);
+5. optionally (``lambda_id > 0``) the face-guided identity loss of :mod:`stdrc_lib.losses` on rows
+   with σ ≤ ``sigma_id``: ``x̂₀ = x_σ − σ·v̂``, its first latent frame decoded by the frozen VAE,
+   embedded by a frozen differentiable face embedder and compared with the embedding of the
+   un-augmented reference: ``L = L_fm + λ_id·L_id``.
 
 The text encoder trains jointly; the VAE is frozen. Clips are rendered and VAE-encoded once
 into an in-memory cache; references are augmented and encoded on the fly.
@@ -25,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import losses
+from . import losses as L
 from . import positions as P
 from . import reference as R
 from .augment import AugmentConfig, augment
@@ -47,6 +51,11 @@ class ToyTrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     log_every: int = 50
     sample_every: int = 500
+    lambda_id: float = 0.0
+    sigma_id: float = 0.5
+    ema_decay: float = 0.0
+    gradient_checkpointing: bool = False
+    ckpt_every: int = 0
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -55,6 +64,14 @@ class ToyTrainConfig:
         for k in ("p_text", "p_ref", "p_both"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"`{k}` must be in [0, 1], got {getattr(self, k)!r}.")
+        if self.lambda_id < 0:
+            raise ValueError(f"`lambda_id` must be ≥ 0, got {self.lambda_id!r}.")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"`ema_decay` must be in [0, 1) (0 = off), got {self.ema_decay!r}.")
+        if self.ckpt_every < 0:
+            raise ValueError(f"`ckpt_every` must be ≥ 0 (0 = off), got {self.ckpt_every!r}.")
+        if not 0 < self.sigma_id <= 1:
+            raise ValueError(f"`sigma_id` must be in (0, 1], got {self.sigma_id!r}.")
 
 
 @dataclass
@@ -112,8 +129,16 @@ def flow_matching_loss(
     sigma: torch.Tensor,
     noise: torch.Tensor,
     positions: P.PositionConfig,
-) -> torch.Tensor:
-    """``‖v̂ − (ε − x₀)‖²`` over video tokens for latents ``x0`` ``(B, C, F, H, W)``."""
+    return_velocity: bool = False,
+    transformer=None,
+    text_encoder=None,
+):
+    """``‖v̂ − (ε − x₀)‖²`` over video tokens for latents ``x0`` ``(B, C, F, H, W)``.
+
+    With ``return_velocity`` also returns ``v̂`` unpacked to the latent shape ``(B, C, F, H, W)``.
+    ``transformer`` / ``text_encoder`` override the backbone's modules for the forward call (the
+    DDP-wrapped ones under accelerate); shapes and positions still come from ``backbone``.
+    """
     b = x0.shape[0]
     grid = tuple(x0.shape[2:])
     with torch.no_grad():
@@ -125,12 +150,24 @@ def flow_matching_loss(
     n_v = tokens.shape[1] - ref_tok.shape[1]
     texts = [p if k else "" for p, k in zip(prompts, keep_text.tolist())]
     ids, tmask = backbone.text_encoder.tokenize(texts)
-    emb = backbone.text_encoder(ids, tmask)
+    emb = (backbone.text_encoder if text_encoder is None else text_encoder)(ids, tmask)
     mask = None if keep_ref.all() else R.reference_mask(n_v, ref_tok.shape[1], keep_ref)
     coords = P.build_coords(backbone.transformer.rope, b, grid, [tuple(z_ref.shape[-2:])], positions)
     ts = R.token_timesteps(sigma, n_v, ref_tok.shape[1])
-    v = transformer_forward(backbone.transformer, tokens, emb, ts, sigma, coords, tmask, mask)
-    return losses.flow_matching(R.strip_tokens(v, n_v), R.pack(noise), R.pack(x0))
+    transformer = backbone.transformer if transformer is None else transformer
+    v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
+    v_video = R.strip_tokens(v, n_v)
+    loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0))
+    if return_velocity:
+        return loss, R.unpack(v_video, grid)
+    return loss
+
+
+def _lr_lambda(cfg: ToyTrainConfig):
+    def f(s: int) -> float:
+        return min(1.0, (s + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
+
+    return f
 
 
 def train_toy(
@@ -140,59 +177,168 @@ def train_toy(
     cache: ClipCache | None = None,
     progress: bool = True,
     on_sample=None,
+    embedder=None,
+    ckpt_dir: str | Path | None = None,
+    resume: bool = True,
 ) -> dict:
-    """Train ``backbone.transformer`` and ``backbone.text_encoder`` in place; returns a log dict."""
+    """Train ``backbone.transformer`` and ``backbone.text_encoder`` in place; returns a log dict.
+
+    Runs through :class:`accelerate.Accelerator`, so the same code runs as one process or under
+    ``accelerate launch --num_processes N --cpu``. Every process draws the *global* batch's
+    randomness from the same seeded generator and trains on its own slice of it, so N processes
+    follow the trajectory of one process with the same ``cfg.batch`` (up to float rounding of the
+    gradient all-reduce).
+
+    Args:
+        embedder: a differentiable :class:`~stdrc_lib.faces.FaceEmbedder` (e.g. the toy readout's),
+            required when ``cfg.lambda_id > 0``; it stays frozen.
+        ckpt_dir: with ``cfg.ckpt_every > 0``, checkpoints go here (see :mod:`stdrc_lib.checkpoint`).
+        resume: continue from the latest checkpoint in ``ckpt_dir`` if there is one. Model,
+            optimizer, scheduler, EMA, RNG states and the data position are restored, so a killed and
+            resumed run ends with bitwise the same weights as an uninterrupted one (on CPU).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    from . import checkpoint as C
+
+    if cfg.lambda_id > 0 and (embedder is None or not getattr(embedder, "differentiable", False)):
+        raise ValueError("`embedder` must be a differentiable FaceEmbedder when `cfg.lambda_id` > 0.")
+    if cfg.ckpt_every and ckpt_dir is None:
+        raise ValueError("`ckpt_dir` is required when `cfg.ckpt_every` > 0.")
+    # cpu=True on machines without CUDA lets accelerate pick its multi-CPU (gloo) mode under a launcher
+    acc = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    world, rank = acc.num_processes, acc.process_index
+    if cfg.batch % world:
+        raise ValueError(f"`cfg.batch` ({cfg.batch}) must be divisible by the number of processes ({world}).")
+    per = cfg.batch // world
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     t_start = time.time()
     backbone.vae.eval().requires_grad_(False)
+    if embedder is not None and isinstance(getattr(embedder, "readout", None), torch.nn.Module):
+        embedder.readout.eval().requires_grad_(False)
     if cache is None:
-        cache = build_cache(backbone.vae, cfg.n_clips, cfg.seed, progress=progress)
+        cache = build_cache(backbone.vae, cfg.n_clips, cfg.seed, progress=progress and acc.is_main_process)
     t_cache = time.time() - t_start
+    if cfg.gradient_checkpointing:
+        backbone.transformer.enable_gradient_checkpointing()
     model_params = list(backbone.transformer.parameters()) + list(backbone.text_encoder.parameters())
     opt = torch.optim.AdamW(model_params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    ema = None
+    if cfg.ema_decay > 0:
+        from diffusers.training_utils import EMAModel
+
+        ema = EMAModel(backbone.transformer.parameters(), decay=cfg.ema_decay)
+    transformer, text_encoder, opt = acc.prepare(backbone.transformer, backbone.text_encoder, opt)
     positions = P.PositionConfig(scheme=cfg.scheme, fps=backbone.fps)
+    losses, id_losses, start = [], [], 0
+    ckpt_modules = {"transformer": backbone.transformer, "text_encoder": backbone.text_encoder}
+    if ema is not None:
+        ckpt_modules["ema"] = ema
+    if ckpt_dir is not None and resume and (folder := C.latest_checkpoint(ckpt_dir)) is not None:
+        state = C.load_checkpoint(folder, ckpt_modules, opt, sched, {"data": g})
+        start = state["step"]
+        losses, id_losses = state["extra"]["losses"], state["extra"]["id_losses"]
+        if acc.is_main_process and progress:
+            print(f"resumed from {folder} at step {start}")
     backbone.transformer.train()
     backbone.text_encoder.train()
-    losses, t0 = [], time.time()
-    bar = tqdm(range(cfg.steps), desc="train", disable=not progress)
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.steps), desc="train", disable=not (progress and acc.is_main_process), initial=start)
+    bar.total = cfg.steps
     for step in bar:
+        # the global batch's randomness, identical in every process; each trains on its slice
         idx = torch.randint(len(cache.latents), (cfg.batch,), generator=g)
-        x0 = cache.latents[idx]
         refs = augment(cache.refs[idx], cache.ref_boxes[idx], cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
         sigma = sample_sigma(cfg.batch, g)
-        noise = torch.randn(x0.shape, generator=g)
-        loss = flow_matching_loss(
-            backbone, x0, refs, [cache.prompts[i] for i in idx], keep_text, keep_ref, sigma, noise, positions
+        noise = torch.randn(cache.latents[idx].shape, generator=g)
+        sl = slice(rank * per, (rank + 1) * per)
+        idx, refs, keep_text, keep_ref, sigma, noise = (
+            idx[sl],
+            refs[sl],
+            keep_text[sl],
+            keep_ref[sl],
+            sigma[sl],
+            noise[sl],
         )
+        x0 = cache.latents[idx]
+        loss, v_hat = flow_matching_loss(
+            backbone,
+            x0,
+            refs,
+            [cache.prompts[i] for i in idx],
+            keep_text,
+            keep_ref,
+            sigma,
+            noise,
+            positions,
+            True,
+            transformer=transformer,
+            text_encoder=text_encoder,
+        )
+        losses.append(acc.reduce(loss.detach(), "mean").item())
+        if cfg.lambda_id > 0:
+            with torch.no_grad():
+                ref_emb = embedder.embed(cache.refs[idx])
+            x_sigma = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
+            # only rows that saw their reference are pulled towards its identity
+            gate_sigma = torch.where(keep_ref, sigma, torch.ones_like(sigma) * 2)
+            l_id = L.identity_loss(
+                backbone.vae,
+                embedder.embed,
+                L.x0_estimate(x_sigma, v_hat, sigma),
+                ref_emb,
+                gate_sigma,
+                sigma_id=cfg.sigma_id,
+                frames=1,
+                generator=g,
+                first_frame_only=True,
+            )
+            id_losses.append(acc.reduce(l_id.detach(), "mean").item())
+            loss = loss + cfg.lambda_id * l_id
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model_params, 1.0)
+        acc.backward(loss)
+        acc.clip_grad_norm_(model_params, 1.0)
         opt.step()
         sched.step()
-        losses.append(loss.item())
+        if ema is not None:
+            ema.step(backbone.transformer.parameters())
         if step % cfg.log_every == 0:
-            bar.set_postfix(loss=f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}")
-        if on_sample is not None and cfg.sample_every and (step + 1) % cfg.sample_every == 0:
+            post = {"loss": f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}"}
+            if id_losses:
+                post["id"] = f"{sum(id_losses[-cfg.log_every :]) / len(id_losses[-cfg.log_every :]):.3f}"
+            bar.set_postfix(post)
+        if on_sample is not None and cfg.sample_every and (step + 1) % cfg.sample_every == 0 and acc.is_main_process:
             backbone.transformer.eval()
             backbone.text_encoder.eval()
             on_sample(step + 1, backbone)
             backbone.transformer.train()
             backbone.text_encoder.train()
+        if cfg.ckpt_every and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
+            if acc.is_main_process:
+                extra = {"losses": losses, "id_losses": id_losses}
+                C.save_checkpoint(ckpt_dir, step + 1, ckpt_modules, opt, sched, {"data": g}, extra)
+            acc.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(backbone.transformer.parameters())  # the returned model carries the EMA weights
     backbone.transformer.eval()
     backbone.text_encoder.eval()
     log = {
         "config": asdict(cfg),
         "losses": losses,
+        "id_losses": id_losses,
+        "processes": world,
         "train_minutes": (time.time() - t0) / 60,
         "cache_minutes": t_cache / 60,
-        "sec_per_step": (time.time() - t0) / max(1, cfg.steps),
+        "sec_per_step": (time.time() - t0) / max(1, cfg.steps - start),
     }
-    if out is not None:
+    if out is not None and acc.is_main_process:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "train_log.json").write_text(json.dumps(log))
     return log
