@@ -1,4 +1,4 @@
-"""``stdrc`` command line: ``stdrc demo`` (and, as they land, generate / train / eval)."""
+"""``stdrc`` command line: ``stdrc demo``, ``generate``, ``train`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[stdrc] wrote {video} ({out.frames.shape[1]} frames, {out.frames.shape[2]}×{out.frames.shape[3]})")
     print(f"[stdrc] wrote {png}")
     print(f"[stdrc] done in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+
+    from . import viz
+    from .pipeline import STDRCPipeline
+
+    ref_path = Path(args.reference)
+    if not ref_path.is_file():
+        raise FileNotFoundError(f"`--reference` {ref_path} does not exist; pass an image file (PNG, JPEG, ...).")
+    try:
+        ref = Image.open(ref_path)
+        ref.load()
+    except OSError as e:
+        raise ValueError(f"`--reference` {ref_path} is not a readable image: {e}") from e
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    t0 = time.time()
+    pipe = STDRCPipeline.from_pretrained(args.model, torch_dtype=dtype)
+    if args.lora:
+        pipe.load_lora_weights(args.lora)
+    if args.cpu_offload:
+        pipe.enable_model_cpu_offload()
+    elif torch.cuda.is_available():
+        pipe.to("cuda")
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    out = pipe(
+        prompt=args.prompt,
+        reference_image=ref,
+        negative_prompt=args.negative_prompt,
+        num_frames=args.frames,
+        height=args.height,
+        width=args.width,
+        num_inference_steps=args.steps,
+        reference_guidance_scale=args.s_ref,
+        text_guidance_scale=args.s_txt,
+        guidance_order=args.order,
+        position_scheme=args.scheme,
+        frame_rate=args.fps,
+        generator=torch.Generator().manual_seed(args.seed),
+        output_type="np",
+    )
+    clip = (out.frames[0] * 255).round().clip(0, 255).astype("uint8")
+    path = viz.write_video(args.out, clip, fps=args.fps, upscale=args.upscale)
+    print(f"[stdrc] wrote {path} ({clip.shape[0]} frames, {clip.shape[1]}×{clip.shape[2]}) in {time.time() - t0:.1f} s")
     return 0
 
 
@@ -152,6 +200,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--random-weights", action="store_true", help="ignore data/toy and use random weights")
     demo.set_defaults(func=cmd_demo)
 
+    gen = sub.add_parser(
+        "generate",
+        help="generate a clip with STDRCPipeline from a diffusers-format folder or hub id",
+        description="Load an ST-DRC pipeline (a folder written by STDRCPipeline.save_pretrained, or LTX-2.3 "
+        "weights you have downloaded) and generate one clip from a prompt and a reference image.",
+    )
+    gen.add_argument("--model", required=True, help="pipeline folder or hub id (offline: a local folder)")
+    gen.add_argument("--reference", required=True, help="reference image file")
+    gen.add_argument("--prompt", required=True, help="text prompt")
+    gen.add_argument("--out", default="outputs/generate.mp4", help="output video (.mp4 or .gif)")
+    gen.add_argument("--negative-prompt", default="")
+    gen.add_argument("--frames", type=int, default=None, help="k·T+1 frames (default: 17 toy, 121 LTX-2.3)")
+    gen.add_argument("--height", type=int, default=None, help="default: 64 toy, 512 LTX-2.3")
+    gen.add_argument("--width", type=int, default=None, help="default: 64 toy, 768 LTX-2.3")
+    gen.add_argument("--steps", type=int, default=30, help="sampling steps (default: 30)")
+    gen.add_argument("--s-ref", type=float, default=2.0, help="reference guidance scale (default: 2.0)")
+    gen.add_argument("--s-txt", type=float, default=3.0, help="text guidance scale (default: 3.0)")
+    gen.add_argument("--order", choices=ORDERS, default="ref_first")
+    gen.add_argument("--scheme", choices=SCHEMES, default="tass")
+    gen.add_argument("--fps", type=float, default=24.0, help="frame rate of positions and output (default: 24)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--lora", default=None, help="folder with an ST-DRC LoRA (pytorch_lora_weights.safetensors)")
+    gen.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="weights dtype")
+    gen.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale of the written video")
+    gen.add_argument("--cpu-offload", action="store_true", help="model CPU offload (GPU memory saver)")
+    gen.add_argument("--vae-tiling", action="store_true", help="decode in tiles (GPU memory saver)")
+    gen.set_defaults(func=cmd_generate)
+
     train = sub.add_parser(
         "train",
         help="train the toy ST-DRC model on SynthFaces (writes data/toy)",
@@ -201,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError) as e:
+    except (ValueError, FileNotFoundError, TypeError, OSError) as e:
         print(f"stdrc {args.command}: error: {e}", file=sys.stderr)
         return 2
 

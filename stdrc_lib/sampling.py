@@ -181,6 +181,7 @@ def sample(
     progress: bool = True,
     latents: torch.Tensor | None = None,
     scheduler=None,
+    callback_on_step_end=None,
 ) -> SampleOutput:
     """Generate latents for ``cond`` with three-stream guidance and Euler steps.
 
@@ -189,6 +190,8 @@ def sample(
         generator: explicit ``torch.Generator`` for the initial noise (reproducible runs).
         latents: optional starting noise ``(B, C, F, H, W)`` instead of drawing it.
         return_velocities: keep every stream's velocity at every step.
+        callback_on_step_end: ``f(step, sigma_next, {"latents": (B, C, F, H, W)}) -> dict | None``
+            after every step; a returned ``"latents"`` replaces the current ones (diffusers' hook).
     """
     check_positive_int(num_steps, "num_steps")
     f, h, w = video_grid
@@ -216,6 +219,10 @@ def sample(
         if trace is not None:
             trace.append({stream_name(s): by_stream[s].cpu() for s in need})
         x = x + (sigma_next - sigma) * v  # Euler step in σ
+        if callback_on_step_end is not None:
+            ret = callback_on_step_end(i, sigma_next, {"latents": R.unpack(x, video_grid)})
+            if ret and "latents" in ret:
+                x = R.pack(ret["latents"]).to(device, torch.float32)
     return SampleOutput(R.unpack(x, video_grid), trace)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .toyworld.world import VOCAB as _WORLD_VOCAB
@@ -33,12 +35,20 @@ class ToyTextConfig:
     vocab: list[str] = field(default_factory=lambda: list(DEFAULT_VOCAB))
 
 
-class ToyTextEncoder(nn.Module):
-    """Words → ``(B, L, dim)`` embeddings and a ``(B, L)`` attention mask."""
+class ToyTextEncoder(ModelMixin, ConfigMixin):
+    """Words → ``(B, L, dim)`` embeddings and a ``(B, L)`` attention mask.
 
-    def __init__(self, config: ToyTextConfig | None = None):
+    A diffusers ``ModelMixin``, so a pipeline holding it saves and loads it with
+    ``save_pretrained`` / ``from_pretrained`` like any other component.
+    """
+
+    @register_to_config
+    def __init__(
+        self, dim: int = 128, max_len: int = 16, num_heads: int = 4, num_layers: int = 1, vocab: list | None = None
+    ):
         super().__init__()
-        self.config = config or ToyTextConfig()
+        if vocab is None:
+            self.register_to_config(vocab=list(DEFAULT_VOCAB))
         c = self.config
         self.itos = list(SPECIALS) + [w for w in c.vocab if w not in SPECIALS]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
@@ -85,7 +95,8 @@ class ToyTextEncoder(nn.Module):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(asdict(self.config), indent=2)))
+        cfg = {f.name: self.config[f.name] for f in fields(ToyTextConfig)}
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(cfg, indent=2)))
         sd = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         atomic_write(folder / "model.safetensors", lambda p: save_file(sd, str(p)))
 
@@ -95,6 +106,6 @@ class ToyTextEncoder(nn.Module):
 
         folder = Path(folder)
         cfg = read_json_config(folder / "config.json", ToyTextConfig)
-        model = cls(cfg)
+        model = cls(**asdict(cfg))
         model.load_state_dict(load_safetensors(folder / "model.safetensors"))
         return model.eval()
