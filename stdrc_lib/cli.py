@@ -129,8 +129,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.preset != "toy":
         print(
-            "stdrc train: error: only `--preset toy` trains here; LoRA fine-tuning of LTX-2.3 needs a GPU "
-            "(see the [training] issue).",
+            "stdrc train: error: only `--preset toy` trains here. LoRA fine-tuning of LTX-2.3 needs a GPU; "
+            "the recipe, memory table and library pieces are in docs/GPU.md and configs/ltx23_lora.yaml.",
             file=sys.stderr,
         )
         return 2
@@ -143,8 +143,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         n_clips=args.clips,
         sample_every=args.sample_every,
         augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        lambda_id=args.lambda_id,
+        sigma_id=args.sigma_id,
+        ema_decay=args.ema,
+        gradient_checkpointing=args.gradient_checkpointing,
+        ckpt_every=args.ckpt_every,
     )
-    info = build_toy_weights(Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs))
+    info = build_toy_weights(
+        Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
+    )
     t = info["transformer"]
     print(
         f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
@@ -243,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--sample-every", type=int, default=500, help="steps between sample grids (0: never)")
+    train.add_argument("--lambda-id", type=float, default=0.0, help="weight of the face-guided identity loss (0: off)")
+    train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
+    train.add_argument("--ema", type=float, default=0.0, help="EMA decay of the transformer weights (0: off)")
+    train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
+    train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
     train.add_argument("--out", default=str(Path("data") / "toy"), help="weights folder (default: data/toy)")
     train.add_argument("--runs", default=str(Path("runs") / "toy"), help="logs and sample grids (default: runs/toy)")

@@ -179,3 +179,17 @@ def test_pipeline_check_inputs(tiny, kwargs, match):
     pipe = STDRCPipeline.from_pretrained(folder)
     with pytest.raises(ValueError, match=match):
         pipe("a person", progress=False, **kwargs)
+
+
+def test_memory_estimate_counts_match_real_modules():
+    from stdrc_lib.memory import estimate, lora_params
+
+    b = bb.build_toy(seed=0, num_layers=2)
+    want = lora_params(b.transformer, 4)
+    add_lora(b.transformer, rank=4)
+    assert want == sum(p.numel() for p in lora_parameters(b.transformer)) > 0
+    est = estimate(121, 512, 768, 32)
+    rows = dict((name, gib) for name, gib, _ in est["rows"])
+    assert est["video_tokens"] == 6144 and est["reference_tokens"] == 384
+    assert abs(rows["transformer weights (bf16)"] * 1024**3 / 2 / 19e9 - 1) < 0.05
+    assert rows["training activations, gradient checkpointing"] < rows["training activations, no checkpointing"]

@@ -83,6 +83,7 @@ def build_toy_weights(
     vae_steps: int = 2400,
     readout_steps: int = 1500,
     runs: Path = Path("runs/toy"),
+    resume: bool = True,
 ) -> dict:
     from .readout import train_readout
     from .train_vae import train_vae
@@ -96,14 +97,29 @@ def build_toy_weights(
 
     backbone = bb.build_toy(cfg.seed)
     backbone.vae = AutoencoderKLLTX2Video.from_pretrained(out / "vae", local_files_only=True).eval()
-    log = train_toy(backbone, cfg, out=runs, on_sample=sample_grid_callback(runs))
-    backbone.transformer.save_pretrained(out / "transformer", safe_serialization=True)
-    backbone.text_encoder.save(out / "text_encoder")
-    info["transformer"] = {k: v for k, v in log.items() if k != "losses"}
-    info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
+    # the readout needs only the VAE; it comes first because the identity loss embeds with it
     if from_scratch or not (out / "readout").is_dir():
         _, info["readout"] = train_readout(
             readout_steps, out / "readout", seed=cfg.seed, pool_clips=3000, vae=backbone.vae, vae_fraction=0.3
         )
+    embedder = None
+    if cfg.lambda_id > 0:
+        from ..faces import ToyFaceEmbedder
+        from .readout import Readout
+
+        embedder = ToyFaceEmbedder(Readout.load(out / "readout"))
+    log = train_toy(
+        backbone,
+        cfg,
+        out=runs,
+        on_sample=sample_grid_callback(runs),
+        embedder=embedder,
+        ckpt_dir=runs / "ckpt" if cfg.ckpt_every else None,
+        resume=resume,
+    )
+    backbone.transformer.save_pretrained(out / "transformer", safe_serialization=True)
+    backbone.text_encoder.save(out / "text_encoder")
+    info["transformer"] = {k: v for k, v in log.items() if k not in ("losses", "id_losses")}
+    info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
     write_manifest(out, {"seed": cfg.seed, "train_config": log["config"], "training": info})
     return info
