@@ -115,6 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         frame_rate=args.fps,
         generator=torch.Generator().manual_seed(args.seed),
         output_type="np",
+        detect_face=args.detect_face,
     )
     clip = (out.frames[0] * 255).round().clip(0, 255).astype("uint8")
     path = viz.write_video(args.out, clip, fps=args.fps, upscale=args.upscale)
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--lora", default=None, help="folder with an ST-DRC LoRA (pytorch_lora_weights.safetensors)")
     gen.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="weights dtype")
+    gen.add_argument("--detect-face", action="store_true", help="crop the reference around its face (offline MTCNN)")
     gen.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale of the written video")
     gen.add_argument("--cpu-offload", action="store_true", help="model CPU offload (GPU memory saver)")
     gen.add_argument("--vae-tiling", action="store_true", help="decode in tiles (GPU memory saver)")

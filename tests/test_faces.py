@@ -1,0 +1,124 @@
+"""Face backends: the ArcFace ONNX paths (insightface model_zoo, onnx2torch) and offline detection on real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stdrc_lib import faces as F
+
+pytest.importorskip("insightface")
+pytest.importorskip("onnxruntime")
+
+
+class TinyArcFace(torch.nn.Module):
+    """ArcFace-shaped stand-in: 1×3×112×112 → 1×512 (a few convs and a linear head)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, 2, 1),
+            torch.nn.BatchNorm2d(8),
+            torch.nn.PReLU(8),
+            torch.nn.Conv2d(8, 16, 3, 2, 1),
+            torch.nn.BatchNorm2d(16),
+            torch.nn.PReLU(16),
+            torch.nn.AdaptiveAvgPool2d(4),
+            torch.nn.Flatten(),
+            torch.nn.Linear(256, 512),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.fixture(scope="module")
+def arcface_onnx(tmp_path_factory):
+    torch.manual_seed(0)
+    model = TinyArcFace().eval()
+    path = tmp_path_factory.mktemp("arcface") / "w600k_tiny.onnx"
+    torch.onnx.export(
+        model,
+        (torch.randn(1, 3, 112, 112),),
+        str(path),
+        input_names=["input"],
+        output_names=["embedding"],
+        dynamo=False,
+        opset_version=17,
+    )
+    return path
+
+
+def test_tiny_arcface_loads_through_insightface_model_zoo(arcface_onnx):
+    from insightface.model_zoo import get_model
+
+    rec = get_model(str(arcface_onnx), providers=["CPUExecutionProvider"])
+    assert rec is not None and rec.taskname == "recognition"
+    assert tuple(rec.input_size) == (112, 112)
+    feat = rec.get_feat(np.zeros((112, 112, 3), np.uint8))
+    assert feat.shape == (1, 512)
+
+
+def test_onnx2torch_matches_onnxruntime(arcface_onnx):
+    import onnxruntime as ort
+
+    torch_model = F.to_torch(arcface_onnx)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 112, 112)).astype(np.float32)
+    sess = ort.InferenceSession(str(arcface_onnx), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        got = torch_model(torch.from_numpy(x)).numpy()
+    assert got.shape == (1, 512)
+    assert np.abs(got - want).max() <= 1e-5
+
+
+def test_differentiable_embedder_sends_gradients(arcface_onnx):
+    emb = F.InsightFaceEmbedder(model_file=arcface_onnx, differentiable=True)
+    x = torch.rand(2, 3, 112, 112, requires_grad=True)
+    e = emb.embed(x * 2 - 1)
+    assert e.shape == (2, 512) and torch.allclose(e.norm(dim=-1), torch.ones(2), atol=1e-5)
+    e.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="faces"):
+        emb.embed(torch.zeros(1, 3, 64, 64))
+
+
+def test_missing_model_pack_says_what_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"buffalo_l.*not found.*unzip"):
+        F.InsightFaceEmbedder(pack="buffalo_l", root=tmp_path)
+
+
+def test_offline_detection_finds_the_astronaut_face():
+    skdata = pytest.importorskip("skimage.data")
+    img = skdata.astronaut()  # a real photograph shipped inside scikit-image
+    faces = F.MTCNNDetector().detect(img)
+    assert faces, "no face found in the astronaut photograph"
+    x0, y0, x1, y1 = faces[0]["box"]
+    # Eileen Collins' face sits in the upper middle of the 512×512 picture
+    assert 120 < (x0 + x1) / 2 < 300 and 40 < (y0 + y1) / 2 < 200, faces[0]["box"]
+    lm = faces[0]["landmarks"]
+    assert lm[0, 0] < lm[1, 0]  # left eye left of right eye
+    aligned = F.detect_and_align(img)
+    assert aligned.shape == (112, 112, 3)
+    crop = F.crop_reference(img)
+    assert crop.shape[0] > 64 and crop.shape[1] > 64
+
+
+def test_insightface_sample_photo_and_arcface_onnx_end_to_end(arcface_onnx):
+    import os
+
+    import insightface
+    from PIL import Image
+
+    photo = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "Tom_Hanks_54745.png")
+    emb = F.InsightFaceEmbedder(model_file=arcface_onnx).embed_image(Image.open(photo))
+    assert emb.shape == (512,) and abs(float(np.linalg.norm(emb)) - 1) < 1e-5
+
+
+def test_no_face_is_reported_clearly():
+    skdata = pytest.importorskip("skimage.data")
+    img = skdata.coffee()  # a cup of coffee: no face
+    assert F.MTCNNDetector().detect(img) == []
+    with pytest.raises(F.NoFaceFoundError, match="no face found in `image`.*detect_face=False"):
+        F.detect_and_align(img)
