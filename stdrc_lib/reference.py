@@ -57,6 +57,17 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
 
 
+MAX_IMAGE_SIDE = 8192  # larger references are almost always a mistake, and cost GBs as float
+
+
+def _check_side(h: int, w: int) -> None:
+    if max(h, w) > MAX_IMAGE_SIDE:
+        raise ValueError(
+            f"`image` is {h}×{w} pixels; references may be at most {MAX_IMAGE_SIDE} pixels per side. "
+            "Resize it first (it is scaled to the video size anyway)."
+        )
+
+
 def _to_hwc_float(image) -> torch.Tensor:
     try:
         from PIL import Image
@@ -65,6 +76,7 @@ def _to_hwc_float(image) -> torch.Tensor:
     if Image is not None and isinstance(image, Image.Image):
         from PIL import ImageOps
 
+        _check_side(image.height, image.width)
         image = ImageOps.exif_transpose(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             image = np.asarray(image).astype(np.uint16 if image.mode != "I" else np.int64)
@@ -82,6 +94,9 @@ def _to_hwc_float(image) -> torch.Tensor:
             f"`image` must be a PIL.Image, numpy array or torch tensor, got {type(image).__name__}. "
             "Load files with PIL.Image.open(path) first."
         )
+    if t.ndim in (2, 3):
+        dims = sorted(t.shape, reverse=True)[:2]
+        _check_side(dims[0], dims[1])
     t = _to_unit_float(t)
     if t.ndim == 2:
         return t[..., None]

@@ -1,0 +1,166 @@
+"""Regenerate docs/ERRORS.md: every bad input we test, and the message a user actually gets.
+
+    python docs/make_error_table.py            # rewrites docs/ERRORS.md
+    python docs/make_error_table.py --check    # exit 1 if docs/ERRORS.md is out of date (used by the tests)
+
+Each case calls the public API with one bad input and records the exception type and message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "ERRORS.md"
+
+
+def cases(tmp: Path):
+    from stdrc_lib import backbone as bb
+    from stdrc_lib import checkpoint as C
+    from stdrc_lib import guidance as G
+    from stdrc_lib import positions as P
+    from stdrc_lib import reference as R
+    from stdrc_lib import sampling as S
+    from stdrc_lib.cli import main
+    from stdrc_lib.text import ToyTextEncoder
+    from stdrc_lib.train import ToyTrainConfig
+
+    toy = bb.build_toy(seed=0, num_layers=1)
+    te = tmp / "te"
+    shutil.copytree(bb.TOY_DIR / "text_encoder", te)
+    cfg = json.loads((te / "config.json").read_text())
+    cfg["hidden_size"] = 7
+    (te / "config.json").write_text(json.dumps(cfg))
+    trunc = tmp / "toy"
+    shutil.copytree(bb.TOY_DIR, trunc)
+    f = trunc / "text_encoder" / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    notimg = tmp / "notes.png"
+    notimg.write_text("not an image")
+    nan_img = np.random.rand(8, 8, 3).astype(np.float32)
+    nan_img[0, 0, 0] = np.nan
+    z_inf = torch.zeros(1, 16, 2, 4, 4)
+    z_inf[0, 0, 0, 0, 0] = float("inf")
+    e, m = toy.text_encoder.encode(["a", "b"])
+    ref1 = torch.zeros(1, 16, 16)
+
+    yield "image: not an image (a file name)", lambda: R.image_to_tensor("face.png")
+    yield (
+        "image: not an image (a text file, CLI)",
+        lambda: main(["generate", "--model", "m", "--reference", str(notimg), "--prompt", "x"]),
+    )
+    yield "image: 5 channels", lambda: R.image_to_tensor(np.zeros((8, 8, 5), np.uint8))
+    yield "image: 4-D array", lambda: R.image_to_tensor(np.zeros((2, 8, 8, 3), np.uint8))
+    yield "image: 0×4 pixels", lambda: R.image_to_tensor(np.zeros((0, 4, 3), np.uint8))
+    yield "image: 9000×16 pixels (very large)", lambda: R.image_to_tensor(np.zeros((9000, 16, 3), np.uint8))
+    yield "image: float values outside [0, 1]", lambda: R.image_to_tensor(np.full((4, 4, 3), 3.0, np.float32))
+    yield "image: contains NaN", lambda: R.image_to_tensor(nan_img)
+    yield "faces: no face in the picture", lambda: _no_face()
+    yield "latents: contain Inf", lambda: R.decode(toy.vae, z_inf)
+    yield "video: 4-D instead of 5-D", lambda: R.encode(toy.vae, torch.zeros(1, 3, 32, 32))
+    yield "video: 6 frames (not k·4+1)", lambda: R.encode(toy.vae, torch.zeros(1, 3, 6, 32, 32))
+    yield "video: 30×32 pixels (not multiples of 8)", lambda: R.encode(toy.vae, torch.zeros(1, 3, 5, 30, 32))
+    yield "generate: num_frames=8", lambda: S.generate(toy, "a", None, num_frames=8, num_steps=1, progress=False)
+    yield "generate: num_steps=0", lambda: S.generate(toy, "a", None, num_frames=5, num_steps=0, progress=False)
+    yield (
+        "generate: 3 references for 2 prompts",
+        lambda: S.generate(
+            toy, ["a", "b"], [np.zeros((8, 8, 3), np.uint8)] * 3, num_frames=5, num_steps=1, progress=False
+        ),
+    )
+    yield "conditioning: reference batch ≠ prompt batch", lambda: S.Conditioning(e, m, e, m, [ref1], [(4, 4)])
+    yield "positions: unknown scheme", lambda: P.PositionConfig(scheme="diagonal")
+    yield "guidance: unknown order", lambda: G.GuidanceConfig(order="sideways")
+    yield "guidance: s_ref = inf", lambda: G.GuidanceConfig(s_ref=float("inf"))
+    yield "training: p_text = 1.5", lambda: ToyTrainConfig(p_text=1.5)
+    yield "weights: truncated safetensors", lambda: bb.load_toy(trunc)
+    yield "config: unknown key", lambda: ToyTextEncoder.load(te)
+    yield "weights: LTX-2.3 missing while offline", lambda: bb.load_full(tmp / "no-such-folder")
+    yield "pipeline: hub id while offline", lambda: _pipe_offline()
+    yield "checkpoint: folder is not a checkpoint", lambda: C.load_checkpoint(tmp, {})
+    yield "faces: insightface pack missing", lambda: _missing_pack(tmp)
+
+
+def _no_face():
+    from skimage.data import coffee
+
+    from stdrc_lib.faces import detect_and_align
+
+    detect_and_align(coffee())
+
+
+def _pipe_offline():
+    from stdrc_lib.pipeline import STDRCPipeline
+
+    STDRCPipeline.from_pretrained("someone/not-a-cached-stdrc-model")
+
+
+def _missing_pack(tmp):
+    from stdrc_lib.faces import InsightFaceEmbedder
+
+    InsightFaceEmbedder(pack="buffalo_l", root=tmp / "insightface")
+
+
+def table() -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for name, fn in cases(tmp):
+            err = io.StringIO()
+            old = sys.stderr
+            sys.stderr = err
+            try:
+                ret = fn()
+                msg = err.getvalue().strip() if ret == 2 else None
+                kind = "exit code 2" if ret == 2 else None
+            except Exception as ex:  # noqa: BLE001 - we record whatever the user would see
+                kind, msg = type(ex).__name__, str(ex)
+            finally:
+                sys.stderr = old
+            if msg is None:
+                raise SystemExit(f"case {name!r} raised nothing")
+            msg = msg.replace(str(tmp), "<tmp>").replace(str(Path.home()), "~").replace("|", "\\|")
+            msg = " ".join(msg.split())
+            rows.append(f"| {name} | `{kind}` | {msg} |")
+    head = [
+        "# Bad input → error message",
+        "",
+        "Generated by `python docs/make_error_table.py` (do not edit by hand; `tests/test_reliability.py`",
+        "checks that this file is current). Each row calls the public API with one bad input.",
+        "",
+        "| input | raises | message |",
+        "|---|---|---|",
+    ]
+    return "\n".join(head + rows) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    text = table()
+    if args.check:
+        if not OUT.is_file() or OUT.read_text() != text:
+            print("docs/ERRORS.md is out of date; run python docs/make_error_table.py")
+            sys.exit(1)
+        print("docs/ERRORS.md is current")
+        return
+    OUT.write_text(text)
+    print(f"wrote {OUT} ({text.count(chr(10)) - 7} rows)")
+
+
+if __name__ == "__main__":
+    main()
