@@ -1,7 +1,7 @@
 """Does more training make the shipped toy model use its reference? Continue it and compare with no reference.
 
 Usage: python bench/continue_training.py [--steps 1000] [--clips 48] [--lambda-id 0.5] [--sigma-id 0.5]
-                                        [--out runs/continue_id]
+                                        [--p-cross-ref 0.5] [--out runs/continue_id]
 
 Loads data/toy, trains the transformer + text encoder for --steps more (lr 5e-4, fresh clip cache, seed 1),
 saves them to --out (data/toy is not touched) and prints identity metrics of the continued model
@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/continue")
     ap.add_argument("--lambda-id", type=float, default=0.0, help="weight of the identity loss (0 = off)")
     ap.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this")
+    ap.add_argument("--p-cross-ref", type=float, default=0.0, help="share of references from another render")
     args = ap.parse_args()
     b = bb.load_toy()
     readout = Readout.load(bb.TOY_DIR / "readout")

@@ -682,14 +682,14 @@ def show(*_):
     frames, m = run(s_ref.value, s_txt.value, order.value, tuple(interval.value))
     with out:
         out.clear_output(wait=True)
-        fig, ax = plt.subplots(1, 6, figsize=(11, 2.2))
+        fig, ax = plt.subplots(1, 6, figsize=(11, 2.6))
         ax[0].imshow(u8(items[0]["reference"].permute(1, 2, 0))); ax[0].set_title("reference")
         for j, f in enumerate(np.linspace(0, frames.shape[1] - 1, 5).astype(int)):
             ax[j + 1].imshow(frames[0, f]); ax[j + 1].set_title(f"frame {f}")
         for a in ax:
             a.axis("off")
         plt.suptitle(f"{items[0]['prompt']}\\nidentity acc {m['identity_accuracy']:.2f} · "
-                     f"text adherence {m['text_adherence']:.2f} · copy-paste {m['copy_paste']:.2f}")
+                     f"text adherence {m['text_adherence']:.2f} · copy-paste {m['copy_paste']:.2f}", y=1.12)
         plt.show()
 
 for w in (s_ref, s_txt, order, interval):

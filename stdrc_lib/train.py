@@ -54,6 +54,7 @@ class ToyTrainConfig:
     lambda_id: float = 0.0
     sigma_id: float = 0.5
     ema_decay: float = 0.0
+    p_cross_ref: float = 0.0
     gradient_checkpointing: bool = False
     ckpt_every: int = 0
 
@@ -61,7 +62,7 @@ class ToyTrainConfig:
         P.check_scheme(self.scheme)
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.augment.items()})
-        for k in ("p_text", "p_ref", "p_both"):
+        for k in ("p_text", "p_ref", "p_both", "p_cross_ref"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"`{k}` must be in [0, 1], got {getattr(self, k)!r}.")
         if self.lambda_id < 0:
@@ -84,16 +85,25 @@ class ClipCache:
     prompts: list[str]
     identity: torch.Tensor
     prompt_attrs: torch.Tensor
+    cross_refs: torch.Tensor | None = None
+    cross_ref_boxes: torch.Tensor | None = None
 
 
 @torch.no_grad()
 def build_cache(
-    vae, n_clips: int, seed: int = 0, batch: int = 16, split: str = "train", ref_mode=None, progress: bool = True
+    vae,
+    n_clips: int,
+    seed: int = 0,
+    batch: int = 16,
+    split: str = "train",
+    ref_mode=None,
+    progress: bool = True,
+    cross_reference: bool = False,
 ) -> ClipCache:
     from .toyworld.dataset import SynthFaces
 
-    ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode)
-    lat, refs, boxes, prompts, ident, pattr = [], [], [], [], [], []
+    ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference)
+    lat, refs, boxes, prompts, ident, pattr, xrefs, xboxes = [], [], [], [], [], [], [], []
     for i in tqdm(range(0, n_clips, batch), desc=f"encoding {split} clips", disable=not progress):
         items = [ds[j] for j in range(i, min(n_clips, i + batch))]
         lat.append(R.encode(vae, torch.stack([it["video"] for it in items])))
@@ -102,7 +112,13 @@ def build_cache(
         prompts += [it["prompt"] for it in items]
         ident.append(torch.stack([it["identity"] for it in items]))
         pattr.append(torch.stack([it["prompt_attrs"] for it in items]))
-    return ClipCache(torch.cat(lat), torch.cat(refs), torch.cat(boxes), prompts, torch.cat(ident), torch.cat(pattr))
+        if cross_reference:
+            xrefs.append(torch.stack([it["cross_reference"] for it in items]))
+            xboxes.append(torch.stack([it["cross_ref_box"] for it in items]))
+    cross = (torch.cat(xrefs), torch.cat(xboxes)) if cross_reference else (None, None)
+    return ClipCache(
+        torch.cat(lat), torch.cat(refs), torch.cat(boxes), prompts, torch.cat(ident), torch.cat(pattr), *cross
+    )
 
 
 def sample_sigma(b: int, g: torch.Generator) -> torch.Tensor:
@@ -222,7 +238,15 @@ def train_toy(
     if embedder is not None and isinstance(getattr(embedder, "readout", None), torch.nn.Module):
         embedder.readout.eval().requires_grad_(False)
     if cache is None:
-        cache = build_cache(backbone.vae, cfg.n_clips, cfg.seed, progress=progress and acc.is_main_process)
+        cache = build_cache(
+            backbone.vae,
+            cfg.n_clips,
+            cfg.seed,
+            progress=progress and acc.is_main_process,
+            cross_reference=cfg.p_cross_ref > 0,
+        )
+    if cfg.p_cross_ref > 0 and cache.cross_refs is None:
+        raise ValueError("`cfg.p_cross_ref` > 0 needs a cache built with `cross_reference=True`.")
     t_cache = time.time() - t_start
     if cfg.gradient_checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
@@ -254,7 +278,12 @@ def train_toy(
     for step in bar:
         # the global batch's randomness, identical in every process; each trains on its slice
         idx = torch.randint(len(cache.latents), (cfg.batch,), generator=g)
-        refs = augment(cache.refs[idx], cache.ref_boxes[idx], cfg.augment, g)
+        ref_px, ref_box = cache.refs[idx], cache.ref_boxes[idx]
+        if cfg.p_cross_ref > 0:  # some references come from "another video" of the same identity
+            cross = (torch.rand(cfg.batch, generator=g) < cfg.p_cross_ref).view(-1, 1, 1, 1)
+            ref_px = torch.where(cross, cache.cross_refs[idx], ref_px)
+            ref_box = torch.where(cross.view(-1, 1), cache.cross_ref_boxes[idx], ref_box)
+        refs = augment(ref_px, ref_box, cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
         sigma = sample_sigma(cfg.batch, g)
         noise = torch.randn(cache.latents[idx].shape, generator=g)

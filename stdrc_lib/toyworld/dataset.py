@@ -25,6 +25,9 @@ class SynthFaces(torch.utils.data.Dataset):
     Items are dicts with ``video`` ``(3, F, H, W)`` and ``reference`` ``(3, H, W)`` in ``[−1, 1]``,
     ``boxes`` ``(F, 4)`` and ``ref_box`` ``(4,)`` face boxes (cx, cy, w, h as canvas fractions),
     ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices.
+    With ``cross_reference=True`` items also hold ``cross_reference`` / ``cross_ref_box``: an
+    evaluation-style still of the same identity (another pose, place, lighting and background),
+    as a second video of the same person would give.
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class SynthFaces(torch.utils.data.Dataset):
         ref_mode: str | None = None,
         frames: int = 17,
         size: int = 64,
+        cross_reference: bool = False,
     ):
         self.ids = split_indices("identity", split)
         self.prompts = split_indices("prompt", split)
@@ -45,6 +49,7 @@ class SynthFaces(torch.utils.data.Dataset):
         if (frames - 1) % 4:
             raise ValueError(f"`frames` must be 4k+1 for the toy VAE, got {frames}.")
         self.frames, self.size = frames, size
+        self.cross_reference = bool(cross_reference)
 
     def __len__(self) -> int:
         return self.length
@@ -61,7 +66,7 @@ class SynthFaces(torch.utils.data.Dataset):
             ref, ref_box = clip[k], boxes[k]
         else:
             ref, ref_box = render_eval_reference(ident, prompt, rng, self.size)
-        return {
+        item = {
             "video": torch.from_numpy(clip).permute(3, 0, 1, 2) * 2 - 1,  # (3, F, H, W)
             "reference": torch.from_numpy(ref).permute(2, 0, 1) * 2 - 1,  # (3, H, W)
             "boxes": torch.from_numpy(boxes),
@@ -70,3 +75,8 @@ class SynthFaces(torch.utils.data.Dataset):
             "identity": torch.from_numpy(ident.as_array()),
             "prompt_attrs": torch.from_numpy(prompt.as_array()),
         }
+        if self.cross_reference:  # drawn last, so the other fields do not depend on this flag
+            cross, cross_box = render_eval_reference(ident, prompt, rng, self.size)
+            item["cross_reference"] = torch.from_numpy(cross).permute(2, 0, 1) * 2 - 1
+            item["cross_ref_box"] = torch.from_numpy(cross_box)
+        return item
