@@ -55,6 +55,7 @@ class ToyTrainConfig:
     sigma_id: float = 0.5
     ema_decay: float = 0.0
     p_cross_ref: float = 0.0
+    lora_rank: int = 0
     gradient_checkpointing: bool = False
     ckpt_every: int = 0
 
@@ -69,6 +70,8 @@ class ToyTrainConfig:
             raise ValueError(f"`lambda_id` must be ≥ 0, got {self.lambda_id!r}.")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"`ema_decay` must be in [0, 1) (0 = off), got {self.ema_decay!r}.")
+        if self.lora_rank < 0:
+            raise ValueError(f"`lora_rank` must be ≥ 0 (0 = full fine-tuning), got {self.lora_rank!r}.")
         if self.ckpt_every < 0:
             raise ValueError(f"`ckpt_every` must be ≥ 0 (0 = off), got {self.ckpt_every!r}.")
         if not 0 < self.sigma_id <= 1:
@@ -250,14 +253,21 @@ def train_toy(
     t_cache = time.time() - t_start
     if cfg.gradient_checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
-    model_params = list(backbone.transformer.parameters()) + list(backbone.text_encoder.parameters())
+    if cfg.lora_rank:  # peft LoRA on the LTX-2 trainer's targets; the base transformer stays frozen
+        from .lora import add_lora, lora_parameters
+
+        if not any("lora_" in n for n, _ in backbone.transformer.named_parameters()):
+            add_lora(backbone.transformer, rank=cfg.lora_rank)
+        model_params = lora_parameters(backbone.transformer) + list(backbone.text_encoder.parameters())
+    else:
+        model_params = list(backbone.transformer.parameters()) + list(backbone.text_encoder.parameters())
     opt = torch.optim.AdamW(model_params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     ema = None
     if cfg.ema_decay > 0:
         from diffusers.training_utils import EMAModel
 
-        ema = EMAModel(backbone.transformer.parameters(), decay=cfg.ema_decay)
+        ema = EMAModel([p for p in backbone.transformer.parameters() if p.requires_grad], decay=cfg.ema_decay)
     transformer, text_encoder, opt = acc.prepare(backbone.transformer, backbone.text_encoder, opt)
     positions = P.PositionConfig(scheme=cfg.scheme, fps=backbone.fps)
     losses, id_losses, start = [], [], 0
@@ -337,7 +347,7 @@ def train_toy(
         opt.step()
         sched.step()
         if ema is not None:
-            ema.step(backbone.transformer.parameters())
+            ema.step([p for p in backbone.transformer.parameters() if p.requires_grad])
         if step % cfg.log_every == 0:
             post = {"loss": f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}"}
             if id_losses:
@@ -355,7 +365,7 @@ def train_toy(
                 C.save_checkpoint(ckpt_dir, step + 1, ckpt_modules, opt, sched, {"data": g}, extra)
             acc.wait_for_everyone()
     if ema is not None:
-        ema.copy_to(backbone.transformer.parameters())  # the returned model carries the EMA weights
+        ema.copy_to([p for p in backbone.transformer.parameters() if p.requires_grad])  # return the EMA weights
     backbone.transformer.eval()
     backbone.text_encoder.eval()
     log = {
