@@ -1,0 +1,174 @@
+"""The ablation study of the [ablation] issue: variants trained with identical budgets, then scored.
+
+Usage:
+    python bench/ablate.py                       # everything not yet done, in order (resumable)
+    python bench/ablate.py --only guidance       # just the (s_txt, s_ref) grid on the shipped model
+    python bench/ablate.py --only tass_s0 shared_s0
+    python bench/ablate.py --list
+
+Every variant trains the toy transformer + text encoder from scratch for --steps steps (same data
+seed, same VAE, same budget) with checkpoints every 100 steps in runs/ablation/<variant>/ckpt, so a
+killed run continues where it stopped. It is then scored by ``stdrc eval``'s code on --clips held-out
+clips with evaluation-mode references, with and without the reference. Results go to
+docs/ablation/<variant>.json (committed); a finished variant is skipped on the next run.
+
+The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from stdrc_lib import backbone as bb
+from stdrc_lib import guidance as G
+from stdrc_lib import positions as P
+from stdrc_lib.augment import NO_AUGMENT, AugmentConfig
+from stdrc_lib.evaluate import evaluate
+from stdrc_lib.faces import ToyFaceEmbedder
+from stdrc_lib.io import atomic_write
+from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "ablation"
+RUNS = ROOT / "runs" / "ablation"
+LAMBDA_ID = 0.5
+
+# name → (scheme, augmentation on, identity loss on, seed); run in this order
+VARIANTS = {
+    "tass_s0": ("tass", True, True, 0),
+    "shared_s0": ("shared", True, True, 0),
+    "tass_noaug_s0": ("tass", False, True, 0),
+    "tass_noid_s0": ("tass", True, False, 0),
+    "temporal_s0": ("temporal", True, True, 0),
+    "spatial_s0": ("spatial", True, True, 0),
+    "nope_s0": ("nope", True, True, 0),
+    "shared_noaug_s0": ("shared", False, True, 0),
+    "tass_s1": ("tass", True, True, 1),
+    "shared_s1": ("shared", True, True, 1),
+    "tass_s2": ("tass", True, True, 2),
+    "shared_s2": ("shared", True, True, 2),
+}
+GRID_S_REF = (1.0, 2.0, 4.0)
+GRID_S_TXT = (1.0, 3.0, 5.0)
+
+
+def _summary(rep: dict) -> dict:
+    return {row: {k: [round(v["mean"], 4), round(v["ci95"], 4)] for k, v in m.items()} for row, m in rep.items()}
+
+
+def _write(name: str, payload: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write(RESULTS / f"{name}.json", lambda p: p.write_text(json.dumps(payload, indent=1)))
+
+
+def run_guidance(args, readout) -> None:
+    b = bb.load_toy()
+    cells = []
+    t0 = time.time()
+    for order in G.ORDERS:
+        for s_ref in GRID_S_REF:
+            for s_txt in GRID_S_TXT:
+                rep = evaluate(
+                    b, readout, n=args.grid_clips, batch=8, steps=args.sample_steps,
+                    guidance=G.GuidanceConfig(s_ref, s_txt, order), rows=("model",), progress=False,
+                )  # fmt: skip
+                cells.append({"order": order, "s_ref": s_ref, "s_txt": s_txt, **_summary(rep["results"])["model"]})
+                print(f"guidance {order} s_ref={s_ref} s_txt={s_txt}: "
+                      f"identity {cells[-1]['identity_accuracy'][0]:.3f} text {cells[-1]['text_adherence'][0]:.3f}",
+                      flush=True)  # fmt: skip
+    _write(
+        "guidance",
+        {"clips": args.grid_clips, "steps": args.sample_steps, "minutes": (time.time() - t0) / 60, "cells": cells},
+    )
+
+
+def run_variant(name: str, args, readout, caches: dict) -> None:
+    scheme, aug, ident, seed = VARIANTS[name]
+    from diffusers import AutoencoderKLLTX2Video
+
+    cfg = ToyTrainConfig(
+        steps=args.steps,
+        batch=16,
+        seed=seed,
+        scheme=scheme,
+        n_clips=args.train_clips,
+        augment=AugmentConfig() if aug else NO_AUGMENT,
+        lambda_id=LAMBDA_ID if ident else 0.0,
+        sample_every=0,
+        ckpt_every=100,
+    )
+    b = bb.build_toy(seed)
+    b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
+    if seed not in caches:
+        caches[seed] = build_cache(b.vae, cfg.n_clips, seed)
+    log = train_toy(
+        b,
+        cfg,
+        cache=caches[seed],
+        embedder=ToyFaceEmbedder(readout) if ident else None,
+        ckpt_dir=RUNS / name / "ckpt",
+        out=RUNS / name,
+    )
+    t0 = time.time()
+    rep = evaluate(
+        b, readout, n=args.clips, batch=8, steps=args.sample_steps,
+        positions=P.PositionConfig(scheme=scheme, fps=b.fps), rows=("model", "no_reference"), progress=False,
+    )  # fmt: skip
+    _write(
+        name,
+        {
+            "variant": name,
+            "scheme": scheme,
+            "augmentation": aug,
+            "identity_loss": ident,
+            "seed": seed,
+            "train_config": asdict(cfg),
+            "train_minutes": log["train_minutes"],
+            "final_loss_last_100": sum(log["losses"][-100:]) / len(log["losses"][-100:]),
+            "eval_minutes": (time.time() - t0) / 60,
+            "clips": args.clips,
+            "results": _summary(rep["results"]),
+        },
+    )
+    print(f"{name}: {json.dumps(_summary(rep['results'])['model'])}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="variant names and/or 'guidance'")
+    ap.add_argument("--steps", type=int, default=800, help="training steps per variant (default 800)")
+    ap.add_argument("--train-clips", type=int, default=3000)
+    ap.add_argument("--clips", type=int, default=64, help="held-out clips per variant (default 64)")
+    ap.add_argument("--grid-clips", type=int, default=32, help="held-out clips per guidance cell (default 32)")
+    ap.add_argument("--sample-steps", type=int, default=12)
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    names = ["guidance", *VARIANTS]
+    if args.list:
+        for n in names:
+            print(n, "done" if (RESULTS / f"{n}.json").is_file() else "to do")
+        return
+    todo = args.only or names
+    unknown = sorted(set(todo) - set(names))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {names}")
+    torch.manual_seed(0)
+    readout = Readout.load(bb.TOY_DIR / "readout")
+    caches: dict = {}
+    for name in todo:
+        if (RESULTS / f"{name}.json").is_file():
+            print(f"{name}: done, skipping")
+            continue
+        print(f"=== {name}", flush=True)
+        run_guidance(args, readout) if name == "guidance" else run_variant(name, args, readout, caches)
+
+
+if __name__ == "__main__":
+    main()
