@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from .evaluate import ROWS
 from .guidance import ORDERS
 from .positions import SCHEMES
 
@@ -179,6 +180,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         steps=args.steps,
         guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order),
         positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+        rows=tuple(args.rows),
+        ref_mode=args.ref_mode,
     )
     save_results(report, Path(args.out))
     print(format_table(report["results"]))
@@ -279,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--order", choices=ORDERS, default="ref_first")
     ev.add_argument("--scheme", choices=SCHEMES, default="tass")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument(
+        "--ref-mode",
+        choices=["eval", "clip"],
+        default="eval",
+        help="eval: references in another pose, place, light and background (default); clip: a frame of the clip "
+        "itself, the training distribution",
+    )
+    ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")
     ev.set_defaults(func=cmd_eval)
     return parser
