@@ -702,7 +702,7 @@ show()
 
 Each cell is the mean over `GRID_CLIPS` held-out clips. If the knobs are independent, identity should change
 mostly along the `s_ref` axis and text adherence mostly along the `s_txt` axis. The full study, with confidence
-intervals and both orders, is in notebook 05 and `docs/ABLATION.md`.
+intervals and both orders, is run by `python bench/ablate.py --only guidance` (results in `docs/ablation/`).
 """),
         code("""
 ident = np.zeros((len(GRID_S), len(GRID_S))); text = np.zeros_like(ident)
