@@ -8,7 +8,9 @@ unchanged, then recomputes the attention probabilities the same way the model do
 
 one chunk of video queries at a time, and keeps only the video→reference block
 ``A[:, :, :N_v, N_v:]``, averaged over heads unless ``per_head``. It never materialises the
-full ``N×N`` matrix for all heads at once: peak extra memory is ``heads × chunk × N``.
+full ``N×N`` matrix for all heads at once: peak extra memory is about ``3 × heads × chunk × N``
+floats. With the default chunk of 64 query tokens, capturing at LTX-2.3's full token count costs
+1.09× the peak memory of a forward without capture (``bench/bench_attention_memory.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class AttentionStore:
 
     n_video: int
     per_head: bool = False
-    chunk_size: int = 256
+    chunk_size: int = 64
     keep_history: bool = False
     maps: dict[int, torch.Tensor] = field(default_factory=dict)
     history: dict[int, list[torch.Tensor]] = field(default_factory=dict)
@@ -112,7 +114,7 @@ def capture_attention(
     n_video: int,
     layers: list[int] | None = None,
     per_head: bool = False,
-    chunk_size: int = 256,
+    chunk_size: int = 64,
     keep_history: bool = False,
 ):
     """Install :class:`CaptureProcessor` on ``attn1`` of the chosen blocks; restore on exit.
