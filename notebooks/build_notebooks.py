@@ -483,6 +483,7 @@ from stdrc_lib.utils import seed_everything, smoke_mode
 SMOKE = smoke_mode()
 SEED = 0
 AUGMENT = True                        # switch: appearance-invariant reference augmentation
+IDENTITY_LOSS = 0.5                   # switch: weight λ of the face-guided identity loss (0 = off)
 STEPS = 8 if SMOKE else 2500          # optimizer steps
 CLIPS = 32 if SMOKE else 6000         # rendered + VAE-encoded training clips
 NUM_LAYERS = 1 if SMOKE else 4
@@ -530,7 +531,9 @@ plt.show()
 
 `train_toy` samples σ from a logit-normal, noises the clip latents, encodes the augmented references as clean
 tokens, drops the text (10 %), the reference (10 %) or both (10 %), and regresses the velocity `ε − x₀` on the
-video tokens only.
+video tokens only. With `IDENTITY_LOSS > 0` it also decodes the one-step estimate `x̂₀` of rows with σ ≤ 0.5
+(first latent frame only), embeds it with the frozen toy face embedder and adds `λ·(1 − cos)` against the
+reference's embedding; the gradient flows through the VAE decoder into the transformer.
 """),
         code("""
 held = SynthFaces("eval", 2, seed=SEED)
@@ -543,9 +546,14 @@ def samples(model):
 
 before = samples(bb)
 cfg = ToyTrainConfig(steps=STEPS, n_clips=CLIPS, seed=SEED, augment=AugmentConfig() if AUGMENT else NO_AUGMENT,
-                     log_every=max(1, STEPS // 20), sample_every=0)
+                     lambda_id=IDENTITY_LOSS, log_every=max(1, STEPS // 20), sample_every=0)
+embedder = None
+if IDENTITY_LOSS > 0:  # the toy face embedder: the SynthFaces readout's identity embedding, frozen
+    from stdrc_lib.faces import ToyFaceEmbedder
+    from stdrc_lib.toyworld.readout import Readout
+    embedder = ToyFaceEmbedder(Readout.load(backbone.TOY_DIR / "readout"))
 cache = build_cache(bb.vae, CLIPS, seed=SEED)
-log = train_toy(bb, cfg, cache=cache)
+log = train_toy(bb, cfg, cache=cache, embedder=embedder)
 after = samples(bb)
 print(f"{STEPS} steps, {log['sec_per_step']:.2f} s/step")
 """),
@@ -556,7 +564,9 @@ smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
 plt.figure(figsize=(7, 3))
 plt.plot(losses, alpha=0.3, label="per step")
 plt.plot(np.arange(len(smooth)) + k // 2, smooth, label=f"moving mean ({k})")
-plt.xlabel("step"); plt.ylabel("flow-matching loss ‖v̂ − v‖²"); plt.yscale("log"); plt.legend()
+if log["id_losses"]:
+    plt.plot(log["id_losses"], alpha=0.6, label="identity loss 1 − cos (gated rows)")
+plt.xlabel("step"); plt.ylabel("loss"); plt.yscale("log"); plt.legend()
 plt.title("Training loss"); plt.show()
 """),
         code("""
