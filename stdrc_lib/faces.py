@@ -211,6 +211,14 @@ class InsightFaceEmbedder:
     __call__ = embed
 
 
+def default_detector(root: str | Path = DEFAULT_INSIGHTFACE_ROOT, pack: str = "buffalo_l"):
+    """insightface's SCRFD (through ``FaceAnalysis``) when its model pack is on disk, else offline MTCNN."""
+    folder = Path(root) / "models" / pack
+    if folder.is_dir() and any(folder.glob("*.onnx")):
+        return InsightFaceEmbedder(pack=pack, root=root)
+    return MTCNNDetector()
+
+
 def _import_onnx2torch():
     """``onnx2torch.convert``, importable without torchvision.
 

@@ -202,9 +202,11 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             prompt: text (or a list, one clip each); or pass ``prompt_embeds`` (``(B, L, D)``).
             reference_image: one image (PIL, numpy, torch; shared by all prompts), one per prompt, or None.
                 It is resized (aspect kept, padded) to ``height`` × ``width`` and encoded by the VAE.
-            detect_face: first crop each reference around its face (offline MTCNN detector, see
-                :func:`stdrc_lib.faces.crop_reference`); a picture without a face then raises
-                :class:`~stdrc_lib.faces.NoFaceFoundError`. Off by default (toy references are framed).
+            detect_face: first crop each reference around its face (insightface's detector when its
+                model pack is on disk, the offline MTCNN detector otherwise; see
+                :func:`stdrc_lib.faces.default_detector` and :func:`stdrc_lib.faces.crop_reference`); a
+                picture without a face then raises :class:`~stdrc_lib.faces.NoFaceFoundError`. Off by
+                default (toy references are framed).
             reference_guidance_scale / text_guidance_scale: ``s_ref`` and ``s_txt`` of three-stream guidance.
             guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.guidance`).
             position_scheme: ``"tass"`` (default), ``"shared"``, ``"temporal"``, ``"spatial"`` or ``"nope"``.
@@ -260,9 +262,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                     "pass one image, or one per prompt."
                 )
             if detect_face:
-                from .faces import MTCNNDetector, crop_reference
+                from .faces import crop_reference, default_detector
 
-                det = MTCNNDetector()
+                det = default_detector()
                 images = [crop_reference(im, det) for im in images]
             z = torch.cat([R.encode_reference(self.vae, im, (height, width)) for im in images])
             refs, ref_grids = [R.pack(z).to(device)], [tuple(z.shape[-2:])]

@@ -122,3 +122,8 @@ def test_no_face_is_reported_clearly():
     assert F.MTCNNDetector().detect(img) == []
     with pytest.raises(F.NoFaceFoundError, match="no face found in `image`.*detect_face=False"):
         F.detect_and_align(img)
+
+
+def test_default_detector_falls_back_to_mtcnn_without_a_pack(tmp_path):
+    det = F.default_detector(root=tmp_path)
+    assert isinstance(det, F.MTCNNDetector)
