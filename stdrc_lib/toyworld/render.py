@@ -80,15 +80,20 @@ class _Canvas:
         self.y = g[None, :, None]  # (1, H, 1)
         self.img = np.zeros((frames, size, size, 3), np.float32)
 
-    def paint(self, cover: np.ndarray, colour) -> None:
-        a = np.clip(cover, 0, 1)  # (F, H, W)
-        rows, cols = np.nonzero(a.any(axis=(0, 2)))[0], np.nonzero(a.any(axis=(0, 1)))[0]
+    def paint(self, cover: np.ndarray, colour, img: np.ndarray | None = None) -> None:
+        img = self.img if img is None else img
+        inside = cover > 0  # coverage ≤ 0 paints nothing
+        if cover.ndim == 3:
+            inside = inside.any(axis=0)
+        inside = np.broadcast_to(inside, img.shape[1:3])
+        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
         if len(rows) == 0:
             return
-        # composite only inside the bounding box of the shape (most parts are small)
+        # composite only inside the bounding box of the shape (most parts are small); clipping
+        # there only is the same as clipping everywhere, since outside it the coverage is ≤ 0
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        a = np.broadcast_to(a, self.img.shape[:3])[:, ys, xs, None]
-        region = self.img[:, ys, xs]
+        a = np.clip(np.broadcast_to(cover, img.shape[:3])[:, ys, xs], 0, 1)[..., None]
+        region = img[:, ys, xs]
         region += a * (np.asarray(colour, np.float32) - region)
 
 
@@ -119,26 +124,33 @@ class _Face:
 
 
 def _background(cv: _Canvas, scene: str) -> None:
+    """Paint the (static) scene on frame 0, then copy it to every frame."""
+    one = cv.img[:1]
+    _paint_scene(cv, one, scene)
+    cv.img[1:] = one
+
+
+def _paint_scene(cv: _Canvas, img: np.ndarray, scene: str) -> None:
     x, y = cv.x, cv.y
     s = cv.size
     if scene == "beach":
-        cv.img[:] = (0.53, 0.78, 0.95)
-        cv.paint(np.broadcast_to(0.5 + (y - 0.62) * s, cv.img.shape[:3]), (0.93, 0.84, 0.62))
+        img[:] = (0.53, 0.78, 0.95)
+        cv.paint(np.broadcast_to(0.5 + (y - 0.62) * s, img.shape[:3]), (0.93, 0.84, 0.62), img)
     elif scene == "forest":
-        cv.img[:] = (0.16, 0.45, 0.16)
+        img[:] = (0.16, 0.45, 0.16)
         trunks = 0.5 - (np.abs(((x * 5) % 1) - 0.5) * 2 - 0.25) * s / 10
-        cv.paint(np.broadcast_to(trunks, cv.img.shape[:3]), (0.35, 0.22, 0.1))
+        cv.paint(np.broadcast_to(trunks, img.shape[:3]), (0.35, 0.22, 0.1), img)
     elif scene == "city":
-        cv.img[:] = (0.62, 0.64, 0.7)
+        img[:] = (0.62, 0.64, 0.7)
         blocks = np.minimum(0.5 - (np.abs(((x * 4) % 1) - 0.5) - 0.3) * s / 4, 0.5 + (y - 0.3) * s)
-        cv.paint(np.broadcast_to(blocks, cv.img.shape[:3]), (0.35, 0.36, 0.42))
+        cv.paint(np.broadcast_to(blocks, img.shape[:3]), (0.35, 0.36, 0.42), img)
     elif scene == "office":
-        cv.img[:] = (0.9, 0.84, 0.7)
-        cv.paint(np.broadcast_to(0.5 + (y - 0.85) * s, cv.img.shape[:3]), (0.5, 0.3, 0.15))
+        img[:] = (0.9, 0.84, 0.7)
+        cv.paint(np.broadcast_to(0.5 + (y - 0.85) * s, img.shape[:3]), (0.5, 0.3, 0.15), img)
     elif scene == "night":
-        cv.img[:] = (0.06, 0.08, 0.25)
+        img[:] = (0.06, 0.08, 0.25)
         moon = 0.5 - (np.sqrt((x - 0.85) ** 2 + (y - 0.15) ** 2) - 0.08) * s
-        cv.paint(np.broadcast_to(moon, cv.img.shape[:3]), (0.97, 0.93, 0.6))
+        cv.paint(np.broadcast_to(moon, img.shape[:3]), (0.97, 0.93, 0.6), img)
     else:
         raise ValueError(f"`scene` must be one of {PROMPT_ATTRS['scene']}, got {scene!r}.")
 
