@@ -88,3 +88,25 @@ def test_dataset_items():
     assert ids <= set(HELD_OUT_IDENTITIES.tolist())
     with pytest.raises(ValueError, match="ref_mode"):
         SynthFaces("train", 1, ref_mode="copy")
+
+
+def test_face_window_does_not_change_renders(monkeypatch):
+    """Face parts are drawn only within FACE_REACH face heights of the centre; drawing them over the whole
+    canvas instead gives bitwise the same clips (all motions, accessories and evaluation references)."""
+    import importlib
+
+    import numpy as np
+
+    from stdrc_lib.toyworld.dataset import SynthFaces
+
+    Rn = importlib.import_module("stdrc_lib.toyworld.render")
+
+    def sample():
+        tr = SynthFaces("train", 60, seed=11)
+        ev = SynthFaces("eval", 20, seed=12)
+        return [tr[i]["video"].numpy() for i in range(60)] + [ev[i]["reference"].numpy() for i in range(20)]
+
+    windowed = sample()
+    monkeypatch.setattr(Rn, "FACE_REACH", 100.0)  # the window becomes the whole canvas
+    full = sample()
+    assert all(np.array_equal(a, b) for a, b in zip(windowed, full))

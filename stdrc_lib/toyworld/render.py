@@ -80,6 +80,14 @@ class _Canvas:
         self.y = g[None, :, None]  # (1, H, 1)
         self.img = np.zeros((frames, size, size, 3), np.float32)
 
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> _Canvas:
+        """A canvas over pixels ``[y0:y1, x0:x1]`` of this one, sharing its memory (same pixel grid)."""
+        sub = object.__new__(_Canvas)
+        sub.size = self.size
+        sub.x, sub.y = self.x[:, :, x0:x1], self.y[:, y0:y1]
+        sub.img = self.img[:, y0:y1, x0:x1]
+        return sub
+
     def paint(self, cover: np.ndarray, colour, img: np.ndarray | None = None) -> None:
         img = self.img if img is None else img
         inside = cover > 0  # coverage ≤ 0 paints nothing
@@ -95,6 +103,9 @@ class _Canvas:
         a = np.clip(np.broadcast_to(cover, img.shape[:3])[:, ys, xs], 0, 1)[..., None]
         region = img[:, ys, xs]
         region += a * (np.asarray(colour, np.float32) - region)
+
+
+FACE_REACH = 1.0  # face heights from the face centre that bound every part (checked by the tests)
 
 
 class _Face:
@@ -215,7 +226,17 @@ def render(
         raise ValueError(f"`lighting` must be one of {tuple(LIGHT)}, got {lighting!r}.")
     cv = _Canvas(len(layout.cx), size)
     _background(cv, scene)
-    _face(cv, _Face(cv, layout), identity, expression, accessory)
+    # every face part (hair, hats, beard) lies within FACE_REACH face heights of the centre, so the
+    # signed-distance fields are evaluated only in that window of the canvas (the result is the same)
+    r = FACE_REACH * float(np.max(layout.scale))
+
+    def span(c: np.ndarray) -> tuple[int, int]:
+        lo, hi = np.floor((np.min(c) - r) * size), np.ceil((np.max(c) + r) * size) + 1
+        return int(np.clip(lo, 0, size)), int(np.clip(hi, 0, size))
+
+    (y0, y1), (x0, x1) = span(layout.cy), span(layout.cx)
+    win = cv.window(y0, y1, x0, x1)
+    _face(win, _Face(win, layout), identity, expression, accessory)
     cv.img *= LIGHT[lighting]
     return np.clip(cv.img, 0, 1)
 
