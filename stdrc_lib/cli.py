@@ -118,7 +118,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         output_type="np",
         detect_face=args.detect_face,
     )
-    clip = (out.frames[0] * 255).round().clip(0, 255).astype("uint8")
+    clip = viz.to_uint8(out.frames[0])  # (F, H, W, 3)
     path = viz.write_video(args.out, clip, fps=args.fps, upscale=args.upscale)
     print(f"[stdrc] wrote {path} ({clip.shape[0]} frames, {clip.shape[1]}×{clip.shape[2]}) in {time.time() - t0:.1f} s")
     return 0

@@ -62,10 +62,9 @@ class NoFaceFoundError(ValueError):
 
 def _to_uint8_rgb(image) -> np.ndarray:
     """PIL / numpy / torch image → ``(H, W, 3)`` uint8 RGB (via the reference loader's checks)."""
-    from .reference import image_to_tensor
+    from .reference import image_to_tensor, to_uint8
 
-    x = image_to_tensor(image)  # (3, H, W) in [−1, 1], validated
-    return ((x.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    return to_uint8(image_to_tensor(image).permute(1, 2, 0)).numpy()  # validated, (H, W, 3)
 
 
 class MTCNNDetector:

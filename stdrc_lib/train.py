@@ -148,13 +148,14 @@ def flow_matching_loss(
     sigma: torch.Tensor,
     noise: torch.Tensor,
     positions: P.PositionConfig,
-    return_velocity: bool = False,
+    return_x0_estimate: bool = False,
     transformer=None,
     text_encoder=None,
 ):
     """``‖v̂ − (ε − x₀)‖²`` over video tokens for latents ``x0`` ``(B, C, F, H, W)``.
 
-    With ``return_velocity`` also returns ``v̂`` unpacked to the latent shape ``(B, C, F, H, W)``.
+    With ``return_x0_estimate`` also returns ``x̂₀ = x_σ − σ·v̂`` in the latent shape ``(B, C, F, H, W)``
+    (with gradient), which the identity loss decodes.
     ``transformer`` / ``text_encoder`` override the backbone's modules for the forward call (the
     DDP-wrapped ones under accelerate); shapes and positions still come from ``backbone``.
     """
@@ -177,8 +178,8 @@ def flow_matching_loss(
     v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
     v_video = R.strip_tokens(v, n_v)
     loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0))
-    if return_velocity:
-        return loss, R.unpack(v_video, grid)
+    if return_x0_estimate:
+        return loss, L.x0_estimate(x_sigma, R.unpack(v_video, grid), sigma)
     return loss
 
 
@@ -307,7 +308,7 @@ def train_toy(
             noise[sl],
         )
         x0 = cache.latents[idx]
-        loss, v_hat = flow_matching_loss(
+        loss, x0_hat = flow_matching_loss(
             backbone,
             x0,
             refs,
@@ -325,13 +326,12 @@ def train_toy(
         if cfg.lambda_id > 0:
             with torch.no_grad():
                 ref_emb = embedder.embed(cache.refs[idx])
-            x_sigma = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
             # only rows that saw their reference are pulled towards its identity
             gate_sigma = torch.where(keep_ref, sigma, torch.ones_like(sigma) * 2)
             l_id = L.identity_loss(
                 backbone.vae,
                 embedder.embed,
-                L.x0_estimate(x_sigma, v_hat, sigma),
+                x0_hat,
                 ref_emb,
                 gate_sigma,
                 sigma_id=cfg.sigma_id,
