@@ -268,7 +268,8 @@ def train_toy(
     if cfg.ema_decay > 0:
         from diffusers.training_utils import EMAModel
 
-        ema = EMAModel([p for p in backbone.transformer.parameters() if p.requires_grad], decay=cfg.ema_decay)
+        ema_params = [p for p in backbone.transformer.parameters() if p.requires_grad]
+        ema = EMAModel(ema_params, decay=cfg.ema_decay)
     transformer, text_encoder, opt = acc.prepare(backbone.transformer, backbone.text_encoder, opt)
     positions = P.PositionConfig(scheme=cfg.scheme, fps=backbone.fps)
     losses, id_losses, start = [], [], 0
@@ -347,7 +348,7 @@ def train_toy(
         opt.step()
         sched.step()
         if ema is not None:
-            ema.step([p for p in backbone.transformer.parameters() if p.requires_grad])
+            ema.step(ema_params)
         if step % cfg.log_every == 0:
             post = {"loss": f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}"}
             if id_losses:
@@ -365,7 +366,7 @@ def train_toy(
                 C.save_checkpoint(ckpt_dir, step + 1, ckpt_modules, opt, sched, {"data": g}, extra)
             acc.wait_for_everyone()
     if ema is not None:
-        ema.copy_to([p for p in backbone.transformer.parameters() if p.requires_grad])  # return the EMA weights
+        ema.copy_to(ema_params)  # the returned model carries the EMA weights
     backbone.transformer.eval()
     backbone.text_encoder.eval()
     log = {
