@@ -40,20 +40,21 @@ RESULTS = ROOT / "docs" / "ablation"
 RUNS = ROOT / "runs" / "ablation"
 LAMBDA_ID = 0.5
 
-# name → (scheme, augmentation on, identity loss on, seed); run in this order
+# name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order
 VARIANTS = {
-    "tass_s0": ("tass", True, True, 0),
-    "shared_s0": ("shared", True, True, 0),
-    "tass_noaug_s0": ("tass", False, True, 0),
-    "tass_noid_s0": ("tass", True, False, 0),
-    "temporal_s0": ("temporal", True, True, 0),
-    "spatial_s0": ("spatial", True, True, 0),
-    "nope_s0": ("nope", True, True, 0),
-    "shared_noaug_s0": ("shared", False, True, 0),
-    "tass_s1": ("tass", True, True, 1),
-    "shared_s1": ("shared", True, True, 1),
-    "tass_s2": ("tass", True, True, 2),
-    "shared_s2": ("shared", True, True, 2),
+    "tass_s0": ("tass", True, True, 0, False),
+    "shared_s0": ("shared", True, True, 0, False),
+    "tass_noaug_s0": ("tass", False, True, 0, False),
+    "tass_noid_s0": ("tass", True, False, 0, False),
+    "tass_iso_s0": ("tass", True, True, 0, True),  # [perf]: reference in its own pass, K/V-cacheable
+    "temporal_s0": ("temporal", True, True, 0, False),
+    "spatial_s0": ("spatial", True, True, 0, False),
+    "nope_s0": ("nope", True, True, 0, False),
+    "shared_noaug_s0": ("shared", False, True, 0, False),
+    "tass_s1": ("tass", True, True, 1, False),
+    "shared_s1": ("shared", True, True, 1, False),
+    "tass_s2": ("tass", True, True, 2, False),
+    "shared_s2": ("shared", True, True, 2, False),
 }
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
@@ -90,7 +91,7 @@ def run_guidance(args, readout) -> None:
 
 
 def run_variant(name: str, args, readout, caches: dict) -> None:
-    scheme, aug, ident, seed = VARIANTS[name]
+    scheme, aug, ident, seed, isolated = VARIANTS[name]
     from diffusers import AutoencoderKLLTX2Video
 
     cfg = ToyTrainConfig(
@@ -103,6 +104,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         lambda_id=LAMBDA_ID if ident else 0.0,
         sample_every=0,
         ckpt_every=100,
+        isolated_reference=isolated,
     )
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
@@ -120,6 +122,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
     rep = evaluate(
         b, readout, n=args.clips, batch=8, steps=args.sample_steps,
         positions=P.PositionConfig(scheme=scheme, fps=b.fps), rows=("model", "no_reference"), progress=False,
+        isolated_reference=isolated,
     )  # fmt: skip
     _write(
         name,
@@ -129,6 +132,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
             "augmentation": aug,
             "identity_loss": ident,
             "seed": seed,
+            "isolated_reference": isolated,
             "train_config": asdict(cfg),
             "train_minutes": log["train_minutes"],
             "final_loss_last_100": sum(log["losses"][-100:]) / len(log["losses"][-100:]),

@@ -1,9 +1,19 @@
-"""Time one guided sampling step: three separate forwards (Phantom style) vs one batched 3-stream forward.
+"""Time guided sampling: separate forwards, batched streams, reference K/V cache, guidance interval.
 
-Usage: python bench/bench_guided_step.py [--clips 1 4] [--repeats 20] [--layers 4]
+Usage: python bench/bench_guided_step.py [--clips 1 4] [--steps 20] [--repeats 5] [--layers 4]
 
-Prints per-step wall times and their ratio to a single forward, all measured in this run on the
-toy preset (17×64×64 clip → 320 video tokens + 64 reference tokens).
+Every mode runs the whole ``sampling.sample`` loop (``--steps`` Euler steps, three-stream guidance
+``s_ref = 2``, ``s_txt = 3``) on the toy architecture (17×64×64 clip → 320 video + 64 reference
+tokens); the table gives median wall times and their ratio to the first mode, all measured in
+this run. Timing does not depend on the weights, so random ones are used; quality per mode comes
+from ``bench/ablate.py`` (isolated vs joint model) and ``bench/bench_guidance_interval.py``.
+
+Modes:
+  separate         three forwards per step, one per stream (Phantom style)
+  batched          one forward per step with the three streams stacked on the batch
+  isolated         batched, model with the reference in its own pass, recomputed every step
+  isolated+cache   the same model, reference keys/values computed once per run
+  +interval        isolated+cache with guidance only for σ ≥ 0.7 (one stream below)
 """
 
 from __future__ import annotations
@@ -19,6 +29,14 @@ from stdrc_lib import guidance as G
 from stdrc_lib import positions as P
 from stdrc_lib import sampling as S
 
+MODES = {
+    "separate": dict(batched=False),
+    "batched": dict(batched=True),
+    "isolated": dict(isolated_reference=True, cache_reference=False),
+    "isolated+cache": dict(isolated_reference=True),
+    "+interval": dict(isolated_reference=True, interval=(0.7, 1.0)),
+}
+
 
 def timeit(fn, repeats: int) -> float:
     fn()  # warm-up
@@ -30,10 +48,33 @@ def timeit(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
+def measure(b, n: int, grid, ref_grid, steps: int, repeats: int) -> dict[str, float]:
+    """Median seconds of one ``sample()`` run per mode for ``n`` clips."""
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(n, ref_grid[0] * ref_grid[1], 16, generator=g)
+    text, tm = b.text_encoder.encode(["a person smiling in a forest moving left"] * n)
+    null, nm = b.text_encoder.encode([""] * n)
+    cond = S.Conditioning(text, tm, null, nm, [ref], [ref_grid])
+    pos = P.PositionConfig(fps=b.fps)
+    out = {}
+    for name, kw in MODES.items():
+        kw = dict(kw)
+        iv = kw.pop("interval", None)
+        guidance = G.GuidanceConfig(2.0, 3.0, ref_interval=iv, txt_interval=iv)
+
+        def run(kw=kw, guidance=guidance):
+            S.sample(b.transformer, cond, grid, steps, guidance, pos, torch.Generator().manual_seed(1),
+                     progress=False, **kw)  # fmt: skip
+
+        out[name] = timeit(run, repeats)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=20, help="sampling steps per run (default 20)")
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -42,40 +83,13 @@ def main() -> None:
     grid, ref_grid = b.latent_grid(17, 64, 64), (8, 8)
     print(
         f"toy transformer: {args.layers} layers, width 128; {grid[0] * grid[1] * grid[2]} video + 64 ref tokens; "
-        f"{args.threads} threads; median of {args.repeats}"
+        f"{args.steps} steps; {args.threads} threads; median of {args.repeats} runs"
     )
-    print(
-        f"{'clips':>5} {'1 forward ms':>13} {'3 separate ms':>14} {'batched ms':>11} {'sep/1':>6} {'bat/1':>6} "
-        f"{'bat/sep':>8}"
-    )
+    print(f"{'clips':>5} " + " ".join(f"{m:>16}" for m in MODES))
     for n in args.clips:
-        one, sep, bat = measure(b, n, grid, ref_grid, args.repeats)
-        print(
-            f"{n:>5} {one * 1e3:>13.1f} {sep * 1e3:>14.1f} {bat * 1e3:>11.1f} {sep / one:>6.2f} {bat / one:>6.2f} "
-            f"{bat / sep:>8.2f}"
-        )
-
-
-def measure(b, n: int, grid, ref_grid, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of (1 conditional forward, 3 separate forwards, 1 batched 3-stream forward)."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, grid[0] * grid[1] * grid[2], 16, generator=g)
-    ref = torch.randn(n, ref_grid[0] * ref_grid[1], 16, generator=g)
-    text, tm = b.text_encoder.encode(["a person smiling in a forest moving left"] * n)
-    null, nm = b.text_encoder.encode([""] * n)
-    cond = S.Conditioning(text, tm, null, nm, [ref], [ref_grid])
-    coords = P.build_coords(b.transformer.rope, n, grid, [ref_grid])
-    streams = G.STREAMS["ref_first"]
-
-    def run(which, batched):
-        return S.stream_velocities(b.transformer, x, 0.5, cond, coords, which, batched=batched)
-
-    with torch.no_grad():
-        return (
-            timeit(lambda: run([(True, True)], True), repeats),
-            timeit(lambda: run(streams, False), repeats),
-            timeit(lambda: run(streams, True), repeats),
-        )
+        t = measure(b, n, grid, ref_grid, args.steps, args.repeats)
+        base = t["separate"]
+        print(f"{n:>5} " + " ".join(f"{t[m]:>7.2f}s {t[m] / base:>5.2f}×" for m in MODES), flush=True)
 
 
 if __name__ == "__main__":

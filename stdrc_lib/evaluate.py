@@ -45,6 +45,7 @@ def evaluate(
     progress: bool = True,
     keep_examples: int = 4,
     ref_mode: str = "eval",
+    isolated_reference: bool = False,
 ) -> dict:
     """Score ``rows`` on ``n`` held-out clips; returns per-row mean ± 95 % CI and a few examples.
 
@@ -79,6 +80,7 @@ def evaluate(
                 positions=positions,
                 generator=gen,
                 progress=False,
+                isolated_reference=isolated_reference,
             ).frames
 
         if "model" in rows:

@@ -13,6 +13,7 @@ Streams whose guidance weight is 0 at this σ are not run.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -157,6 +158,42 @@ def _one_stream(transformer, x, sigma, cond, coords, stream, ref_self_only, atte
     return R.strip_tokens(v, n_v).float()
 
 
+def _isolated_velocities(transformer, state, x, sigma, cond, coords, streams, batched):
+    """Velocities of ``streams`` for an isolated-reference model, reading the reference keys and
+    values recorded in ``state`` (cache rows ``[prompt rows | null-prompt rows]``)."""
+    from .refcache import video_forward
+
+    b, n_v, _ = x.shape
+    present = bool(cond.refs)
+    rows = [
+        (torch.arange(b) + (0 if c else b)) if (r and present) else torch.full((b,), -1, dtype=torch.long)
+        for r, c in streams
+    ]
+    texts = [(cond.text, cond.text_mask) if c else (cond.null_text, cond.null_mask) for _, c in streams]
+    vid_coords = coords[:, :, :n_v]
+    if not batched:
+        return [
+            video_forward(transformer, state, x, t, m, sigma, vid_coords, rw).float() for (t, m), rw in zip(texts, rows)
+        ]
+    k = len(streams)
+    text, tmask = _pad_text(texts)
+    v = video_forward(
+        transformer, state, x.repeat(k, 1, 1), text, tmask, sigma, vid_coords.repeat(k, 1, 1, 1), torch.cat(rows)
+    )
+    return list(v.float().chunk(k))
+
+
+def _record_isolated(transformer, state, cond, coords, n_v):
+    """Run the isolated reference pass for both text streams (prompt rows, then null-prompt rows)."""
+    from .refcache import record_reference
+
+    if not cond.refs:
+        return
+    refs = R.concat_tokens(cond.refs[0], cond.refs[1:]) if len(cond.refs) > 1 else cond.refs[0]
+    text, tmask = _pad_text([(cond.text, cond.text_mask), (cond.null_text, cond.null_mask)])
+    record_reference(transformer, state, refs.repeat(2, 1, 1), text, tmask, coords[:, :, n_v:].repeat(2, 1, 1, 1))
+
+
 def make_scheduler(num_steps: int, shift: float = 1.0):
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -182,6 +219,8 @@ def sample(
     latents: torch.Tensor | None = None,
     scheduler=None,
     callback_on_step_end=None,
+    isolated_reference: bool = False,
+    cache_reference: bool = True,
 ) -> SampleOutput:
     """Generate latents for ``cond`` with three-stream guidance and Euler steps.
 
@@ -192,6 +231,9 @@ def sample(
         return_velocities: keep every stream's velocity at every step.
         callback_on_step_end: ``f(step, sigma_next, {"latents": (B, C, F, H, W)}) -> dict | None``
             after every step; a returned ``"latents"`` replaces the current ones (diffusers' hook).
+        isolated_reference: the model was trained with the reference in its own pass
+            (``ToyTrainConfig.isolated_reference``, see :mod:`stdrc_lib.refcache`); its keys and
+            values are then computed once per run (``cache_reference``) or, for checking, every step.
     """
     check_positive_int(num_steps, "num_steps")
     f, h, w = video_grid
@@ -209,20 +251,35 @@ def sample(
     sched = scheduler or make_scheduler(num_steps)
     sigmas = sched.sigmas.tolist()
     trace = [] if return_velocities else None
-    for i in tqdm(range(num_steps), desc="sampling", disable=not progress, leave=False):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        weights = guidance.weights_at(sigma)
-        need = [s for s, wt in zip(streams, weights) if wt != 0 or return_velocities]
-        vs = stream_velocities(transformer, x.to(dtype), sigma, cond, coords, need, batched, ref_self_only)
-        by_stream = dict(zip(need, vs))
-        v = G.combine_weighted([by_stream.get(s) for s in streams], weights)
-        if trace is not None:
-            trace.append({stream_name(s): by_stream[s].cpu() for s in need})
-        x = x + (sigma_next - sigma) * v  # Euler step in σ
-        if callback_on_step_end is not None:
-            ret = callback_on_step_end(i, sigma_next, {"latents": R.unpack(x, video_grid)})
-            if ret and "latents" in ret:
-                x = R.pack(ret["latents"]).to(device, torch.float32)
+    if isolated_reference and ref_self_only:
+        raise ValueError(
+            "`ref_self_only` is the mask form of a joint model; do not combine it with `isolated_reference`."
+        )
+    with contextlib.ExitStack() as stack:
+        state = None
+        if isolated_reference:
+            from .refcache import reference_kv_cache
+
+            state = stack.enter_context(reference_kv_cache(transformer))
+        for i in tqdm(range(num_steps), desc="sampling", disable=not progress, leave=False):
+            sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            weights = guidance.weights_at(sigma)
+            need = [s for s, wt in zip(streams, weights) if wt != 0 or return_velocities]
+            if state is None:
+                vs = stream_velocities(transformer, x.to(dtype), sigma, cond, coords, need, batched, ref_self_only)
+            else:
+                if i == 0 or not cache_reference:
+                    _record_isolated(transformer, state, cond, coords, x.shape[1])
+                vs = _isolated_velocities(transformer, state, x.to(dtype), sigma, cond, coords, need, batched)
+            by_stream = dict(zip(need, vs))
+            v = G.combine_weighted([by_stream.get(s) for s in streams], weights)
+            if trace is not None:
+                trace.append({stream_name(s): by_stream[s].cpu() for s in need})
+            x = x + (sigma_next - sigma) * v  # Euler step in σ
+            if callback_on_step_end is not None:
+                ret = callback_on_step_end(i, sigma_next, {"latents": R.unpack(x, video_grid)})
+                if ret and "latents" in ret:
+                    x = R.pack(ret["latents"]).to(device, torch.float32)
     return SampleOutput(R.unpack(x, video_grid), trace)
 
 
@@ -250,11 +307,13 @@ def generate(
     batched: bool = True,
     return_velocities: bool = False,
     progress: bool = True,
+    isolated_reference: bool = False,
 ) -> GenerateOutput:
     """Prompt + reference image → decoded clip, on a toy backbone (with its text encoder).
 
     ``reference_image`` may be one image (shared by all prompts), a list with one image per
-    prompt, or None (no reference).
+    prompt, or None (no reference). ``isolated_reference`` is for models trained with
+    ``ToyTrainConfig.isolated_reference`` (cached reference keys and values, see :func:`sample`).
     """
     if backbone.text_encoder is None:
         raise ValueError("`backbone` has no text encoder; pass prompt embeddings through `sample()` instead.")
@@ -288,6 +347,7 @@ def generate(
         batched=batched,
         return_velocities=return_velocities,
         progress=progress,
+        isolated_reference=isolated_reference,
     )
     pixels = R.decode(backbone.vae, out.latents)  # (B, 3, F, H, W) in [−1, 1]
     frames = R.to_uint8(pixels.permute(0, 2, 3, 4, 1))  # (B, F, H, W, 3)

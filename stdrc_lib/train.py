@@ -58,6 +58,7 @@ class ToyTrainConfig:
     lora_rank: int = 0
     gradient_checkpointing: bool = False
     ckpt_every: int = 0
+    isolated_reference: bool = False  # reference tokens in their own pass (σ = 0): K/V-cacheable, see refcache
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -76,6 +77,11 @@ class ToyTrainConfig:
             raise ValueError(f"`ckpt_every` must be ≥ 0 (0 = off), got {self.ckpt_every!r}.")
         if not 0 < self.sigma_id <= 1:
             raise ValueError(f"`sigma_id` must be in (0, 1], got {self.sigma_id!r}.")
+        if self.isolated_reference and self.gradient_checkpointing:
+            raise ValueError(
+                "`isolated_reference` cannot be combined with `gradient_checkpointing`: the recomputed forward "
+                "would run without the reference keys and values."
+            )
 
 
 @dataclass
@@ -151,6 +157,7 @@ def flow_matching_loss(
     return_x0_estimate: bool = False,
     transformer=None,
     text_encoder=None,
+    isolated_reference: bool = False,
 ):
     """``‖v̂ − (ε − x₀)‖²`` over video tokens for latents ``x0`` ``(B, C, F, H, W)``.
 
@@ -158,6 +165,8 @@ def flow_matching_loss(
     (with gradient), which the identity loss decodes.
     ``transformer`` / ``text_encoder`` override the backbone's modules for the forward call (the
     DDP-wrapped ones under accelerate); shapes and positions still come from ``backbone``.
+    With ``isolated_reference`` the reference tokens run in their own pass at σ = 0 and the video
+    tokens read their keys and values (:mod:`stdrc_lib.refcache`), exactly as cached sampling does.
     """
     b = x0.shape[0]
     grid = tuple(x0.shape[2:])
@@ -175,8 +184,19 @@ def flow_matching_loss(
     coords = P.build_coords(backbone.transformer.rope, b, grid, [tuple(z_ref.shape[-2:])], positions)
     ts = R.token_timesteps(sigma, n_v, ref_tok.shape[1])
     transformer = backbone.transformer if transformer is None else transformer
-    v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
-    v_video = R.strip_tokens(v, n_v)
+    if isolated_reference:
+        from .refcache import record_reference, reference_kv_cache, video_forward
+
+        rows = torch.where(keep_ref, torch.arange(b), -1)
+        with reference_kv_cache(transformer) as state:
+            # the reference pass uses the unwrapped module: DDP allows one wrapped forward per backward
+            record_reference(
+                getattr(transformer, "module", transformer), state, ref_tok, emb, tmask, coords[:, :, n_v:]
+            )
+            v_video = video_forward(transformer, state, R.pack(x_sigma), emb, tmask, sigma, coords[:, :, :n_v], rows)
+    else:
+        v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
+        v_video = R.strip_tokens(v, n_v)
     loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0))
     if return_x0_estimate:
         return loss, L.x0_estimate(x_sigma, R.unpack(v_video, grid), sigma)
@@ -322,6 +342,7 @@ def train_toy(
             True,
             transformer=transformer,
             text_encoder=text_encoder,
+            isolated_reference=cfg.isolated_reference,
         )
         losses.append(acc.reduce(loss.detach(), "mean").item())
         if cfg.lambda_id > 0:
