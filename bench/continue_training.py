@@ -1,12 +1,13 @@
 """Does more training make the shipped toy model use its reference? Continue it and compare with no reference.
 
 Usage: python bench/continue_training.py [--steps 1000] [--clips 48] [--lambda-id 0.5] [--sigma-id 0.5]
-                                        [--p-cross-ref 0.5] [--out runs/continue_id]
+                                        [--p-cross-ref 0.5] [--face-loss-weight 4] [--out runs/continue_id]
 
 Loads data/toy, trains the transformer + text encoder for --steps more (lr 5e-4, fresh clip cache, seed 1),
 saves them to --out (data/toy is not touched) and prints identity metrics of the continued model
 with and without the reference on --clips held-out clips. With --lambda-id > 0 the face-guided identity
-loss (toy readout embedding) is added, everything else being equal.
+loss (toy readout embedding) is added, everything else being equal; --p-cross-ref takes that share of
+references from another render of the identity; --face-loss-weight up-weights face tokens in the loss.
 """
 
 from __future__ import annotations
@@ -29,18 +30,22 @@ def main() -> None:
     ap.add_argument("--lambda-id", type=float, default=0.0, help="weight of the identity loss (0 = off)")
     ap.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this")
     ap.add_argument("--p-cross-ref", type=float, default=0.0, help="share of references from another render")
+    ap.add_argument("--face-loss-weight", type=float, default=1.0, help="weight of face tokens in the loss (1 = off)")
+    ap.add_argument("--lr", type=float, default=5e-4)
     args = ap.parse_args()
     b = bb.load_toy()
     readout = Readout.load(bb.TOY_DIR / "readout")
     cfg = ToyTrainConfig(
         steps=args.steps,
-        lr=5e-4,
+        lr=args.lr,
         warmup=20,
         n_clips=3000,
         seed=1,
         sample_every=0,
         lambda_id=args.lambda_id,
         sigma_id=args.sigma_id,
+        p_cross_ref=args.p_cross_ref,
+        face_loss_weight=args.face_loss_weight,
     )
     train_toy(b, cfg, out=args.out, embedder=ToyFaceEmbedder(readout) if args.lambda_id > 0 else None)
     b.transformer.save_pretrained(f"{args.out}/transformer")

@@ -60,9 +60,13 @@ def _u(lo: float, hi: float, b: int, g: torch.Generator) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(b, generator=g)
 
 
-def relayout(x: torch.Tensor, boxes: torch.Tensor, g: torch.Generator, scale=(0.7, 1.3), margin: float = 1.45):
+def relayout(
+    x: torch.Tensor, boxes: torch.Tensor, g: torch.Generator, scale=(0.7, 1.3), margin: float = 1.45, new_boxes=None
+):
     """Paste each face (box ``(cx, cy, w, h)`` in canvas fractions, enlarged by ``margin`` to take
-    the hair) at a random position and scale on a plain random-colour canvas."""
+    the hair) at a random position and scale on a plain random-colour canvas.
+
+    If ``new_boxes`` (a list) is given, the pasted faces' boxes are appended to it."""
     b, _, h, w = x.shape
     k = _u(*scale, b, g)  # size change
     bw, bh = boxes[:, 2] * margin, boxes[:, 3] * margin
@@ -82,10 +86,14 @@ def relayout(x: torch.Tensor, boxes: torch.Tensor, g: torch.Generator, scale=(0.
         (sy - boxes[:, 1, None, None]).abs() <= bh[:, None, None] / 2
     )
     canvas = (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1).expand(-1, -1, h, w)
+    if new_boxes is not None:
+        new_boxes.append(torch.stack([ncx, ncy, boxes[:, 2] * k, boxes[:, 3] * k], 1))
     return torch.where(inside[:, None], moved, canvas)
 
 
-def affine(x: torch.Tensor, g: torch.Generator, max_rot: float, scale, max_t: float) -> torch.Tensor:
+def affine(x: torch.Tensor, g: torch.Generator, max_rot: float, scale, max_t: float, boxes=None, new_boxes=None):
+    """Random rotation, scale and translation. With ``boxes`` and a list ``new_boxes``, the moved
+    boxes (centre mapped exactly, size scaled) are appended to it."""
     b = x.shape[0]
     a = _u(-max_rot, max_rot, b, g) * math.pi / 180
     s = _u(*scale, b, g)
@@ -94,6 +102,11 @@ def affine(x: torch.Tensor, g: torch.Generator, max_rot: float, scale, max_t: fl
         [torch.stack([a.cos() / s, -a.sin() / s, tx], 1), torch.stack([a.sin() / s, a.cos() / s, ty], 1)], 1
     )  # (B, 2, 3)
     grid = F.affine_grid(theta, tuple(x.shape), align_corners=False)
+    if boxes is not None and new_boxes is not None:
+        # output o ↦ source A·o + t (normalised coords), so a source centre c lands at A⁻¹(c − t)
+        c = torch.stack([boxes[:, 0] * 2 - 1 - tx, boxes[:, 1] * 2 - 1 - ty], 1)
+        o = torch.linalg.solve(theta[:, :, :2], c)
+        new_boxes.append(torch.cat([(o + 1) / 2, boxes[:, 2:] * s[:, None]], 1))
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -119,12 +132,20 @@ def blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), k2, groups=x.shape[1])
 
 
-def augment(x: torch.Tensor, boxes: torch.Tensor | None, cfg: AugmentConfig, generator: torch.Generator):
+def augment(
+    x: torch.Tensor,
+    boxes: torch.Tensor | None,
+    cfg: AugmentConfig,
+    generator: torch.Generator,
+    return_boxes: bool = False,
+):
     """Apply the configured operations, each to a random subset of the batch.
 
     Args:
         x: references ``(B, 3, H, W)`` in ``[−1, 1]``.
         boxes: face boxes ``(B, 4)`` (cx, cy, w, h) in canvas fractions; needed for re-layout.
+        return_boxes: also return where each face ended up, ``(B, 4)`` (for training readouts on
+            augmented images). Tracking boxes draws no random numbers, so the images are the same.
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"`x` must be (B, 3, H, W), got {tuple(x.shape)}.")
@@ -133,14 +154,30 @@ def augment(x: torch.Tensor, boxes: torch.Tensor | None, cfg: AugmentConfig, gen
     def where(mask, y, x):
         return torch.where(mask[:, None, None, None], y, x)
 
+    if (cfg.p_relayout > 0 or return_boxes) and (boxes is None or boxes.shape != (b, 4)):
+        what = "re-layout" if cfg.p_relayout > 0 else "`return_boxes=True`"
+        raise ValueError(f"`boxes` must be (B={b}, 4) for {what}, got {None if boxes is None else tuple(boxes.shape)}.")
+    track = [] if return_boxes else None
+
+    def moved(mask):  # keep the boxes of the items an operation touched
+        nonlocal boxes
+        if track:
+            boxes = torch.where(mask[:, None], track.pop(), boxes)
+
     if cfg.p_relayout > 0:
-        if boxes is None or boxes.shape != (b, 4):
-            raise ValueError(f"`boxes` must be (B={b}, 4) for re-layout, got {None if boxes is None else boxes.shape}.")
-        x = where(_coin(cfg.p_relayout, b, g), relayout(x, boxes, g, cfg.relayout_scale), x)
+        m = _coin(cfg.p_relayout, b, g)
+        x = where(m, relayout(x, boxes, g, cfg.relayout_scale, new_boxes=track), x)
+        moved(m)
     if cfg.p_affine > 0:
-        x = where(_coin(cfg.p_affine, b, g), affine(x, g, cfg.max_rotation_deg, cfg.affine_scale, cfg.max_translate), x)
+        m = _coin(cfg.p_affine, b, g)
+        a = affine(x, g, cfg.max_rotation_deg, cfg.affine_scale, cfg.max_translate, boxes=boxes, new_boxes=track)
+        x = where(m, a, x)
+        moved(m)
     if cfg.p_flip > 0:
-        x = where(_coin(cfg.p_flip, b, g), x.flip(-1), x)
+        m = _coin(cfg.p_flip, b, g)
+        x = where(m, x.flip(-1), x)
+        if return_boxes:
+            boxes = torch.where(m[:, None], torch.cat([1 - boxes[:, :1], boxes[:, 1:]], 1), boxes)
     if cfg.p_colour > 0:
         x = where(_coin(cfg.p_colour, b, g), colour(x, g, cfg.brightness, cfg.contrast, cfg.saturation), x)
     if cfg.p_grayscale > 0:
@@ -150,4 +187,4 @@ def augment(x: torch.Tensor, boxes: torch.Tensor | None, cfg: AugmentConfig, gen
     if cfg.p_noise > 0:
         noise = torch.randn(x.shape, generator=g) * cfg.noise_std
         x = where(_coin(cfg.p_noise, b, g), (x + noise).clamp(-1, 1), x)
-    return x
+    return (x, boxes) if return_boxes else x

@@ -150,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ema_decay=args.ema,
         gradient_checkpointing=args.gradient_checkpointing,
         ckpt_every=args.ckpt_every,
+        face_loss_weight=args.face_loss_weight,
     )
     info = build_toy_weights(
         Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
     train.add_argument("--ema", type=float, default=0.0, help="EMA decay of the transformer weights (0: off)")
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    train.add_argument(
+        "--face-loss-weight", type=float, default=1.0, help="weight of face tokens in the flow-matching loss (1 = off)"
+    )
     train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")

@@ -20,9 +20,19 @@ import torch
 from . import reference as R
 
 
-def flow_matching(v_hat: torch.Tensor, noise: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-    """``mean ‖v̂ − (ε − x₀)‖²``; all three are video-token tensors of the same shape."""
-    return ((v_hat - (noise - x0)) ** 2).mean()
+def flow_matching(
+    v_hat: torch.Tensor, noise: torch.Tensor, x0: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``mean ‖v̂ − (ε − x₀)‖²``; all three are video-token tensors ``(B, N, C)`` of the same shape.
+
+    With ``weight`` ``(B, N)`` the per-token errors are averaged with those weights (normalised,
+    so the loss keeps the unweighted scale when all weights are equal)."""
+    err = (v_hat - (noise - x0)) ** 2
+    if weight is None:
+        return err.mean()
+    if weight.shape != err.shape[:2]:
+        raise ValueError(f"`weight` must be (B, N) = {tuple(err.shape[:2])}, got {tuple(weight.shape)}.")
+    return (err.mean(-1) * weight).sum() / weight.sum()
 
 
 def x0_estimate(x_sigma: torch.Tensor, v_hat: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

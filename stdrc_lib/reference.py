@@ -254,3 +254,28 @@ def reference_mask(n_video: int, n_ref: int, present: torch.Tensor, ref_self_onl
     elif (~present).any():
         m[~present, n_video:, :n_video] = 0
     return m
+
+
+def face_token_weights(
+    boxes: torch.Tensor,
+    latent_grid: tuple[int, int, int],
+    temporal_factor: int,
+    face_weight: float,
+    margin: float = 1.3,
+) -> torch.Tensor:
+    """Per-token loss weights ``(B, F·H·W)``: ``face_weight`` on video tokens whose centre lies in
+    the face box (enlarged by ``margin``, to take hair and beard), 1 elsewhere.
+
+    ``boxes`` ``(B, frames, 4)`` are per pixel frame (cx, cy, w, h, canvas fractions); latent frame
+    ``t`` uses pixel frame ``t · temporal_factor`` (the last frame it covers, causal VAE).
+    """
+    f, h, w = latent_grid
+    frames = boxes.shape[1]
+    idx = torch.clamp(torch.arange(f) * temporal_factor, max=frames - 1)
+    b = boxes[:, idx]  # (B, F, 4)
+    yc = (torch.arange(h, dtype=b.dtype) + 0.5) / h
+    xc = (torch.arange(w, dtype=b.dtype) + 0.5) / w
+    inx = (xc[None, None, None, :] - b[..., 0, None, None]).abs() <= b[..., 2, None, None] * margin / 2
+    iny = (yc[None, None, :, None] - b[..., 1, None, None]).abs() <= b[..., 3, None, None] * margin / 2
+    face = inx & iny  # (B, F, H, W)
+    return torch.where(face, float(face_weight), 1.0).flatten(1)

@@ -59,6 +59,7 @@ class ToyTrainConfig:
     gradient_checkpointing: bool = False
     ckpt_every: int = 0
     isolated_reference: bool = False  # reference tokens in their own pass (σ = 0): K/V-cacheable, see refcache
+    face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -77,6 +78,8 @@ class ToyTrainConfig:
             raise ValueError(f"`ckpt_every` must be ≥ 0 (0 = off), got {self.ckpt_every!r}.")
         if not 0 < self.sigma_id <= 1:
             raise ValueError(f"`sigma_id` must be in (0, 1], got {self.sigma_id!r}.")
+        if not self.face_loss_weight > 0:
+            raise ValueError(f"`face_loss_weight` must be > 0 (1 = off), got {self.face_loss_weight!r}.")
         if self.isolated_reference and self.gradient_checkpointing:
             raise ValueError(
                 "`isolated_reference` cannot be combined with `gradient_checkpointing`: the recomputed forward "
@@ -96,6 +99,7 @@ class ClipCache:
     prompt_attrs: torch.Tensor
     cross_refs: torch.Tensor | None = None
     cross_ref_boxes: torch.Tensor | None = None
+    face_boxes: torch.Tensor | None = None  # (N, frames, 4) per pixel frame, for the face-weighted loss
 
 
 @torch.no_grad()
@@ -112,12 +116,13 @@ def build_cache(
     from .toyworld.dataset import SynthFaces
 
     ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference)
-    lat, refs, boxes, prompts, ident, pattr, xrefs, xboxes = [], [], [], [], [], [], [], []
+    lat, refs, boxes, prompts, ident, pattr, xrefs, xboxes, fboxes = [], [], [], [], [], [], [], [], []
     for i in tqdm(range(0, n_clips, batch), desc=f"encoding {split} clips", disable=not progress):
         items = [ds[j] for j in range(i, min(n_clips, i + batch))]
         lat.append(R.encode(vae, torch.stack([it["video"] for it in items])))
         refs.append(torch.stack([it["reference"] for it in items]))
         boxes.append(torch.stack([it["ref_box"] for it in items]))
+        fboxes.append(torch.stack([it["boxes"] for it in items]))
         prompts += [it["prompt"] for it in items]
         ident.append(torch.stack([it["identity"] for it in items]))
         pattr.append(torch.stack([it["prompt_attrs"] for it in items]))
@@ -126,7 +131,14 @@ def build_cache(
             xboxes.append(torch.stack([it["cross_ref_box"] for it in items]))
     cross = (torch.cat(xrefs), torch.cat(xboxes)) if cross_reference else (None, None)
     return ClipCache(
-        torch.cat(lat), torch.cat(refs), torch.cat(boxes), prompts, torch.cat(ident), torch.cat(pattr), *cross
+        torch.cat(lat),
+        torch.cat(refs),
+        torch.cat(boxes),
+        prompts,
+        torch.cat(ident),
+        torch.cat(pattr),
+        *cross,
+        face_boxes=torch.cat(fboxes),
     )
 
 
@@ -158,6 +170,7 @@ def flow_matching_loss(
     transformer=None,
     text_encoder=None,
     isolated_reference: bool = False,
+    token_weights: torch.Tensor | None = None,
 ):
     """``‖v̂ − (ε − x₀)‖²`` over video tokens for latents ``x0`` ``(B, C, F, H, W)``.
 
@@ -167,6 +180,7 @@ def flow_matching_loss(
     DDP-wrapped ones under accelerate); shapes and positions still come from ``backbone``.
     With ``isolated_reference`` the reference tokens run in their own pass at σ = 0 and the video
     tokens read their keys and values (:mod:`stdrc_lib.refcache`), exactly as cached sampling does.
+    ``token_weights`` ``(B, N_v)`` weight the per-token errors (e.g. :func:`reference.face_token_weights`).
     """
     b = x0.shape[0]
     grid = tuple(x0.shape[2:])
@@ -197,7 +211,7 @@ def flow_matching_loss(
     else:
         v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
         v_video = R.strip_tokens(v, n_v)
-    loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0))
+    loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0), token_weights)
     if return_x0_estimate:
         return loss, L.x0_estimate(x_sigma, R.unpack(v_video, grid), sigma)
     return loss
@@ -329,6 +343,12 @@ def train_toy(
             noise[sl],
         )
         x0 = cache.latents[idx]
+        weights = None
+        if cfg.face_loss_weight != 1.0:
+            if cache.face_boxes is None:
+                raise ValueError("`face_loss_weight` needs a cache built with face boxes (build_cache does this).")
+            f_t = getattr(backbone.transformer, "module", backbone.transformer).config.vae_scale_factors[0]
+            weights = R.face_token_weights(cache.face_boxes[idx], tuple(x0.shape[2:]), f_t, cfg.face_loss_weight)
         loss, x0_hat = flow_matching_loss(
             backbone,
             x0,
@@ -343,6 +363,7 @@ def train_toy(
             transformer=transformer,
             text_encoder=text_encoder,
             isolated_reference=cfg.isolated_reference,
+            token_weights=weights,
         )
         losses.append(acc.reduce(loss.detach(), "mean").item())
         if cfg.lambda_id > 0:

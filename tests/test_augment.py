@@ -62,3 +62,40 @@ def test_photometric_and_flip_augmentations_keep_what_the_readout_sees():
     for op in ("flip", "colour jitter", "blur", "noise"):
         assert acc[op] >= 0.95 * acc["clean"], (op, acc)
     assert acc["re-layout"] < acc["clean"]  # the readout limitation stated above is real
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        AugmentConfig(p_blur=0, p_noise=0),
+        AugmentConfig(p_relayout=1, p_affine=0, p_flip=0, p_blur=0, p_noise=0),
+        AugmentConfig(p_relayout=0, p_affine=1, p_flip=0, p_blur=0, p_noise=0),
+        AugmentConfig(p_relayout=0, p_affine=0, p_flip=1, p_blur=0, p_noise=0),
+    ],
+    ids=["mix", "relayout", "affine", "flip"],
+)
+def test_returned_boxes_follow_the_face(cfg):
+    """A white square drawn at each box lands where the returned box says, and tracking the boxes
+    does not change the images."""
+    n = 32
+    g = torch.Generator().manual_seed(3)
+    c = 0.3 + 0.4 * torch.rand(n, 2, generator=g)
+    boxes = torch.cat([c, torch.full((n, 2), 0.2)], 1)
+    ax = (torch.arange(64) + 0.5) / 64
+    yy, xx = torch.meshgrid(ax, ax, indexing="ij")
+    inside = ((xx - c[:, 0, None, None]).abs() < 0.1) & ((yy - c[:, 1, None, None]).abs() < 0.1)
+    x = torch.where(inside[:, None], 1.0, -1.0).expand(-1, 3, -1, -1).clone()
+    y, nb = augment(x, boxes, cfg, torch.Generator().manual_seed(0), return_boxes=True)
+    assert torch.equal(y, augment(x, boxes, cfg, torch.Generator().manual_seed(0)))
+    w = (y.min(1).values > 0.9).float()  # the square (a random canvas is rarely white in all channels)
+    centre = torch.stack([(w * xx).sum((1, 2)), (w * yy).sum((1, 2))], 1) / w.sum((1, 2))[:, None]
+    assert (centre - nb[:, :2]).abs().median() < 0.01
+    assert (centre - nb[:, :2]).abs().max() < 0.05
+    side = w.sum((1, 2)).sqrt() / 64
+    assert (side - nb[:, 2]).abs().median() < 0.02
+
+
+def test_return_boxes_needs_boxes():
+    x, _ = _batch(2)
+    with pytest.raises(ValueError, match="boxes"):
+        augment(x, None, NO_AUGMENT, torch.Generator(), return_boxes=True)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from stdrc_lib import losses
@@ -48,3 +49,29 @@ def test_identity_loss_gate():
     x0_hat = torch.randn(2, 16, 2, 4, 4, requires_grad=True)
     out = losses.identity_loss(None, None, x0_hat, torch.randn(2, 8), torch.tensor([0.9, 0.95]), sigma_id=0.5)
     assert out.item() == 0.0
+
+
+def test_weighted_flow_matching_reduces_to_the_mean_and_weights_tokens():
+    from stdrc_lib.losses import flow_matching
+
+    g = torch.Generator().manual_seed(0)
+    v, n, x = (torch.randn(2, 6, 4, generator=g) for _ in range(3))
+    plain = flow_matching(v, n, x)
+    assert torch.allclose(flow_matching(v, n, x, torch.full((2, 6), 3.0)), plain)
+    w = torch.zeros(2, 6)
+    w[0, 2] = 1.0  # only one token counts
+    assert torch.allclose(flow_matching(v, n, x, w), ((v - (n - x)) ** 2)[0, 2].mean())
+    with pytest.raises(ValueError, match="weight"):
+        flow_matching(v, n, x, torch.ones(2, 5))
+
+
+def test_face_token_weights_cover_the_face_box():
+    from stdrc_lib.reference import face_token_weights
+
+    boxes = torch.tensor([[0.25, 0.25, 0.2, 0.2]]).repeat(17, 1)[None]  # (1, 17, 4): face in the top-left
+    boxes[0, 16, :2] = 0.75  # ...moving to the bottom-right by the last frame
+    w = face_token_weights(boxes, (5, 8, 8), 4, face_weight=5.0).view(5, 8, 8)
+    assert set(w.unique().tolist()) == {1.0, 5.0}
+    assert w[0, 2, 2] == 5 and w[0, 6, 6] == 1  # latent frame 0 ← pixel frame 0
+    assert w[4, 6, 6] == 5 and w[4, 2, 2] == 1  # latent frame 4 ← pixel frame 16
+    assert (w[0] == 5).sum() == 4  # 0.2 · 1.3 of 8 tokens ≈ 2 per side

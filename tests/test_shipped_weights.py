@@ -39,7 +39,9 @@ def test_readout_reads_clean_renders():
     p = r.predict(x)
     acc = torch.stack([(p[k] == ident[:, i]).float().mean() for i, k in enumerate(IDENTITY_ATTRS)])
     chance = torch.tensor([1 / len(v) for v in IDENTITY_ATTRS.values()])
-    # The shipped readout misses the 95 % target on several attributes (see docs/TOYWORLD.md);
-    # this guards what it does achieve: well above chance overall, and reliable skin / glasses / beard.
-    assert acc.mean() >= chance.mean() + 0.2, acc
-    assert min(acc[1], acc[6], acc[7]) >= 0.8, acc
+    # Measured on 1,200 held-out frames: 0.947 mean, hair colour (0.84) and the mole (0.86) the
+    # weakest (docs/TOYWORLD.md). On these 160 frames: well above chance on every attribute, ≥ 0.88
+    # on average, and the few-pixel features (eye colour, eye spacing) read reliably.
+    assert acc.mean() >= 0.88, acc
+    assert (acc >= chance + 0.3).all(), acc
+    assert min(acc[4], acc[5]) >= 0.85, acc

@@ -47,6 +47,26 @@ def write_manifest(out: Path, extra: dict) -> Path:
     return path
 
 
+def update_manifest_part(root: Path, part: str, info: dict) -> Path | None:
+    """After retraining one part (e.g. the readout) on its own: refresh the sha256 of every weight
+    file, store the part's metrics under ``training[part]`` and its command in ``commands``.
+    Returns None when ``root`` has no manifest (a run outside ``data/``)."""
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())
+    m["files"] = {
+        str(p.relative_to(root)): {"sha256": sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(Path(root).rglob("*.safetensors"))
+    }
+    m.setdefault("training", {})[part] = {**info, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    prefix = f"python -m stdrc_lib.toyworld.{part}"
+    command = " ".join([prefix, *sys.argv[1:]])
+    m["commands"] = [c for c in m.get("commands", []) if not c.startswith(prefix)] + [command]
+    path.write_text(json.dumps(m, indent=2))
+    return path
+
+
 def sample_grid_callback(out_dir: Path, n: int = 4, steps: int = 12):
     """Save a contact sheet of held-out generations every ``sample_every`` training steps."""
     from .. import sampling as S
@@ -81,7 +101,7 @@ def build_toy_weights(
     cfg: ToyTrainConfig,
     from_scratch: bool = False,
     vae_steps: int = 2400,
-    readout_steps: int = 1500,
+    readout_steps: int = 2500,
     runs: Path = Path("runs/toy"),
     resume: bool = True,
 ) -> dict:

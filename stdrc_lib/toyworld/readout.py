@@ -1,16 +1,16 @@
-"""Readout models: a small CNN that reads a SynthFaces frame back into its ground truth.
+"""Readout models: a small two-stage CNN that reads a SynthFaces frame back into its ground truth.
 
 One network, several heads, all from a single 64×64 frame:
 
-* identity attributes (9 classifiers) and a 64-d unit **embedding** (the toy FaceEmbedder; it
-  is differentiable, so the identity loss can push gradients through it);
-* face location ``(cx, cy, scale)``;
-* prompt attributes visible in one frame: scene, expression, lighting, accessory.
+* face location ``(cx, cy, scale)``, scene, lighting and accessory, from the whole frame;
+* identity attributes (9 classifiers) through a 64-d unit **embedding** (the toy FaceEmbedder; it
+  is differentiable, so the identity loss can push gradients through it) and the expression, from
+  a crop around the located face.
 
 Motion is read from the trajectory of the predicted face location across frames
 (:func:`motion_from_boxes`). Training mixes clip frames and evaluation-style references
-(tilted, smaller, elsewhere) and adds blur and noise so the readout also works on decoded,
-slightly soft generated frames.
+(tilted, smaller, elsewhere), passes a share through the reference augmentation, and adds blur
+and noise so the readout also works on augmented references and on decoded, soft generated frames.
 """
 
 from __future__ import annotations
@@ -30,38 +30,77 @@ from .render import render_clip, render_eval_reference
 from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, split_indices
 
 FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
+SCENE_HEADS = ("scene", "lighting", "accessory")  # read from the whole frame; expression from the face crop
 MOTIONS = PROMPT_ATTRS["motion"]
 
 
-class Readout(nn.Module):
-    """Frames ``(B, 3, 64, 64)`` in ``[−1, 1]`` → dict of logits, ``embedding`` and ``box``."""
+def _conv_block(i: int, o: int, stride: int = 2) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(i, o, 3, 1, 1),
+        nn.GroupNorm(8, o),
+        nn.SiLU(),
+        nn.Conv2d(o, o, 3, stride, 1),
+        nn.GroupNorm(8, o),
+        nn.SiLU(),
+    )
 
-    def __init__(self, width: int = 32, emb_dim: int = 64):
+
+def crop_faces(x: torch.Tensor, box: torch.Tensor, size: int = 32, margin: float = 1.7) -> torch.Tensor:
+    """Square crops ``(B, 3, size, size)`` around faces ``box = (cx, cy, scale)`` (canvas fractions,
+    ``scale`` = face height), ``margin`` face heights wide, by bilinear sampling (differentiable in
+    ``x``). Outside the frame reads as the border colour."""
+    b = x.shape[0]
+    half = box[:, 2] * margin  # half-width in [−1, 1] units = side / 2 · 2
+    theta = torch.zeros(b, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = half
+    theta[:, 1, 1] = half
+    theta[:, 0, 2] = box[:, 0] * 2 - 1
+    theta[:, 1, 2] = box[:, 1] * 2 - 1
+    grid = nn.functional.affine_grid(theta, (b, 3, size, size), align_corners=False)
+    return nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class Readout(nn.Module):
+    """Frames ``(B, 3, 64, 64)`` in ``[−1, 1]`` → dict of logits, ``embedding`` and ``box``.
+
+    Two stages, like a real face pipeline (detect → align → embed):
+
+    * a **scene branch** reads the whole frame: face box ``(cx, cy, scale)``, scene, lighting, accessory;
+    * a **face branch** reads a 32×32 crop around the box (:func:`crop_faces`): the identity
+      attributes through a unit embedding (the toy FaceEmbedder) and the expression. Features of
+      two or three pixels — eye colour, the mole, the mouth — survive because the face branch does
+      not downsample before it has looked at them.
+
+    ``forward(x, box=None)`` crops at the predicted box (detached: the crop follows the face but
+    gradients flow only into pixels); training passes jittered ground-truth boxes instead.
+    """
+
+    def __init__(self, width: int = 32, emb_dim: int = 64, crop: int = 32):
         super().__init__()
         w = width
-
-        def block(i, o):
-            return nn.Sequential(
-                nn.Conv2d(i, o, 3, 1, 1),
-                nn.GroupNorm(8, o),
-                nn.SiLU(),
-                nn.Conv2d(o, o, 3, 2, 1),
-                nn.GroupNorm(8, o),
-                nn.SiLU(),
-            )
-
+        self.crop = crop
         stem = nn.Sequential(nn.Conv2d(3, w, 3, 2, 1), nn.GroupNorm(8, w), nn.SiLU())  # 64 → 32
-        self.body = nn.Sequential(stem, block(w, 2 * w), block(2 * w, 4 * w), block(4 * w, 4 * w))  # → 4×4
+        self.body = nn.Sequential(stem, _conv_block(w, 2 * w), _conv_block(2 * w, 4 * w), _conv_block(4 * w, 4 * w))
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 16, 256), nn.SiLU())  # (B, 256)
+        self.box = nn.Linear(256, 3)
+        self.frame_heads = nn.ModuleDict({k: nn.Linear(256, len(PROMPT_ATTRS[k])) for k in SCENE_HEADS})
+        # face branch: 32 → 32 → 16 → 8 → 4
+        self.face_body = nn.Sequential(
+            _conv_block(3, w, stride=1), _conv_block(w, 2 * w), _conv_block(2 * w, 4 * w), _conv_block(4 * w, 4 * w)
+        )
+        self.face_fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * (crop // 8) ** 2, 256), nn.SiLU())
         self.embed = nn.Linear(256, emb_dim)
         self.id_heads = nn.ModuleDict({k: nn.Linear(emb_dim, len(v)) for k, v in IDENTITY_ATTRS.items()})
-        self.frame_heads = nn.ModuleDict({k: nn.Linear(256, len(PROMPT_ATTRS[k])) for k in FRAME_HEADS})
-        self.box = nn.Linear(256, 3)
+        self.expression = nn.Linear(256, len(PROMPT_ATTRS["expression"]))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, box: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         h = self.fc(self.body(x))  # (B, 256)
-        e = nn.functional.normalize(self.embed(h), dim=-1)  # (B, emb_dim), unit length
-        out = {"embedding": e, "box": self.box(h)}
+        pred_box = self.box(h)
+        crop_box = pred_box.detach() if box is None else box
+        crop_box = torch.cat([crop_box[:, :2], crop_box[:, 2:].clamp(0.1, 1.0)], 1)
+        f = self.face_fc(self.face_body(crop_faces(x, crop_box, self.crop)))
+        e = nn.functional.normalize(self.embed(f), dim=-1)  # (B, emb_dim), unit length
+        out = {"embedding": e, "box": pred_box, "expression": self.expression(f)}
         out.update({k: head(e * 8) for k, head in self.id_heads.items()})
         out.update({k: head(h) for k, head in self.frame_heads.items()})
         return out
@@ -142,7 +181,7 @@ def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3, v
         still[[0, 2, 3, 4]] = -100  # unknown scene/expression/lighting/accessory for stills: ignored
         pattr += [pa] * frames_per_clip + [still]
     x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2) * 2 - 1
-    b = torch.from_numpy(np.stack(boxes))[:, [0, 1, 3]]  # (cx, cy, scale)
+    b = torch.from_numpy(np.stack(boxes))  # (cx, cy, w, h); the readout predicts (cx, cy, h)
     return x, torch.from_numpy(np.stack(ident)), torch.from_numpy(np.stack(pattr)), b
 
 
@@ -157,27 +196,62 @@ def _through_vae(vae, clip: np.ndarray, ref: np.ndarray):
     return ((y + 1) / 2).numpy(), ((yr + 1) / 2).numpy()
 
 
+PATTR_COLUMN = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
+
+
 def _loss(out, ident, pattr, box):
     ce = nn.functional.cross_entropy
     loss = sum(ce(out[k], ident[:, i]) for i, k in enumerate(IDENTITY_ATTRS))
-    cols = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
-    loss = loss + sum(ce(out[k], pattr[:, cols[k]], ignore_index=-100) for k in FRAME_HEADS)
-    return loss + 20 * nn.functional.mse_loss(out["box"], box)
+    loss = loss + sum(ce(out[k], pattr[:, PATTR_COLUMN[k]], ignore_index=-100) for k in FRAME_HEADS)
+    return loss + 20 * nn.functional.mse_loss(out["box"], box[:, [0, 1, 3]])
+
+
+def _training_batch(x, ident, pattr, box, idx, g, p_augment: float):
+    """A batch with a ``p_augment`` share passed through the training augmentation (re-layout,
+    affine, flip, blur, noise; boxes follow the faces), then degraded like decoded frames.
+    Augmented frames lose their scene / lighting / accessory labels (the canvas is new)."""
+    from ..augment import AugmentConfig, augment
+
+    xb, ib, pb, bb = x[idx], ident[idx], pattr[idx].clone(), box[idx]
+    aug = torch.rand(len(idx), generator=g) < p_augment
+    if aug.any():
+        xa, ba = augment(xb[aug], bb[aug], AugmentConfig(), g, return_boxes=True)
+        xb, bb = xb.clone(), bb.clone()
+        xb[aug], bb[aug] = xa, ba
+        pb[aug.nonzero()[:, 0, None], torch.tensor([0, 3, 4])] = -100
+    return _degrade(xb, g), ib, pb, bb
+
+
+def _jitter(box: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Ground-truth ``(cx, cy, w, h)`` → crop box ``(cx, cy, h)`` with detector-sized errors."""
+    b = box[:, [0, 1, 3]].clone()
+    n = torch.randn(b.shape, generator=g)
+    b[:, :2] += n[:, :2] * 0.03
+    b[:, 2] *= 1 + n[:, 2] * 0.06
+    return b
 
 
 @torch.no_grad()
-def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None) -> dict:
+def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augmented: bool = False) -> dict:
     """Held-out (eval identities × eval prompts) accuracy per attribute, on clean renders (or, with
-    ``vae``, on their VAE reconstructions)."""
+    ``vae``, on their VAE reconstructions; with ``augmented``, after the default reference
+    augmentation applied to every frame — scene / lighting / accessory are then not scored)."""
     x, ident, pattr, box = make_frames("eval", n_clips, seed, vae=vae, vae_fraction=1.0 if vae is not None else 0.0)
+    if augmented:
+        from ..augment import AugmentConfig, augment
+
+        x, box = augment(x, box, AugmentConfig(), torch.Generator().manual_seed(seed), return_boxes=True)
+        pattr = pattr.clone()
+        pattr[:, [0, 3, 4]] = -100
     p = model.predict(x)
     res = {k: (p[k] == ident[:, i]).float().mean().item() for i, k in enumerate(IDENTITY_ATTRS)}
-    cols = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
+    res["identity_mean"] = float(np.mean([res[k] for k in IDENTITY_ATTRS]))
     for k in FRAME_HEADS:
-        m = pattr[:, cols[k]] >= 0
-        res[k] = (p[k][m] == pattr[m, cols[k]]).float().mean().item()
-    res["box_mae"] = (p["box"] - box).abs().mean().item()
-    if vae is None:
+        m = pattr[:, PATTR_COLUMN[k]] >= 0
+        if m.any():
+            res[k] = (p[k][m] == pattr[m, PATTR_COLUMN[k]]).float().mean().item()
+    res["box_mae"] = (p["box"] - box[:, [0, 1, 3]]).abs().mean().item()
+    if vae is None and not augmented:
         res["motion"] = motion_accuracy(model, n_clips=100, seed=seed)
     res["frames"] = len(x)
     return res
@@ -197,7 +271,7 @@ def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float
 
 
 def train_readout(
-    steps: int = 1500,
+    steps: int = 2500,
     out: Path | None = None,
     batch: int = 64,
     lr: float = 2e-3,
@@ -205,8 +279,11 @@ def train_readout(
     pool_clips: int = 4000,
     vae=None,
     vae_fraction: float = 0.3,
+    p_augment: float = 0.3,
 ) -> tuple[Readout, dict]:
-    """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions."""
+    """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions, and a
+    ``p_augment`` share of every batch goes through the reference augmentation (so the readout
+    also reads augmented references: issue [training] asks ≥ 90 % there)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
@@ -217,8 +294,9 @@ def train_readout(
     bar = tqdm(range(steps), desc="readout")
     for step in bar:
         idx = torch.randint(len(x), (batch,), generator=g)
-        pred = model(_degrade(x[idx], g))
-        loss = _loss(pred, ident[idx], pattr[idx], box[idx])
+        xb, ib, pb, bb = _training_batch(x, ident, pattr, box, idx, g, p_augment)
+        pred = model(xb, box=_jitter(bb, g))
+        loss = _loss(pred, ib, pb, bb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -226,7 +304,7 @@ def train_readout(
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
-    metrics = {"clean": evaluate(model)}
+    metrics = {"clean": evaluate(model), "augmented": evaluate(model, augmented=True)}
     if vae is not None:
         metrics["vae_reconstruction"] = evaluate(model, n_clips=100, vae=vae)
     metrics.update(
@@ -235,6 +313,7 @@ def train_readout(
         seed=seed,
         pool_clips=pool_clips,
         vae_fraction=vae_fraction if vae else 0,
+        p_augment=p_augment,
         minutes=(time.time() - t0) / 60,
     )
     if out is not None:
@@ -244,11 +323,12 @@ def train_readout(
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Train the SynthFaces readout (toy FaceEmbedder + attribute readers).")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--pool-clips", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vae", type=Path, default=Path("data/toy/vae"), help="also learn from VAE reconstructions")
     ap.add_argument("--vae-fraction", type=float, default=0.3)
+    ap.add_argument("--p-augment", type=float, default=0.3, help="share of each batch given the reference augmentation")
     ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
     a = ap.parse_args(argv)
     vae = None
@@ -257,9 +337,19 @@ def main(argv=None) -> None:
 
         vae = AutoencoderKLLTX2Video.from_pretrained(a.vae, local_files_only=True).eval()
     _, metrics = train_readout(
-        a.steps, a.out, seed=a.seed, pool_clips=a.pool_clips, vae=vae, vae_fraction=a.vae_fraction
+        a.steps,
+        a.out,
+        seed=a.seed,
+        pool_clips=a.pool_clips,
+        vae=vae,
+        vae_fraction=a.vae_fraction,
+        p_augment=a.p_augment,
     )
     print(json.dumps(metrics, indent=2))
+    from .build import update_manifest_part
+
+    if update_manifest_part(a.out.parent, "readout", metrics):
+        print(f"updated {a.out.parent / 'manifest.json'}")
 
 
 if __name__ == "__main__":
