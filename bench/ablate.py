@@ -12,7 +12,8 @@ killed run continues where it stopped. It is then scored by ``stdrc eval``'s cod
 clips with evaluation-mode references, with and without the reference. Results go to
 docs/ablation/<variant>.json (committed); a finished variant is skipped on the next run.
 
-The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders.
+The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders; it runs
+last. Results scored with the first (single-stage) readout are kept in docs/ablation/v1_first_readout/.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ LAMBDA_ID = 0.5
 # name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order
 VARIANTS = {
     "tass_s0": ("tass", True, True, 0, False),
+    "tass_iso_s0": ("tass", True, True, 0, True),  # [perf]: reference in its own pass, K/V-cacheable
     "shared_s0": ("shared", True, True, 0, False),
     "tass_noaug_s0": ("tass", False, True, 0, False),
     "tass_noid_s0": ("tass", True, False, 0, False),
-    "tass_iso_s0": ("tass", True, True, 0, True),  # [perf]: reference in its own pass, K/V-cacheable
     "temporal_s0": ("temporal", True, True, 0, False),
     "spatial_s0": ("spatial", True, True, 0, False),
     "nope_s0": ("nope", True, True, 0, False),
@@ -154,7 +155,7 @@ def main() -> None:
     ap.add_argument("--sample-steps", type=int, default=12)
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
-    names = ["guidance", *VARIANTS]
+    names = [*VARIANTS, "guidance"]
     if args.list:
         for n in names:
             print(n, "done" if (RESULTS / f"{n}.json").is_file() else "to do")

@@ -32,9 +32,18 @@ def main() -> None:
     ap.add_argument("--p-cross-ref", type=float, default=0.0, help="share of references from another render")
     ap.add_argument("--face-loss-weight", type=float, default=1.0, help="weight of face tokens in the loss (1 = off)")
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--eval-only", action="store_true", help="score the model saved in --out, do not train")
     args = ap.parse_args()
     b = bb.load_toy()
     readout = Readout.load(bb.TOY_DIR / "readout")
+    if args.eval_only:
+        from diffusers import LTX2VideoTransformer3DModel
+
+        from stdrc_lib.text import ToyTextEncoder
+
+        b.transformer = LTX2VideoTransformer3DModel.from_pretrained(f"{args.out}/transformer").eval()
+        b.text_encoder = ToyTextEncoder.load(f"{args.out}/text_encoder").eval()
+        return print(json.dumps(_score(b, readout, args.clips), indent=1))
     cfg = ToyTrainConfig(
         steps=args.steps,
         lr=args.lr,
@@ -50,19 +59,14 @@ def main() -> None:
     train_toy(b, cfg, out=args.out, embedder=ToyFaceEmbedder(readout) if args.lambda_id > 0 else None)
     b.transformer.save_pretrained(f"{args.out}/transformer")
     b.text_encoder.save(f"{args.out}/text_encoder")
-    rep = evaluate(
-        b,
-        readout,
-        n=args.clips,
-        batch=8,
-        steps=12,
-        rows=("model", "no_reference"),
-        progress=False,
-    )
-    res = {
+    print(json.dumps(_score(b, readout, args.clips), indent=1))
+
+
+def _score(b, readout, clips: int) -> dict:
+    rep = evaluate(b, readout, n=clips, batch=8, steps=12, rows=("model", "no_reference"), progress=False)
+    return {
         row: {k: [round(v["mean"], 3), round(v["ci95"], 3)] for k, v in m.items()} for row, m in rep["results"].items()
     }
-    print(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":

