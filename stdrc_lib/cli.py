@@ -11,6 +11,8 @@ from .evaluate import ROWS
 from .guidance import ORDERS
 from .positions import SCHEMES
 
+RESCALE_HELP = "automatic per-step weighting φ in [0, 1]: pull the guided velocity's std towards v(r,c)'s (0 = off)"
+
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -23,6 +25,7 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--s-ref", type=float, default=2.0, help="reference guidance scale s_ref (default: 2.0)")
     p.add_argument("--s-txt", type=float, default=3.0, help="text guidance scale s_txt (default: 3.0)")
     p.add_argument("--order", choices=ORDERS, default="ref_first", help="guidance stream order")
+    p.add_argument("--guidance-rescale", type=float, default=0.0, help=RESCALE_HELP)
     p.add_argument("--scheme", choices=SCHEMES, default="tass", help="reference position scheme (default: tass)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
     p.add_argument("--frames", type=int, default=17, help="clip length in frames, k·4+1 for the toy VAE")
@@ -56,7 +59,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         negative_prompt=args.negative_prompt,
         num_frames=args.frames,
         num_steps=args.steps,
-        guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order),
+        guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order, rescale=args.guidance_rescale),
         positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
         generator=torch.Generator().manual_seed(args.seed),
     )
@@ -112,6 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         reference_guidance_scale=args.s_ref,
         text_guidance_scale=args.s_txt,
         guidance_order=args.order,
+        guidance_rescale=args.guidance_rescale,
         position_scheme=args.scheme,
         frame_rate=args.fps,
         generator=torch.Generator().manual_seed(args.seed),
@@ -179,7 +183,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch=args.batch,
         steps=args.steps,
-        guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order),
+        guidance=G.GuidanceConfig(args.s_ref, args.s_txt, args.order, rescale=args.guidance_rescale),
         positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
         rows=tuple(args.rows),
         ref_mode=args.ref_mode,
@@ -230,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--s-ref", type=float, default=2.0, help="reference guidance scale (default: 2.0)")
     gen.add_argument("--s-txt", type=float, default=3.0, help="text guidance scale (default: 3.0)")
     gen.add_argument("--order", choices=ORDERS, default="ref_first")
+    gen.add_argument("--guidance-rescale", type=float, default=0.0, help=RESCALE_HELP)
     gen.add_argument("--scheme", choices=SCHEMES, default="tass")
     gen.add_argument("--fps", type=float, default=24.0, help="frame rate of positions and output (default: 24)")
     gen.add_argument("--seed", type=int, default=0)
@@ -284,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--s-ref", type=float, default=2.0)
     ev.add_argument("--s-txt", type=float, default=3.0)
     ev.add_argument("--order", choices=ORDERS, default="ref_first")
+    ev.add_argument("--guidance-rescale", type=float, default=0.0, help=RESCALE_HELP)
     ev.add_argument("--scheme", choices=SCHEMES, default="tass")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument(

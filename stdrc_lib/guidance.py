@@ -24,6 +24,12 @@ Reductions (tested):
 
 **Guidance interval.** A term whose interval ``[σ_lo, σ_hi]`` does not contain the current σ
 uses scale 1, i.e. contributes no extra push; a stream whose weight is 0 need not be run.
+
+**Automatic weighting (rescale).** With ``rescale = φ > 0`` the guided velocity is rescaled, per clip
+and per step, so that its standard deviation moves towards that of the fully conditioned stream
+``v(r,c)``: ``v ← φ · v · std(v(r,c)) / std(v) + (1 − φ) · v`` (diffusers' ``rescale_noise_cfg``,
+Lin et al. 2024). Large scales then stop blowing up the velocity: the effective weights shrink
+exactly on the steps where the guidance terms are large.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class GuidanceConfig:
     order: str = "ref_first"
     ref_interval: tuple[float, float] | None = None
     txt_interval: tuple[float, float] | None = None
+    rescale: float = 0.0
 
     def __post_init__(self) -> None:
         check_order(self.order)
@@ -63,6 +70,8 @@ class GuidanceConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v != v or abs(v) == float("inf"):
                 raise ValueError(f"`{name}` must be a finite number, got {v!r}.")
+        if not isinstance(self.rescale, (int, float)) or not 0 <= self.rescale <= 1:
+            raise ValueError(f"`rescale` must be in [0, 1] (0 = off), got {self.rescale!r}.")
         for name in ("ref_interval", "txt_interval"):
             iv = getattr(self, name)
             if iv is not None and (len(iv) != 2 or not 0 <= iv[0] <= iv[1] <= 1):
@@ -125,3 +134,12 @@ def combine_weighted(velocities: list[torch.Tensor | None], weights: tuple[float
     if out is None:
         raise ValueError("all guidance weights are zero; at least one stream must contribute.")
     return out
+
+
+def rescale(v: torch.Tensor, v_cond: torch.Tensor, phi: float) -> torch.Tensor:
+    """Pull the per-clip standard deviation of the guided ``v`` towards that of ``v_cond`` by ``phi``."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2 import rescale_noise_cfg
+
+    if v.shape != v_cond.shape:
+        raise ValueError(f"`v` {tuple(v.shape)} and `v_cond` {tuple(v_cond.shape)} must have the same shape.")
+    return v if phi == 0 else rescale_noise_cfg(v, v_cond, guidance_rescale=phi)

@@ -181,6 +181,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         reference_guidance_scale: float = 2.0,
         text_guidance_scale: float = 3.0,
         guidance_order: str = "ref_first",
+        guidance_rescale: float = 0.0,
         position_scheme: str = "tass",
         frame_rate: float = 24.0,
         generator: torch.Generator | None = None,
@@ -209,6 +210,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 default (toy references are framed).
             reference_guidance_scale / text_guidance_scale: ``s_ref`` and ``s_txt`` of three-stream guidance.
             guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.guidance`).
+            guidance_rescale: φ in [0, 1] of the per-step automatic weighting (``GuidanceConfig.rescale``).
             position_scheme: ``"tass"`` (default), ``"shared"``, ``"temporal"``, ``"spatial"`` or ``"nope"``.
             callback_on_step_end: ``f(pipe, step, sigma, {"latents": ...}) -> dict``, as in diffusers.
         """
@@ -284,7 +286,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             cond,
             grid,
             num_inference_steps,
-            G.GuidanceConfig(reference_guidance_scale, text_guidance_scale, order=guidance_order),
+            G.GuidanceConfig(
+                reference_guidance_scale, text_guidance_scale, order=guidance_order, rescale=guidance_rescale
+            ),
             P.PositionConfig(scheme=position_scheme, fps=frame_rate),
             generator,
             latents=latents,

@@ -273,6 +273,8 @@ def sample(
                 vs = _isolated_velocities(transformer, state, x.to(dtype), sigma, cond, coords, need, batched)
             by_stream = dict(zip(need, vs))
             v = G.combine_weighted([by_stream.get(s) for s in streams], weights)
+            if guidance.rescale > 0 and streams[-1] in by_stream:  # streams[-1] is v(r,c) in both orders
+                v = G.rescale(v, by_stream[streams[-1]], guidance.rescale)
             if trace is not None:
                 trace.append({stream_name(s): by_stream[s].cpu() for s in need})
             x = x + (sigma_next - sigma) * v  # Euler step in σ

@@ -81,3 +81,44 @@ def test_batched_streams_equal_separate_forwards(toy, order):
     for a, b in zip(batched, separate):
         assert (a - b).abs().max() <= 1e-5
     assert (batched[0] - batched[2]).abs().max() > 1e-3  # streams differ
+
+
+def test_rescale_pulls_the_std_towards_the_conditional_stream():
+    g = torch.Generator().manual_seed(0)
+    v_cond = torch.randn(3, 10, 4, generator=g)
+    v = 5 * torch.randn(3, 10, 4, generator=g)  # a strongly guided velocity
+    assert torch.equal(G.rescale(v, v_cond, 0.0), v)
+    full = G.rescale(v, v_cond, 1.0)
+    torch.testing.assert_close(full.std(dim=(1, 2)), v_cond.std(dim=(1, 2)))  # per clip
+    half = G.rescale(v, v_cond, 0.5)
+    torch.testing.assert_close(half, 0.5 * full + 0.5 * v)
+    with pytest.raises(ValueError, match="same shape"):
+        G.rescale(v, v_cond[:, :5], 0.5)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_rescale_must_be_a_fraction(bad):
+    with pytest.raises(ValueError, match="rescale"):
+        G.GuidanceConfig(rescale=bad)
+
+
+def test_sampling_with_rescale_tames_large_scales():
+    """At s_ref = s_txt = 8 the rescaled run keeps its latents' scale closer to the unguided run."""
+    from stdrc_lib import backbone as bb
+
+    b = bb.toy_backbone()  # the shipped weights when present
+    text, tm = b.text_encoder.encode(["a person smiling on the beach"], "cpu")
+    null, nm = b.text_encoder.encode([""], "cpu")
+    ref = torch.randn(1, 64, 16, generator=torch.Generator().manual_seed(1))
+    cond = S.Conditioning(text, tm, null, nm, [ref], [(8, 8)])
+    runs = {}
+    for name, cfg in {
+        "plain": G.GuidanceConfig(1.0, 1.0),
+        "big": G.GuidanceConfig(8.0, 8.0),
+        "big_rescaled": G.GuidanceConfig(8.0, 8.0, rescale=1.0),
+    }.items():
+        out = S.sample(
+            b.transformer, cond, (5, 8, 8), 4, cfg, generator=torch.Generator().manual_seed(0), progress=False
+        )
+        runs[name] = out.latents.std().item()
+    assert abs(runs["big_rescaled"] - runs["plain"]) < abs(runs["big"] - runs["plain"]), runs
