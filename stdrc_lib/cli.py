@@ -133,13 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .toyworld.build import build_toy_weights
     from .train import ToyTrainConfig
 
-    if args.preset != "toy":
-        print(
-            "stdrc train: error: only `--preset toy` trains here. LoRA fine-tuning of LTX-2.3 needs a GPU; "
-            "the recipe, memory table and library pieces are in docs/GPU.md and configs/ltx23_lora.yaml.",
-            file=sys.stderr,
-        )
-        return 2
+    if args.preset == "full":
+        return _train_full(args)
     cfg = ToyTrainConfig(
         steps=args.steps,
         batch=args.batch,
@@ -164,6 +159,42 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
         f"({t['sec_per_step']:.2f} s/step); weights in {args.out}, samples in {args.runs}"
     )
+    return 0
+
+
+def _train_full(args: argparse.Namespace) -> int:
+    import torch
+
+    from .augment import NO_AUGMENT, AugmentConfig
+    from .finetune import finetune
+    from .train import ToyTrainConfig
+
+    missing = [f"--{k}" for k in ("model", "data") if not getattr(args, k)]
+    if missing:
+        print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
+        return 2
+    cfg = ToyTrainConfig(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        warmup=min(200, max(1, args.steps // 10)),
+        seed=args.seed,
+        scheme=args.scheme,
+        sample_every=0,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        ema_decay=args.ema,
+        gradient_checkpointing=args.gradient_checkpointing,
+        ckpt_every=args.ckpt_every,
+        lora_rank=args.lora_rank,
+        lambda_id=args.lambda_id,  # finetune() refuses > 0 with a message: not wired for real faces
+        face_loss_weight=args.face_loss_weight,
+    )
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    out = args.out if args.out != str(Path("data") / "toy") else str(Path("runs") / "lora")
+    info = finetune(
+        args.model, args.data, out, cfg, args.frames, args.height, args.width, dtype, not args.no_detect_face
+    )
+    print(f"[stdrc] LoRA fine-tuned on {info['clips']} clips in {info['minutes']:.1f} min; adapter in {out}")
     return 0
 
 
@@ -248,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train the toy ST-DRC model on SynthFaces (writes data/toy)",
+        help="train the toy ST-DRC model on SynthFaces (writes data/toy), or a LoRA on your videos (--preset full)",
         description="Train the toy transformer + text encoder with flow matching, clean TASS reference tokens, "
-        "condition dropout and reference augmentation. --from-scratch also trains the VAE and the readout first.",
+        "condition dropout and reference augmentation. --from-scratch also trains the VAE and the readout first. "
+        "--preset full fine-tunes a LoRA of a pipeline folder (--model) on a folder of captioned videos (--data); "
+        "--out defaults to runs/lora there.",
     )
     train.add_argument("--preset", choices=["toy", "full"], default="toy")
     train.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
@@ -273,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
     train.add_argument("--out", default=str(Path("data") / "toy"), help="weights folder (default: data/toy)")
     train.add_argument("--runs", default=str(Path("runs") / "toy"), help="logs and sample grids (default: runs/toy)")
+    full = train.add_argument_group("--preset full (LoRA fine-tuning on your videos; docs/GPU.md)")
+    full.add_argument("--model", help="diffusers-format ST-DRC pipeline folder, e.g. models/LTX-2.3-Diffusers")
+    full.add_argument("--data", help="folder of videos with captions (<name>.txt or captions.jsonl)")
+    full.add_argument("--frames", type=int, default=121, help="frames per clip, k·T+1 (default: 121)")
+    full.add_argument("--height", type=int, default=512)
+    full.add_argument("--width", type=int, default=768)
+    full.add_argument("--lora-rank", type=int, default=32)
+    full.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="bf16")
+    full.add_argument("--no-detect-face", action="store_true", help="no face detection: re-layout the whole frame")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(
