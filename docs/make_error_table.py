@@ -85,6 +85,7 @@ def cases(tmp: Path):
     yield "positions: unknown scheme", lambda: P.PositionConfig(scheme="diagonal")
     yield "guidance: unknown order", lambda: G.GuidanceConfig(order="sideways")
     yield "guidance: s_ref = inf", lambda: G.GuidanceConfig(s_ref=float("inf"))
+    yield "guidance: rescale = 1.5", lambda: G.GuidanceConfig(rescale=1.5)
     yield "training: p_text = 1.5", lambda: ToyTrainConfig(p_text=1.5)
     yield "weights: truncated safetensors", lambda: bb.load_toy(trunc)
     yield "config: unknown key", lambda: ToyTextEncoder.load(te)
@@ -92,6 +93,25 @@ def cases(tmp: Path):
     yield "pipeline: hub id while offline", lambda: _pipe_offline()
     yield "checkpoint: folder is not a checkpoint", lambda: C.load_checkpoint(tmp, {})
     yield "faces: insightface pack missing", lambda: _missing_pack(tmp)
+    yield "fine-tuning (CLI): --preset full without --model / --data", lambda: main(["train", "--preset", "full"])
+    yield "fine-tuning: a video without a caption", lambda: _uncaptioned(tmp)
+    yield "fine-tuning: --lambda-id with the full preset", lambda: _full_with_id(tmp)
+
+
+def _uncaptioned(tmp):
+    from stdrc_lib.finetune import find_videos
+
+    d = tmp / "videos"
+    d.mkdir(exist_ok=True)
+    (d / "walk.mp4").write_bytes(b"")
+    find_videos(d)
+
+
+def _full_with_id(tmp):
+    from stdrc_lib.finetune import finetune
+    from stdrc_lib.train import ToyTrainConfig
+
+    finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", ToyTrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
 
 
 def _no_face():
