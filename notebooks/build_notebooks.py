@@ -800,6 +800,12 @@ SEED = 0
 RESULTS = ablation.RESULTS  # docs/ablation/ in a clone of the repository
 generator = seed_everything(SEED)
 variants, grid = ablation.load(RESULTS)
+if not variants and grid is None and (RESULTS / "v1_first_readout").is_dir():
+    # the current round (two-stage readout) has not landed yet: show the first round, labelled as such
+    RESULTS = RESULTS / "v1_first_readout"
+    variants, grid = ablation.load(RESULTS)
+    print("The current round has no results yet; showing the FIRST round, scored with the first readout")
+    print("(identity numbers there are weak: see docs/ABLATION.md).")
 print(f"{len(variants)} trained variants and {'a' if grid else 'no'} guidance grid in {RESULTS}")
 """),
         md("""
