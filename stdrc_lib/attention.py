@@ -88,11 +88,7 @@ class CaptureProcessor(LTX2PerturbedAttnProcessor):
     def _probs(self, attn, h, mask, rope) -> torch.Tensor:
         s = self.store
         b, n, _ = h.shape
-        q = attn.norm_q(attn.to_q(h))
-        k = attn.norm_k(attn.to_k(h))
-        if rope is not None:
-            apply = apply_split_rotary_emb if attn.rope_type == "split" else apply_interleaved_rotary_emb
-            q, k = apply(q, rope), apply(k, rope)
+        q, k = project_qk(attn, h, rope)
         q = q.unflatten(2, (attn.heads, -1)).transpose(1, 2).float()  # (B, H, N, D)
         k = k.unflatten(2, (attn.heads, -1)).transpose(1, 2).float()  # (B, H, N, D)
         scale = 1.0 / math.sqrt(q.shape[-1])
@@ -106,6 +102,16 @@ class CaptureProcessor(LTX2PerturbedAttnProcessor):
             a = logits.softmax(-1)[..., s.n_video :]  # (B, H, c, N_r)
             chunks.append(a if s.per_head else a.mean(1))
         return torch.cat(chunks, dim=-2).cpu()  # (B, [H,] N_v, N_r)
+
+
+def project_qk(attn, h: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor]:
+    """Queries and keys as the LTX-2 attention computes them: ``RoPE(norm(W h))``, ``(B, N, heads·d)``."""
+    q = attn.norm_q(attn.to_q(h))
+    k = attn.norm_k(attn.to_k(h))
+    if rope is not None:
+        apply = apply_split_rotary_emb if attn.rope_type == "split" else apply_interleaved_rotary_emb
+        q, k = apply(q, rope), apply(k, rope)
+    return q, k
 
 
 @contextmanager

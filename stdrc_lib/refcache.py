@@ -34,13 +34,10 @@ from dataclasses import dataclass, field
 
 import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
-from diffusers.models.transformers.transformer_ltx2 import (
-    LTX2PerturbedAttnProcessor,
-    apply_interleaved_rotary_emb,
-    apply_split_rotary_emb,
-)
+from diffusers.models.transformers.transformer_ltx2 import LTX2PerturbedAttnProcessor
 
 from . import reference as R
+from .attention import project_qk
 from .backbone import transformer_forward
 
 
@@ -127,14 +124,9 @@ class ReferenceKVProcessor(LTX2PerturbedAttnProcessor):
 
 
 def _project(attn, h: torch.Tensor, rope):
-    """Queries, keys and values as the LTX-2 attention computes them: ``RoPE(norm(W h))``."""
-    q = attn.norm_q(attn.to_q(h))
-    k = attn.norm_k(attn.to_k(h))
-    v = attn.to_v(h)
-    if rope is not None:
-        apply = apply_split_rotary_emb if attn.rope_type == "split" else apply_interleaved_rotary_emb
-        q, k = apply(q, rope), apply(k, rope)
-    return q, k, v
+    """Queries, keys (``RoPE(norm(W h))``, as the LTX-2 attention computes them) and values."""
+    q, k = project_qk(attn, h, rope)
+    return q, k, attn.to_v(h)
 
 
 def _attend(attn, q, k, v) -> torch.Tensor:
