@@ -47,8 +47,8 @@ def test_identity_preserving_augmentations_keep_what_the_readout_sees():
     """Every operation the training mix uses keeps ≥ 90 % of the readout's clean identity accuracy, and
     so does the mix; grayscale (off by default: skin and hair colour are identity here) does not.
 
-    Measured by bench/augment_report.py on 400 references: clean 0.947, re-layout 0.891, affine 0.913,
-    flip 0.909, blur 0.944, noise 0.943, default mix 0.872 (0.92×), grayscale 0.526. Recorded in
+    Measured by bench/augment_report.py on 400 references: clean 0.961, re-layout 0.942, affine 0.937,
+    flip 0.941, blur 0.961, noise 0.961, default mix 0.933 (0.97×), grayscale 0.556. Recorded in
     docs/TOYWORLD.md.
     """
     import importlib.util
@@ -62,7 +62,7 @@ def test_identity_preserving_augmentations_keep_what_the_readout_sees():
     acc = mod.report(200)
     for op in ("re-layout", "affine", "flip", "colour jitter", "blur", "noise", "default mix"):
         assert acc[op] >= 0.9 * acc["clean"], (op, acc)
-    assert acc["clean"] >= 0.9, acc
+    assert acc["clean"] >= 0.9 and acc["default mix"] >= 0.9, acc  # the [training] issue's ≥ 90 %
     assert acc["grayscale"] < 0.8 * acc["clean"], acc  # colour attributes are lost, as they should be
 
 

@@ -101,7 +101,7 @@ def build_toy_weights(
     cfg: ToyTrainConfig,
     from_scratch: bool = False,
     vae_steps: int = 2400,
-    readout_steps: int = 2500,
+    readout_steps: int = 4000,
     runs: Path = Path("runs/toy"),
     resume: bool = True,
 ) -> dict:
@@ -120,7 +120,13 @@ def build_toy_weights(
     # the readout needs only the VAE; it comes first because the identity loss embeds with it
     if from_scratch or not (out / "readout").is_dir():
         _, info["readout"] = train_readout(
-            readout_steps, out / "readout", seed=cfg.seed, pool_clips=3000, vae=backbone.vae, vae_fraction=0.3
+            readout_steps,
+            out / "readout",
+            seed=cfg.seed,
+            pool_clips=3000,
+            vae=backbone.vae,
+            vae_fraction=0.3,
+            p_augment=0.5,
         )
     embedder = None
     if cfg.lambda_id > 0:

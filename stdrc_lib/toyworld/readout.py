@@ -271,7 +271,7 @@ def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float
 
 
 def train_readout(
-    steps: int = 2500,
+    steps: int = 4000,
     out: Path | None = None,
     batch: int = 64,
     lr: float = 2e-3,
@@ -279,7 +279,7 @@ def train_readout(
     pool_clips: int = 4000,
     vae=None,
     vae_fraction: float = 0.3,
-    p_augment: float = 0.3,
+    p_augment: float = 0.5,
 ) -> tuple[Readout, dict]:
     """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions, and a
     ``p_augment`` share of every batch goes through the reference augmentation (so the readout
@@ -323,12 +323,12 @@ def train_readout(
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Train the SynthFaces readout (toy FaceEmbedder + attribute readers).")
-    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--pool-clips", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vae", type=Path, default=Path("data/toy/vae"), help="also learn from VAE reconstructions")
     ap.add_argument("--vae-fraction", type=float, default=0.3)
-    ap.add_argument("--p-augment", type=float, default=0.3, help="share of each batch given the reference augmentation")
+    ap.add_argument("--p-augment", type=float, default=0.5, help="share of each batch given the reference augmentation")
     ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
     a = ap.parse_args(argv)
     vae = None
