@@ -110,17 +110,17 @@ class ReferenceKVProcessor(LTX2PerturbedAttnProcessor):
         rows = self.state.rows
         if rows is None or rows.shape != (q.shape[0],):
             raise ValueError(f"`rows` must give one cache row per batch row ({q.shape[0]}), got {rows}.")
-        kr, vr = self.state.kv[self.layer]
         has = rows >= 0
+        if not has.any():  # no row has a reference (e.g. sampling without one)
+            return _attend(attn, q, k, v)
+        kr, vr = self.state.kv[self.layer]
         if has.all():
             return _attend(attn, q, torch.cat([k, kr[rows]], 1), torch.cat([v, vr[rows]], 1))
         out = _attend(attn, q, k, v)  # rows without a reference: video keys only
-        if has.any():
-            idx = has.nonzero()[:, 0]
-            sel = rows[idx]
-            with_ref = _attend(attn, q[idx], torch.cat([k[idx], kr[sel]], 1), torch.cat([v[idx], vr[sel]], 1))
-            out = out.index_copy(0, idx, with_ref)
-        return out
+        idx = has.nonzero()[:, 0]
+        sel = rows[idx]
+        with_ref = _attend(attn, q[idx], torch.cat([k[idx], kr[sel]], 1), torch.cat([v[idx], vr[sel]], 1))
+        return out.index_copy(0, idx, with_ref)
 
 
 def _project(attn, h: torch.Tensor, rope):

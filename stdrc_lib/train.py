@@ -189,14 +189,11 @@ def flow_matching_loss(
     ref_tok = R.pack(z_ref)
     s = sigma.view(b, 1, 1, 1, 1)
     x_sigma = (1 - s) * x0 + s * noise
-    tokens = R.concat_tokens(R.pack(x_sigma), [ref_tok])
-    n_v = tokens.shape[1] - ref_tok.shape[1]
+    n_v, n_r = grid[0] * grid[1] * grid[2], ref_tok.shape[1]
     texts = [p if k else "" for p, k in zip(prompts, keep_text.tolist())]
     ids, tmask = backbone.text_encoder.tokenize(texts)
     emb = (backbone.text_encoder if text_encoder is None else text_encoder)(ids, tmask)
-    mask = None if keep_ref.all() else R.reference_mask(n_v, ref_tok.shape[1], keep_ref)
     coords = P.build_coords(backbone.transformer.rope, b, grid, [tuple(z_ref.shape[-2:])], positions)
-    ts = R.token_timesteps(sigma, n_v, ref_tok.shape[1])
     transformer = backbone.transformer if transformer is None else transformer
     if isolated_reference:
         from .refcache import record_reference, reference_kv_cache, video_forward
@@ -209,6 +206,9 @@ def flow_matching_loss(
             )
             v_video = video_forward(transformer, state, R.pack(x_sigma), emb, tmask, sigma, coords[:, :, :n_v], rows)
     else:
+        tokens = R.concat_tokens(R.pack(x_sigma), [ref_tok])
+        mask = None if keep_ref.all() else R.reference_mask(n_v, n_r, keep_ref)
+        ts = R.token_timesteps(sigma, n_v, n_r)
         v = transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask)
         v_video = R.strip_tokens(v, n_v)
     loss = L.flow_matching(v_video, R.pack(noise), R.pack(x0), token_weights)

@@ -104,3 +104,16 @@ def test_sampling_with_cache_equals_recomputing_every_step(toy):
     g = torch.Generator().manual_seed(0)
     joint = sample(toy.transformer, cond, (3, 4, 4), generator=g, **kw).latents
     assert (joint - outs["cache"]).abs().max() > 1e-4  # a different model: the reference is isolated
+
+
+def test_isolated_sampling_without_a_reference_is_the_plain_video_model(toy):
+    """No reference: nothing to cache, and the isolated path equals the joint one (video tokens only)."""
+    _, _, text, tmask, _ = _inputs(toy)
+    null, nmask = toy.text_encoder.encode([""] * 2, "cpu")
+    cond = Conditioning(text, tmask, null, nmask)
+    kw = dict(num_steps=2, guidance=G.GuidanceConfig(s_ref=2.0, s_txt=3.0), progress=False)
+    iso = sample(
+        toy.transformer, cond, (3, 4, 4), generator=torch.Generator().manual_seed(0), isolated_reference=True, **kw
+    )
+    joint = sample(toy.transformer, cond, (3, 4, 4), generator=torch.Generator().manual_seed(0), **kw)
+    torch.testing.assert_close(iso.latents, joint.latents, atol=1e-5, rtol=1e-5)
