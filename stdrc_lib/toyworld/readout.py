@@ -197,6 +197,7 @@ def _through_vae(vae, clip: np.ndarray, ref: np.ndarray):
 
 
 PATTR_COLUMN = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
+SCENE_COLUMNS = [PATTR_COLUMN[k] for k in SCENE_HEADS]  # labels an augmented (new-canvas) frame loses
 
 
 def _loss(out, ident, pattr, box):
@@ -218,7 +219,7 @@ def _training_batch(x, ident, pattr, box, idx, g, p_augment: float):
         xa, ba = augment(xb[aug], bb[aug], AugmentConfig(), g, return_boxes=True)
         xb, bb = xb.clone(), bb.clone()
         xb[aug], bb[aug] = xa, ba
-        pb[aug.nonzero()[:, 0, None], torch.tensor([0, 3, 4])] = -100
+        pb[aug.nonzero()[:, 0, None], torch.tensor(SCENE_COLUMNS)] = -100
     return _degrade(xb, g), ib, pb, bb
 
 
@@ -242,7 +243,7 @@ def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augme
 
         x, box = augment(x, box, AugmentConfig(), torch.Generator().manual_seed(seed), return_boxes=True)
         pattr = pattr.clone()
-        pattr[:, [0, 3, 4]] = -100
+        pattr[:, SCENE_COLUMNS] = -100
     p = model.predict(x)
     res = {k: (p[k] == ident[:, i]).float().mean().item() for i, k in enumerate(IDENTITY_ATTRS)}
     res["identity_mean"] = float(np.mean([res[k] for k in IDENTITY_ATTRS]))
