@@ -269,6 +269,10 @@ def face_token_weights(
     ``boxes`` ``(B, frames, 4)`` are per pixel frame (cx, cy, w, h, canvas fractions); latent frame
     ``t`` uses pixel frame ``t · temporal_factor`` (the last frame it covers, causal VAE).
     """
+    if boxes.ndim != 3 or boxes.shape[-1] != 4:
+        raise ValueError(f"`boxes` must be (B, frames, 4) = (cx, cy, w, h) per frame, got {tuple(boxes.shape)}.")
+    if not face_weight > 0:
+        raise ValueError(f"`face_weight` must be > 0, got {face_weight!r}.")
     f, h, w = latent_grid
     frames = boxes.shape[1]
     idx = torch.clamp(torch.arange(f) * temporal_factor, max=frames - 1)

@@ -75,3 +75,7 @@ def test_face_token_weights_cover_the_face_box():
     assert w[0, 2, 2] == 5 and w[0, 6, 6] == 1  # latent frame 0 ← pixel frame 0
     assert w[4, 6, 6] == 5 and w[4, 2, 2] == 1  # latent frame 4 ← pixel frame 16
     assert (w[0] == 5).sum() == 4  # 0.2 · 1.3 of 8 tokens ≈ 2 per side
+    with pytest.raises(ValueError, match="boxes"):
+        face_token_weights(boxes[0], (5, 8, 8), 4, face_weight=5.0)
+    with pytest.raises(ValueError, match="face_weight"):
+        face_token_weights(boxes, (5, 8, 8), 4, face_weight=0.0)
