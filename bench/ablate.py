@@ -5,6 +5,8 @@ Usage:
     python bench/ablate.py --only guidance       # just the (s_txt, s_ref) grid on the shipped model
     python bench/ablate.py --only tass_s0 shared_s0
     python bench/ablate.py --list
+    # two workers side by side on a 2-core machine (disjoint lists, one thread each):
+    python bench/ablate.py --threads 1 --only tass_s0 shared_s0 ... &
 
 Every variant trains the toy transformer + text encoder from scratch for --steps steps (same data
 seed, same VAE, same budget) with checkpoints every 100 steps in runs/ablation/<variant>/ckpt, so a
@@ -91,6 +93,21 @@ def run_guidance(args, readout) -> None:
     )
 
 
+def _clip_cache(vae, n_clips: int, seed: int):
+    """Encoded training clips for one data seed, kept on disk so that parallel workers and later sessions
+    encode each seed once (the VAE encode is deterministic, so a reloaded cache equals a rebuilt one)."""
+    from dataclasses import fields
+
+    from stdrc_lib.train import ClipCache
+
+    path = RUNS / f"clip_cache_seed{seed}_n{n_clips}.pt"
+    if path.is_file():
+        return ClipCache(**torch.load(path, weights_only=True))
+    cache = build_cache(vae, n_clips, seed)
+    atomic_write(path, lambda p: torch.save({f.name: getattr(cache, f.name) for f in fields(cache)}, p))
+    return cache
+
+
 def run_variant(name: str, args, readout, caches: dict) -> None:
     scheme, aug, ident, seed, isolated = VARIANTS[name]
     from diffusers import AutoencoderKLLTX2Video
@@ -110,7 +127,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
     if seed not in caches:
-        caches[seed] = build_cache(b.vae, cfg.n_clips, seed)
+        caches[seed] = _clip_cache(b.vae, cfg.n_clips, seed)
     log = train_toy(
         b,
         cfg,
@@ -153,8 +170,19 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=64, help="held-out clips per variant (default 64)")
     ap.add_argument("--grid-clips", type=int, default=32, help="held-out clips per guidance cell (default 32)")
     ap.add_argument("--sample-steps", type=int, default=12)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); use 1 per worker "
+        "when running two workers side by side with disjoint --only lists",
+    )
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
+    if args.threads < 0:
+        raise SystemExit(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = [*VARIANTS, "guidance"]
     if args.list:
         for n in names:

@@ -7,13 +7,15 @@ The logic lives in stdrc_lib/ablation.py (notebook 05 uses it too); it never tra
 
 from __future__ import annotations
 
-from stdrc_lib.ablation import RESULTS, independence, load, plot, variant_table
+from stdrc_lib.ablation import RESULTS, claims, claims_table, independence, load, plot, variant_table
 
 
 def main() -> None:
     variants, grid = load()
     if variants:
         print(variant_table(variants))
+        print()
+        print(claims_table(claims(variants)))
     if grid:
         print("\n".join(independence(grid)))
     for p in plot(variants, grid):

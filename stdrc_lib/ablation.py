@@ -41,6 +41,83 @@ def variant_table(variants: dict) -> str:
     return "\n".join(lines)
 
 
+# (claim, metric, variant a, variant b, expected sign of a − b; 0 = "no worse": a must not fall below b)
+CLAIMS = (
+    ("reference carries identity", "identity_accuracy", "{v}", "{v}:no_reference", +1),
+    ("TASS reduces copy-paste vs shared", "copy_paste", "tass_s{s}", "shared_s{s}", -1),
+    ("TASS keeps identity vs shared", "identity_accuracy", "tass_s{s}", "shared_s{s}", 0),
+    ("TASS reduces copy-paste vs shared, no augmentation", "copy_paste", "tass_noaug_s0", "shared_noaug_s0", -1),
+    ("augmentation reduces copy-paste (tass)", "copy_paste", "tass_s0", "tass_noaug_s0", -1),
+    ("augmentation reduces copy-paste (shared)", "copy_paste", "shared_s0", "shared_noaug_s0", -1),
+    ("identity loss raises identity accuracy", "identity_accuracy", "tass_s0", "tass_noid_s0", +1),
+    ("identity loss raises embedding cosine", "embedding_cosine", "tass_s0", "tass_noid_s0", +1),
+    ("isolated reference (K/V cache) keeps identity", "identity_accuracy", "tass_iso_s0", "tass_s0", 0),
+    ("isolated reference (K/V cache) keeps text adherence", "text_adherence", "tass_iso_s0", "tass_s0", 0),
+)
+
+
+def _value(variants: dict, key: str, metric: str):
+    """``(mean, ci95)`` of ``metric`` for ``"variant"`` (model row) or ``"variant:row"``; None if missing."""
+    name, _, row = key.partition(":")
+    v = variants.get(name, {}).get("results", {}).get(row or "model", {}).get(metric)
+    return None if v is None else (float(v[0]), float(v[1]))
+
+
+def compare(a: tuple[float, float], b: tuple[float, float], sign: int) -> tuple[float, float, str]:
+    """``(Δ = a − b, ±CI of Δ, verdict)`` for two independent (mean, 95 % CI) pairs.
+
+    The CI of the difference is ``sqrt(ci_a² + ci_b²)`` (independent normal approximation, conservative for
+    variants scored on the same clips). ``sign`` +1 / −1: the claim is that Δ is positive / negative; it
+    *holds* when Δ has that sign and exceeds the CI, is *refuted* when Δ has the other sign beyond the CI,
+    and is *not shown* otherwise. ``sign`` 0 ("a is no worse than b"): *refuted* only when a is below b
+    beyond the CI, otherwise it holds in the weak sense "no loss beyond the CI".
+    """
+    if sign not in (-1, 0, 1):
+        raise ValueError(f"`sign` must be -1, 0 or +1, got {sign!r}.")
+    d, ci = a[0] - b[0], float(np.hypot(a[1], b[1]))
+    if sign == 0:
+        return d, ci, "refuted" if d < -ci else "holds (no loss beyond CI)"
+    if d * sign > ci:
+        return d, ci, "holds"
+    if d * sign < -ci:
+        return d, ci, "refuted"
+    return d, ci, "not shown"
+
+
+def claims(variants: dict, seeds=(0, 1, 2)) -> list[dict]:
+    """Every claim of :data:`CLAIMS` that the finished variants can test, one row per comparison.
+
+    ``{v}`` rows run over every finished variant; ``{s}`` rows over ``seeds``. Rows whose variants have not
+    finished are left out.
+    """
+    rows = []
+    for claim, metric, ka, kb, sign in CLAIMS:
+        if "{v}" in ka:
+            pairs = [(ka.format(v=v), kb.format(v=v)) for v in variants]
+        elif "{s}" in ka:
+            pairs = [(ka.format(s=s), kb.format(s=s)) for s in seeds]
+        else:
+            pairs = [(ka, kb)]
+        for a_key, b_key in pairs:
+            a, b = _value(variants, a_key, metric), _value(variants, b_key, metric)
+            if a is None or b is None:
+                continue
+            d, ci, verdict = compare(a, b, sign)
+            rows.append({"claim": claim, "metric": metric, "a": a_key, "b": b_key, "a_value": a, "b_value": b,
+                         "delta": d, "ci95": ci, "verdict": verdict})  # fmt: skip
+    return rows
+
+
+def claims_table(rows: list[dict]) -> str:
+    lines = ["| claim | a | b | metric | a | b | Δ = a − b | verdict |", "|---|---|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['claim']} | {r['a']} | {r['b']} | {r['metric'].replace('_', ' ')} | {r['a_value'][0]:.3f} | "
+            f"{r['b_value'][0]:.3f} | {r['delta']:+.3f} ± {r['ci95']:.3f} | {r['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
 def grid_arrays(grid: dict, order: str, metric: str):
     s_ref = sorted({c["s_ref"] for c in grid["cells"]})
     s_txt = sorted({c["s_txt"] for c in grid["cells"]})

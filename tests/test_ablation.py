@@ -1,0 +1,68 @@
+"""The ablation report's claim checks: verdicts from (mean, CI) pairs, and which comparisons run."""
+
+from __future__ import annotations
+
+import pytest
+
+from stdrc_lib import ablation as AB
+
+
+def _variant(scheme, ident, copy, ident_noref=0.38, cos=0.1, text=0.6):
+    m = {"identity_accuracy": [ident, 0.03], "copy_paste": [copy, 0.05], "embedding_cosine": [cos, 0.05],
+         "text_adherence": [text, 0.04], "temporal_consistency": [0.8, 0.02]}  # fmt: skip
+    nr = {k: list(v) for k, v in m.items()}
+    nr["identity_accuracy"] = [ident_noref, 0.03]
+    return {"scheme": scheme, "augmentation": True, "identity_loss": True, "seed": 0,
+            "results": {"model": m, "no_reference": nr}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "a, b, sign, verdict",
+    [
+        ((0.5, 0.03), (0.4, 0.03), +1, "holds"),
+        ((0.41, 0.03), (0.4, 0.03), +1, "not shown"),
+        ((0.3, 0.03), (0.4, 0.03), +1, "refuted"),
+        ((0.3, 0.03), (0.4, 0.03), -1, "holds"),
+        ((0.5, 0.03), (0.4, 0.03), -1, "refuted"),
+        ((0.39, 0.03), (0.4, 0.03), 0, "holds (no loss beyond CI)"),
+        ((0.3, 0.03), (0.4, 0.03), 0, "refuted"),
+    ],
+)
+def test_compare_verdicts(a, b, sign, verdict):
+    d, ci, v = AB.compare(a, b, sign)
+    assert v == verdict
+    assert d == pytest.approx(a[0] - b[0])
+    assert ci == pytest.approx((a[1] ** 2 + b[1] ** 2) ** 0.5)
+
+
+def test_compare_rejects_bad_sign():
+    with pytest.raises(ValueError, match="`sign`"):
+        AB.compare((0, 0), (0, 0), 2)
+
+
+def test_claims_use_only_finished_variants_and_pair_seeds():
+    variants = {
+        "tass_s0": _variant("tass", 0.55, 0.10),
+        "shared_s0": _variant("shared", 0.50, 0.40),
+        "tass_s1": _variant("tass", 0.50, 0.12),  # shared_s1 not finished: no seed-1 row
+        "tass_noid_s0": _variant("tass", 0.40, 0.10),
+    }
+    rows = AB.claims(variants)
+    pairs = {(r["claim"], r["a"], r["b"]): r for r in rows}
+    assert ("TASS reduces copy-paste vs shared", "tass_s0", "shared_s0") in pairs
+    assert not any(r["a"] == "tass_s1" and r["b"] == "shared_s1" for r in rows)
+    assert pairs[("TASS reduces copy-paste vs shared", "tass_s0", "shared_s0")]["verdict"] == "holds"
+    assert pairs[("identity loss raises identity accuracy", "tass_s0", "tass_noid_s0")]["verdict"] == "holds"
+    # every finished variant gets a "reference carries identity" row against its own no-reference row
+    carried = [r for r in rows if r["claim"] == "reference carries identity"]
+    assert sorted(r["a"] for r in carried) == sorted(variants)
+    table = AB.claims_table(rows)
+    assert table.count("\n") == len(rows) + 1
+
+
+def test_claims_on_the_first_round_results():
+    variants, _ = AB.load(AB.RESULTS / "v1_first_readout")
+    rows = {(r["claim"], r["a"]): r for r in AB.claims(variants)}
+    # the first round's strongest finding: without augmentation the tass model pastes its reference
+    assert rows[("augmentation reduces copy-paste (tass)", "tass_s0")]["verdict"] == "holds"
+    assert rows[("reference carries identity", "tass_s0")]["verdict"] == "not shown"
