@@ -867,6 +867,24 @@ else:
     print("no trained variants finished yet: python bench/ablate.py (resumable; --list shows progress)")
 """),
         md("""
+## 3 · The claims, checked
+
+Each row compares two variants on one metric: `Δ = a − b` with the 95 % interval of the difference. A claim
+*holds* when Δ points the claimed way and its interval excludes 0, is *refuted* when it points the other way
+beyond the interval, and is *not shown* otherwise. "Keeps identity" claims only ask that `a` not fall below `b`
+beyond the interval.
+"""),
+        code("""
+rows = ablation.claims(variants)
+if rows:
+    ablation.plot_claims(rows)
+    plt.tight_layout(); plt.show()
+    from IPython.display import Markdown, display
+    display(Markdown(ablation.claims_table(rows)))
+else:
+    print("no pair of finished variants to compare yet")
+"""),
+        md("""
 ## Summary
 
 - Every claim is tested with equal budgets on held-out identities and prompts, with evaluation-mode references,

@@ -118,6 +118,30 @@ def claims_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+VERDICT_COLOURS = {"holds": "tab:green", "holds (no loss beyond CI)": "tab:olive", "not shown": "tab:grey",
+                   "refuted": "tab:red"}  # fmt: skip
+
+
+def plot_claims(rows: list[dict], ax=None):
+    """A forest plot: one line per comparison, Δ = a − b with its 95 % CI, coloured by verdict."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.42 * max(len(rows), 1) + 1.2))
+    for i, r in enumerate(rows):
+        c = VERDICT_COLOURS[r["verdict"]]
+        ax.errorbar(r["delta"], i, xerr=r["ci95"], fmt="o", color=c, capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    labels = [f"{r['claim']}  [{r['a']} − {r['b']}]" for r in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Δ = a − b (mean ± 95 % CI)")
+    for verdict, c in VERDICT_COLOURS.items():
+        ax.scatter([], [], color=c, label=verdict)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
 def grid_arrays(grid: dict, order: str, metric: str):
     s_ref = sorted({c["s_ref"] for c in grid["cells"]})
     s_txt = sorted({c["s_txt"] for c in grid["cells"]})
@@ -167,6 +191,13 @@ def plot(variants: dict, grid: dict | None, folder: Path = RESULTS) -> list[Path
         paths.append(folder / "variants.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
+        rows = claims(variants)
+        if rows:
+            ax = plot_claims(rows)
+            ax.figure.tight_layout()
+            paths.append(folder / "claims.png")
+            ax.figure.savefig(paths[-1], dpi=110)
+            plt.close(ax.figure)
     if grid:
         orders = sorted({c["order"] for c in grid["cells"]})
         fig, axes = plt.subplots(len(orders), 2, figsize=(9, 3.6 * len(orders)), squeeze=False)

@@ -66,3 +66,15 @@ def test_claims_on_the_first_round_results():
     # the first round's strongest finding: without augmentation the tass model pastes its reference
     assert rows[("augmentation reduces copy-paste (tass)", "tass_s0")]["verdict"] == "holds"
     assert rows[("reference carries identity", "tass_s0")]["verdict"] == "not shown"
+
+
+def test_plot_claims_draws_one_marker_per_row(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    variants, _ = AB.load(AB.RESULTS / "v1_first_readout")
+    rows = AB.claims(variants)
+    ax = AB.plot_claims(rows)
+    assert len(ax.get_yticklabels()) == len(rows)
+    paths = AB.plot(variants, None, folder=tmp_path)
+    assert sorted(p.name for p in paths) == ["claims.png", "variants.png"]
