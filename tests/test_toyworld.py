@@ -110,3 +110,14 @@ def test_face_window_does_not_change_renders(monkeypatch):
     monkeypatch.setattr(Rn, "FACE_REACH", 100.0)  # the window becomes the whole canvas
     full = sample()
     assert all(np.array_equal(a, b) for a, b in zip(windowed, full))
+
+
+def test_write_manifest_keeps_the_records_of_parts_not_retrained(tmp_path):
+    import json
+
+    from stdrc_lib.toyworld.build import write_manifest
+
+    write_manifest(tmp_path, {"seed": 0, "training": {"vae": {"psnr_mean": 22.7}, "transformer": {"steps": 1}}})
+    write_manifest(tmp_path, {"seed": 0, "training": {"transformer": {"steps": 2400}}})
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["training"] == {"vae": {"psnr_mean": 22.7}, "transformer": {"steps": 2400}}

@@ -42,6 +42,9 @@ def write_manifest(out: Path, extra: dict) -> Path:
     }
     path = out / "manifest.json"
     old = json.loads(path.read_text()) if path.exists() else {}
+    if isinstance(old.get("training"), dict) and isinstance(manifest.get("training"), dict):
+        # retraining only the transformer keeps the VAE's and readout's records
+        manifest["training"] = {**old["training"], **manifest["training"]}
     old.update(manifest)
     path.write_text(json.dumps(old, indent=2))
     return path
