@@ -59,6 +59,9 @@ VARIANTS = {
     "tass_s2": ("tass", True, True, 2, False),
     "shared_s2": ("shared", True, True, 2, False),
 }
+# variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
+CROSS_REF = {"tass_xref_s0": 0.5}
+VARIANTS["tass_xref_s0"] = ("tass", True, True, 0, False)
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 
@@ -93,23 +96,24 @@ def run_guidance(args, readout) -> None:
     )
 
 
-def _clip_cache(vae, n_clips: int, seed: int):
+def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
     """Encoded training clips for one data seed, kept on disk so that parallel workers and later sessions
     encode each seed once (the VAE encode is deterministic, so a reloaded cache equals a rebuilt one)."""
     from dataclasses import fields
 
     from stdrc_lib.train import ClipCache
 
-    path = RUNS / f"clip_cache_seed{seed}_n{n_clips}.pt"
+    path = RUNS / f"clip_cache_seed{seed}_n{n_clips}{'_xref' if cross_reference else ''}.pt"
     if path.is_file():
         return ClipCache(**torch.load(path, weights_only=True))
-    cache = build_cache(vae, n_clips, seed)
+    cache = build_cache(vae, n_clips, seed, cross_reference=cross_reference)
     atomic_write(path, lambda p: torch.save({f.name: getattr(cache, f.name) for f in fields(cache)}, p))
     return cache
 
 
 def run_variant(name: str, args, readout, caches: dict) -> None:
     scheme, aug, ident, seed, isolated = VARIANTS[name]
+    p_cross = CROSS_REF.get(name, 0.0)
     from diffusers import AutoencoderKLLTX2Video
 
     cfg = ToyTrainConfig(
@@ -123,15 +127,17 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         sample_every=0,
         ckpt_every=100,
         isolated_reference=isolated,
+        p_cross_ref=p_cross,
     )
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
-    if seed not in caches:
-        caches[seed] = _clip_cache(b.vae, cfg.n_clips, seed)
+    key = (seed, p_cross > 0)
+    if key not in caches:
+        caches[key] = _clip_cache(b.vae, cfg.n_clips, seed, cross_reference=p_cross > 0)
     log = train_toy(
         b,
         cfg,
-        cache=caches[seed],
+        cache=caches[key],
         embedder=ToyFaceEmbedder(readout) if ident else None,
         ckpt_dir=RUNS / name / "ckpt",
         out=RUNS / name,
@@ -151,6 +157,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
             "identity_loss": ident,
             "seed": seed,
             "isolated_reference": isolated,
+            "p_cross_ref": p_cross,
             "train_config": asdict(cfg),
             "train_minutes": log["train_minutes"],
             "final_loss_last_100": sum(log["losses"][-100:]) / len(log["losses"][-100:]),

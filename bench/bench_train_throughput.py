@@ -7,7 +7,10 @@ Usage: python bench/bench_train_throughput.py [--steps 10] [--batch 16] [--profi
    augmentation on): FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` over forward + backward,
    wall time averaged over --steps steps after two warm-up steps.
 3. Achieved GFLOP/s = FLOPs / time, and the ratio to the ceiling (target ≥ 0.5).
-With --profile, the 15 ops with the most self CPU time over 3 steps (torch.profiler).
+With --profile, the 15 ops with the most self CPU time over 3 steps (torch.profiler), and the same time
+grouped into matrix multiplies, attention, convolution (the frozen VAE encoding the references), elementwise
+and other work. With --compile-blocks, diffusers' regional compilation (`compile_repeated_blocks`, inductor)
+of the transformer blocks is timed against eager in the same run.
 """
 
 from __future__ import annotations
@@ -36,12 +39,41 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), repeats: int = 5) -> float:
     return best
 
 
+CATEGORIES = {
+    "matrix multiplies": ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul"),
+    "attention (SDPA)": ("aten::_scaled_dot_product", "aten::scaled_dot_product"),
+    "convolution (VAE encode)": ("aten::mkldnn_convolution", "aten::convolution", "aten::_convolution"),
+    "elementwise": (
+        "aten::mul", "aten::add", "aten::sub", "aten::div", "aten::copy_", "aten::gelu", "aten::silu",
+        "aten::pow", "aten::sin", "aten::cos", "aten::neg", "aten::rsqrt", "aten::sqrt", "aten::exp", "aten::fill_",
+        "aten::addcmul", "aten::addcdiv", "aten::lerp", "aten::where", "aten::sigmoid", "aten::tanh",
+        "aten::_to_copy", "aten::clamp", "aten::mean", "aten::sum", "aten::cat", "aten::zero_",
+    ),
+}  # fmt: skip
+
+
+def categorise(averages) -> dict[str, float]:
+    """Self CPU time (ms) per category from ``prof.key_averages()``; each op counted once."""
+    out = dict.fromkeys([*CATEGORIES, "other"], 0.0)
+    for e in averages:
+        if not e.key.startswith("aten::"):
+            continue
+        cat = next((c for c, pre in CATEGORIES.items() if any(e.key.startswith(p) for p in pre)), "other")
+        out[cat] += e.self_cpu_time_total / 1000
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--compile", action="store_true", help="torch.compile the transformer first")
+    ap.add_argument(
+        "--compile-blocks",
+        action="store_true",
+        help="also time diffusers' compile_repeated_blocks (regional inductor compilation) against eager",
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     b = bb.load_toy()
@@ -89,7 +121,23 @@ def main() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(3):
                 step()
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+        avg = prof.key_averages()
+        print(avg.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+        cats = categorise(avg)
+        total = sum(cats.values())
+        print("| where the time goes (self CPU, 3 steps) | ms | share |\n|---|---:|---:|")
+        for c, ms in cats.items():
+            print(f"| {c} | {ms:.0f} | {ms / total:.0%} |")
+    if args.compile_blocks:
+        b.transformer.compile_repeated_blocks(fullgraph=False)
+        for _ in range(3):  # compile (and the masked / unmasked variants) outside the timing
+            step()
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        sec_c = (time.perf_counter() - t) / args.steps
+        print(f"compile_repeated_blocks: {sec_c * 1000:.0f} ms per step = {sec_c / sec:.2f}× eager "
+              f"({flops / sec_c / 1e9 / ceiling:.2f} of the ceiling)")  # fmt: skip
 
 
 if __name__ == "__main__":
