@@ -1,16 +1,17 @@
 """Toy training throughput as a fraction of this machine's fp32 matmul ceiling, and where the time goes.
 
-Usage: python bench/bench_train_throughput.py [--steps 10] [--batch 16] [--profile] [--compile]
+Usage: python bench/bench_train_throughput.py [--steps 10] [--batch 16] [--profile] [--compile] [--compile-blocks]
 
 1. Ceiling: the best GFLOP/s of square fp32 `torch.mm` at sizes 256–2048, measured in this run.
 2. One training step of the shipped toy recipe (flow matching, batch 16, 320 video + 64 reference tokens,
    augmentation on): FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` over forward + backward,
    wall time averaged over --steps steps after two warm-up steps.
 3. Achieved GFLOP/s = FLOPs / time, and the ratio to the ceiling (target ≥ 0.5).
-With --profile, the 15 ops with the most self CPU time over 3 steps (torch.profiler), and the same time
-grouped into matrix multiplies, attention, convolution (the frozen VAE encoding the references), elementwise
-and other work. With --compile-blocks, diffusers' regional compilation (`compile_repeated_blocks`, inductor)
-of the transformer blocks is timed against eager in the same run.
+With --profile, the 15 ops with the most self CPU time over 3 steps (torch.profiler), the same time grouped
+into matrix multiplies, attention, convolution (the frozen VAE encoding the references), elementwise and
+other work, and one attention call timed with SDPA's flash kernel and with its math path.
+With --compile-blocks, diffusers' regional compilation (`compile_repeated_blocks`, inductor) of the
+transformer blocks is timed against eager in the same run.
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ def categorise(averages) -> dict[str, float]:
             continue
         cat = next((c for c, pre in CATEGORIES.items() if any(e.key.startswith(p) for p in pre)), "other")
         out[cat] += e.self_cpu_time_total / 1000
+    return out
+
+
+def sdpa_backends(batch: int, heads: int = 4, tokens: int = 384, head_dim: int = 32, repeats: int = 5) -> dict:
+    """Forward + backward time (ms) of one attention call at the training shape, flash kernel vs math path."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = (torch.randn(batch, heads, tokens, head_dim, requires_grad=True) for _ in range(3))
+    out = {}
+    for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("math", SDPBackend.MATH)):
+        with sdpa_kernel([backend]):
+            for i in range(repeats + 2):
+                if i == 2:
+                    t = time.perf_counter()
+                F.scaled_dot_product_attention(q, k, v).sum().backward()
+            out[name] = (time.perf_counter() - t) / repeats * 1000
     return out
 
 
@@ -128,6 +146,11 @@ def main() -> None:
         print("| where the time goes (self CPU, 3 steps) | ms | share |\n|---|---:|---:|")
         for c, ms in cats.items():
             print(f"| {c} | {ms:.0f} | {ms / total:.0%} |")
+    if args.profile:
+        sd = sdpa_backends(args.batch)
+        ratio = sd["math"] / sd["flash"]
+        print(f"one attention call (B={args.batch}, 4 heads, 384 tokens), forward + backward: "
+              f"flash {sd['flash']:.0f} ms, math {sd['math']:.0f} ms ({ratio:.1f}× flash)")  # fmt: skip
     if args.compile_blocks:
         b.transformer.compile_repeated_blocks(fullgraph=False)
         for _ in range(3):  # compile (and the masked / unmasked variants) outside the timing
