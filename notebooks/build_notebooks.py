@@ -800,13 +800,17 @@ SEED = 0
 RESULTS = ablation.RESULTS  # docs/ablation/ in a clone of the repository
 generator = seed_everything(SEED)
 variants, grid = ablation.load(RESULTS)
-if not variants and grid is None and (RESULTS / "v1_first_readout").is_dir():
-    # the current round (two-stage readout) has not landed yet: show the first round, labelled as such
-    RESULTS = RESULTS / "v1_first_readout"
-    variants, grid = ablation.load(RESULTS)
-    print("The current round has no results yet; showing the FIRST round, scored with the first readout")
-    print("(identity numbers there are weak: see docs/ABLATION.md).")
-print(f"{len(variants)} trained variants and {'a' if grid else 'no'} guidance grid in {RESULTS}")
+FIRST_ROUND = RESULTS / "v1_first_readout"
+if FIRST_ROUND.is_dir():
+    # whatever the current round (two-stage readout) has not produced yet comes from the first round, labelled
+    v1_variants, v1_grid = ablation.load(FIRST_ROUND)
+    if grid is None and v1_grid is not None:
+        grid = v1_grid
+        print("guidance grid: FIRST round (first readout; its identity numbers are weak, see docs/ABLATION.md)")
+    if not variants:
+        variants = v1_variants
+        print("trained variants: FIRST round (first readout), the current round has none yet")
+print(f"{len(variants)} trained variants and {'a' if grid else 'no'} guidance grid")
 """),
         md("""
 ## 1 · The guidance knobs
