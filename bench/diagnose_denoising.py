@@ -1,6 +1,7 @@
 """Where is identity decided, and does the reference help there? One-step denoising across noise levels.
 
 Usage: python bench/diagnose_denoising.py [--clips 32] [--weights data/toy] [--model runs/continue_xref]
+                                        [--ckpt runs/ablation/tass_iso_s0/ckpt/step-000800 --isolated]
                                         [--out docs/img/denoising_by_sigma.png]
 
 For held-out clips (held-out identities and prompts), the true latent x₀ is noised to x_σ = (1 − σ)·x₀ + σ·ε
@@ -19,20 +20,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from stdrc_lib import backbone as bb
 from stdrc_lib import positions as P
-from stdrc_lib import reference as R
-from stdrc_lib.metrics import clip_metrics, mean_ci
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.evaluate import DENOISING_SIGMAS, denoising_identity
 from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.train import flow_matching_loss
-
-SIGMAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
-@torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=32, help="held-out clips (default 32)")
@@ -43,7 +36,18 @@ def main() -> None:
         help="folder with transformer/ and text_encoder/ to test instead of the shipped ones (e.g. a continued run "
         "of bench/continue_training.py); the VAE and readout still come from --weights",
     )
-    ap.add_argument("--sigmas", type=float, nargs="+", default=list(SIGMAS))
+    ap.add_argument(
+        "--ckpt",
+        help="a training checkpoint folder (e.g. runs/ablation/tass_s0/ckpt/step-000800) whose transformer and "
+        "text encoder replace the shipped ones (same toy architecture)",
+    )
+    ap.add_argument(
+        "--isolated", action="store_true", help="the model was trained with an isolated reference pass (tass_iso_*)"
+    )
+    ap.add_argument(
+        "--scheme", default="tass", choices=P.SCHEMES, help="reference positions the model was trained with"
+    )
+    ap.add_argument("--sigmas", type=float, nargs="+", default=list(DENOISING_SIGMAS))
     ap.add_argument("--out", default="docs/img/denoising_by_sigma.png")
     args = ap.parse_args()
     if args.clips < 2:
@@ -58,55 +62,29 @@ def main() -> None:
 
         b.transformer = LTX2VideoTransformer3DModel.from_pretrained(Path(args.model) / "transformer").eval()
         b.text_encoder = ToyTextEncoder.load(Path(args.model) / "text_encoder").eval()
+    if args.ckpt:
+        from stdrc_lib.io import load_safetensors
+
+        state = load_safetensors(Path(args.ckpt) / "model.safetensors")
+        for name in ("transformer", "text_encoder"):
+            part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+            getattr(b, name).load_state_dict(part, strict=True)
     readout = Readout.load(Path(args.weights) / "readout")
-    pos = P.PositionConfig(fps=b.fps)
-    conds = {"clip reference": ("clip", True), "evaluation reference": ("eval", True), "no reference": ("eval", False)}
-    acc: dict[str, dict[float, list]] = {c: {s: [] for s in args.sigmas} for c in conds}
-    ceiling = []
-    for mode in ("clip", "eval"):
-        ds = SynthFaces("eval", args.clips, seed=0, ref_mode=mode)
-        for start in range(0, args.clips, args.batch):
-            items = [ds[i] for i in range(start, min(args.clips, start + args.batch))]
-            n = len(items)
-            video = torch.stack([it["video"] for it in items])
-            x0 = R.encode(b.vae, video)
-            refs_px = torch.stack([it["reference"] for it in items])
-            refs_u8 = torch.stack([R.to_uint8(it["reference"].permute(1, 2, 0)) for it in items])
-            meta = [torch.stack([it[k] for it in items]) for k in ("identity", "prompt_attrs", "ref_box", "boxes")]
-
-            def identity_of(latents, meta=meta, refs_u8=refs_u8):
-                frames = R.to_uint8(R.decode(b.vae, latents).permute(0, 2, 3, 4, 1))
-                return clip_metrics(readout, frames, refs_u8, *meta)["identity_accuracy"]
-
-            if mode == "eval":
-                ceiling.append(identity_of(x0))
-            g = torch.Generator().manual_seed(start)
-            noise = torch.randn(x0.shape, generator=g)
-            for name, (m, with_ref) in conds.items():
-                if m != mode:
-                    continue
-                for s in args.sigmas:
-                    keep_ref = torch.full((n,), with_ref)
-                    _, x0_hat = flow_matching_loss(
-                        b, x0, refs_px, [it["prompt"] for it in items], torch.ones(n, dtype=torch.bool), keep_ref,
-                        torch.full((n,), s), noise, pos, return_x0_estimate=True,
-                    )  # fmt: skip
-                    acc[name][s].append(identity_of(x0_hat))
-    ceil = mean_ci(torch.cat(ceiling))
-    chance = readout_chance()
+    pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
+    rep = denoising_identity(
+        b, readout, args.clips, args.sigmas, args.batch, positions=pos, isolated_reference=args.isolated
+    )
+    conds, ceil, chance = list(rep["accuracy"]), rep["ceiling"], readout_chance()
+    rows = rep["accuracy"]
     print(f"identity accuracy of one-step x̂₀ ({args.clips} held-out clips; VAE reconstruction {ceil['mean']:.3f}, "
           f"chance {chance:.3f})")  # fmt: skip
     print("| σ | " + " | ".join(conds) + " |\n|---:|" + "---:|" * len(conds))
-    rows = {c: [mean_ci(torch.cat(acc[c][s])) for s in args.sigmas] for c in conds}
     for i, s in enumerate(args.sigmas):
         print(f"| {s:g} | " + " | ".join(f"{rows[c][i]['mean']:.3f} ± {rows[c][i]['ci95']:.3f}" for c in conds) + " |")
-    # the same clips, latents and noise in every condition (the video is drawn before the reference), so the
-    # reference's effect is a paired difference per clip
     print("\npaired gain over no reference (same clips and noise), mean ± 95 % CI:")
     print("| σ | clip reference | evaluation reference |\n|---:|---:|---:|")
-    for s in args.sigmas:
-        none = torch.cat(acc["no reference"][s])
-        gains = [mean_ci(torch.cat(acc[c][s]) - none) for c in ("clip reference", "evaluation reference")]
+    for i, s in enumerate(args.sigmas):
+        gains = [rep["gain"][c][i] for c in ("clip reference", "evaluation reference")]
         print(f"| {s:g} | " + " | ".join(f"{g['mean']:+.3f} ± {g['ci95']:.3f}" for g in gains) + " |")
     import matplotlib
 

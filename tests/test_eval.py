@@ -46,3 +46,25 @@ def test_evaluate_rejects_bad_rows(toy):
         evaluate(toy, Readout().eval(), n=2, rows=("model", "oracle"))
     with pytest.raises(ValueError, match="`n`"):
         evaluate(toy, Readout().eval(), n=1)
+
+
+def test_denoising_identity_at_tiny_sigma_reads_the_truth(toy):
+    """x̂₀ = x_σ − σ·v̂ → x₀ as σ → 0, whatever the weights: every condition reads like the VAE reconstruction,
+    and the paired gains vanish. A wrong noise mix (x_σ = σ·x₀ + (1 − σ)·ε), or conditions that do not share
+    clips, latents and noise, fail this."""
+    import pytest
+
+    from stdrc_lib.evaluate import denoising_identity
+
+    torch.manual_seed(0)
+    readout = Readout().eval()
+    rep = denoising_identity(toy, readout, n=4, sigmas=(1e-4, 0.5), batch=4)
+    assert rep["sigmas"] == [1e-4, 0.5] and set(rep["gain"]) == {"clip reference", "evaluation reference"}
+    for cond, rows in rep["accuracy"].items():
+        assert abs(rows[0]["mean"] - rep["ceiling"]["mean"]) <= 0.03, cond
+    for rows in rep["gain"].values():
+        assert abs(rows[0]["mean"]) <= 0.03
+    with pytest.raises(ValueError, match="`sigmas`"):
+        denoising_identity(toy, readout, n=2, sigmas=(0.0,))
+    with pytest.raises(ValueError, match="`n`"):
+        denoising_identity(toy, readout, n=1)
