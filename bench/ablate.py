@@ -5,13 +5,16 @@ Usage:
     python bench/ablate.py --only guidance       # just the (s_txt, s_ref) grid on the shipped model
     python bench/ablate.py --only tass_s0 shared_s0
     python bench/ablate.py --list
+    python bench/ablate.py --denoising           # add the one-step denoising probe to finished variants
     # two workers side by side on a 2-core machine (disjoint lists, one thread each):
     python bench/ablate.py --threads 1 --only tass_s0 shared_s0 ... &
 
 Every variant trains the toy transformer + text encoder from scratch for --steps steps (same data
 seed, same VAE, same budget) with checkpoints every 100 steps in runs/ablation/<variant>/ckpt, so a
 killed run continues where it stopped. It is then scored by ``stdrc eval``'s code on --clips held-out
-clips with evaluation-mode references, with and without the reference. Results go to
+clips with evaluation-mode references, with and without the reference, and by the one-step denoising probe
+(``stdrc_lib.evaluate.denoising_identity`` at σ = 0.7 and 0.9: does the reference add identity where the
+noise hides it, paired on the same clips and noise; more sensitive than reading blurry samples). Results go to
 docs/ablation/<variant>.json (committed); a finished variant is skipped on the next run.
 
 The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders; it runs
@@ -32,7 +35,7 @@ from stdrc_lib import backbone as bb
 from stdrc_lib import guidance as G
 from stdrc_lib import positions as P
 from stdrc_lib.augment import NO_AUGMENT, AugmentConfig
-from stdrc_lib.evaluate import evaluate
+from stdrc_lib.evaluate import denoising_identity, evaluate
 from stdrc_lib.faces import ToyFaceEmbedder
 from stdrc_lib.io import atomic_write
 from stdrc_lib.toyworld.readout import Readout
@@ -167,6 +170,51 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         },
     )
     print(f"{name}: {json.dumps(_summary(rep['results'])['model'])}", flush=True)
+    add_denoising(name, args, readout, b)
+
+
+DENOISING_SIGMAS = (0.7, 0.9)  # where identity is decided (docs/img/denoising_by_sigma.png)
+
+
+def add_denoising(name: str, args, readout, b=None) -> None:
+    """Add the one-step denoising identity probe (paired reference gains at σ = 0.7, 0.9) to a finished
+    variant's JSON; with ``b`` None the variant's final checkpoint is loaded."""
+    path = RESULTS / f"{name}.json"
+    data = json.loads(path.read_text())
+    if "denoising" in data:
+        return
+    scheme, _, _, seed, isolated = VARIANTS[name]
+    if b is None:
+        from stdrc_lib.checkpoint import latest_checkpoint
+        from stdrc_lib.io import load_safetensors
+
+        ckpt = latest_checkpoint(RUNS / name / "ckpt")
+        if ckpt is None:
+            print(f"{name}: no checkpoint in {RUNS / name / 'ckpt'}, cannot add the denoising probe")
+            return
+        b = bb.load_toy()
+        state = load_safetensors(Path(ckpt) / "model.safetensors")
+        for part in ("transformer", "text_encoder"):
+            getattr(b, part).load_state_dict(
+                {k[len(part) + 1 :]: v for k, v in state.items() if k.startswith(part + ".")}
+            )
+    b.transformer.eval()
+    b.text_encoder.eval()
+    t0 = time.time()
+    rep = denoising_identity(
+        b, readout, n=args.clips, sigmas=DENOISING_SIGMAS,
+        positions=P.PositionConfig(scheme=scheme, fps=b.fps), isolated_reference=isolated,
+    )  # fmt: skip
+    rnd = lambda r: [round(r["mean"], 4), round(r["ci95"], 4)]  # noqa: E731
+    data["denoising"] = {
+        "sigmas": rep["sigmas"],
+        "clips": rep["clips"],
+        "minutes": (time.time() - t0) / 60,
+        "accuracy": {c: [rnd(r) for r in rows] for c, rows in rep["accuracy"].items()},
+        "gain": {c: [rnd(r) for r in rows] for c, rows in rep["gain"].items()},
+    }
+    _write(name, data)
+    print(f"{name}: denoising gain {json.dumps(data['denoising']['gain'])}", flush=True)
 
 
 def main() -> None:
@@ -183,6 +231,11 @@ def main() -> None:
         default=0,
         help="torch threads (0: torch's default); use 1 per worker "
         "when running two workers side by side with disjoint --only lists",
+    )
+    ap.add_argument(
+        "--denoising",
+        action="store_true",
+        help="only add the one-step denoising probe to finished variants that lack it (loads their checkpoints)",
     )
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
@@ -202,6 +255,10 @@ def main() -> None:
     torch.manual_seed(0)
     readout = Readout.load(bb.TOY_DIR / "readout")
     caches: dict = {}
+    if args.denoising:
+        for name in [n for n in todo if n in VARIANTS and (RESULTS / f"{n}.json").is_file()]:
+            add_denoising(name, args, readout)
+        return
     for name in todo:
         if (RESULTS / f"{name}.json").is_file():
             print(f"{name}: done, skipping")

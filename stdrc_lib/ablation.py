@@ -28,22 +28,30 @@ def load(folder: Path = RESULTS) -> tuple[dict, dict | None]:
 
 
 def variant_table(variants: dict) -> str:
-    head = "| variant | scheme | aug | id loss | seed | " + " | ".join(METRICS) + " | identity, no ref |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 6)]
+    head = (
+        "| variant | scheme | aug | id loss | seed | " + " | ".join(METRICS) + " | identity, no ref | ref gain σ=0.9 |"
+    )
+    lines = [head, "|" + "---|" * (len(METRICS) + 7)]
     for name, v in variants.items():
         m, nr = v["results"]["model"], v["results"].get("no_reference", {})
         cells = " | ".join(f"{m[k][0]:.3f} ± {m[k][1]:.3f}" for k in METRICS)
         ref = f"{nr['identity_accuracy'][0]:.3f} ± {nr['identity_accuracy'][1]:.3f}" if nr else "–"
+        g = _value(variants, name, "eval_ref_gain_0.9")
+        gain = f"{g[0]:+.3f} ± {g[1]:.3f}" if g else "–"
         lines.append(
             f"| {name} | {v['scheme']} | {'on' if v['augmentation'] else 'off'} | "
-            f"{'on' if v['identity_loss'] else 'off'} | {v['seed']} | {cells} | {ref} |"
+            f"{'on' if v['identity_loss'] else 'off'} | {v['seed']} | {cells} | {ref} | {gain} |"
         )
     return "\n".join(lines)
 
 
 # (claim, metric, variant a, variant b, expected sign of a − b; 0 = "no worse": a must not fall below b)
+# one-step denoising probe (bench/ablate.py --denoising): paired gain of a reference at σ = 0.9, against 0
+PROBES = {"eval_ref_gain_0.9": ("evaluation reference", 0.9), "clip_ref_gain_0.9": ("clip reference", 0.9)}
+
 CLAIMS = (
     ("reference carries identity", "identity_accuracy", "{v}", "{v}:no_reference", +1),
+    ("reference adds identity at σ = 0.9 (one-step probe)", "eval_ref_gain_0.9", "{v}", "zero", +1),
     ("TASS reduces copy-paste vs shared", "copy_paste", "tass_s{s}", "shared_s{s}", -1),
     ("TASS keeps identity vs shared", "identity_accuracy", "tass_s{s}", "shared_s{s}", 0),
     ("TASS reduces copy-paste vs shared, no augmentation", "copy_paste", "tass_noaug_s0", "shared_noaug_s0", -1),
@@ -53,13 +61,29 @@ CLAIMS = (
     ("identity loss raises embedding cosine", "embedding_cosine", "tass_s0", "tass_noid_s0", +1),
     ("cross-context references raise identity (beyond the paper)", "identity_accuracy", "tass_xref_s0", "tass_s0", +1),
     ("isolated reference (K/V cache) keeps identity", "identity_accuracy", "tass_iso_s0", "tass_s0", 0),
+    (
+        "isolated reference (K/V cache) keeps the one-step reference gain",
+        "eval_ref_gain_0.9",
+        "tass_iso_s0",
+        "tass_s0",
+        0,
+    ),
     ("isolated reference (K/V cache) keeps text adherence", "text_adherence", "tass_iso_s0", "tass_s0", 0),
 )
 
 
 def _value(variants: dict, key: str, metric: str):
     """``(mean, ci95)`` of ``metric`` for ``"variant"`` (model row) or ``"variant:row"``; None if missing."""
+    if key == "zero":
+        return (0.0, 0.0)
     name, _, row = key.partition(":")
+    if metric in PROBES:
+        den = variants.get(name, {}).get("denoising")
+        cond, sigma = PROBES[metric]
+        if not den or sigma not in den["sigmas"]:
+            return None
+        v = den["gain"][cond][den["sigmas"].index(sigma)]
+        return (float(v[0]), float(v[1]))
     v = variants.get(name, {}).get("results", {}).get(row or "model", {}).get(metric)
     return None if v is None else (float(v[0]), float(v[1]))
 

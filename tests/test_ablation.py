@@ -78,3 +78,15 @@ def test_plot_claims_draws_one_marker_per_row(tmp_path):
     assert len(ax.get_yticklabels()) == len(rows)
     paths = AB.plot(variants, None, folder=tmp_path)
     assert sorted(p.name for p in paths) == ["claims.png", "variants.png"]
+
+
+def test_probe_claims_read_the_denoising_gain_at_sigma_0_9():
+    v = _variant("tass", 0.4, 0.1)
+    v["denoising"] = {"sigmas": [0.7, 0.9], "gain": {"evaluation reference": [[0.0, 0.01], [0.05, 0.02]],
+                                                     "clip reference": [[0.0, 0.01], [0.0, 0.02]]}}  # fmt: skip
+    rows = [r for r in AB.claims({"tass_s0": v}) if r["metric"] == "eval_ref_gain_0.9"]
+    assert len(rows) == 1 and rows[0]["b"] == "zero"
+    assert rows[0]["delta"] == pytest.approx(0.05) and rows[0]["verdict"] == "holds"
+    assert "+0.050 ± 0.020" in AB.variant_table({"tass_s0": v})
+    # a variant scored before the probe existed gets no probe row and a dash in the table
+    assert not [r for r in AB.claims({"tass_s0": _variant("tass", 0.4, 0.1)}) if r["metric"] == "eval_ref_gain_0.9"]
