@@ -1,16 +1,34 @@
 """Tables and plots from the ablation results in docs/ablation/*.json (written by bench/ablate.py).
 
-Usage: python bench/ablation_report.py      # prints the Markdown tables, writes docs/ablation/*.png
+Usage: python bench/ablation_report.py               # prints the Markdown tables, writes docs/ablation/*.png
+       python bench/ablation_report.py --write-doc   # also puts the tables into docs/ABLATION.md (between markers)
 
 The logic lives in stdrc_lib/ablation.py (notebook 05 uses it too); it never trains anything.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
+from pathlib import Path
+
 from stdrc_lib.ablation import RESULTS, claims, claims_table, independence, load, plot, variant_table
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "ABLATION.md"
+
+
+def write_block(text: str, name: str, body: str) -> str:
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` with ``body``."""
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{DOC} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/ABLATION.md")
+    args = ap.parse_args()
     variants, grid = load()
     if variants:
         print(variant_table(variants))
@@ -20,6 +38,10 @@ def main() -> None:
         print("\n".join(independence(grid)))
     for p in plot(variants, grid):
         print(f"wrote {p}")
+    if args.write_doc and variants:
+        text = write_block(DOC.read_text(), "variants", variant_table(variants))
+        DOC.write_text(write_block(text, "claims", claims_table(claims(variants))))
+        print(f"wrote the tables into {DOC}")
     if not variants and not grid:
         print(f"no results in {RESULTS} yet: run python bench/ablate.py")
 

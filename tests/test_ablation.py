@@ -90,3 +90,20 @@ def test_probe_claims_read_the_denoising_gain_at_sigma_0_9():
     assert "+0.050 ± 0.020" in AB.variant_table({"tass_s0": v})
     # a variant scored before the probe existed gets no probe row and a dash in the table
     assert not [r for r in AB.claims({"tass_s0": _variant("tass", 0.4, 0.1)}) if r["metric"] == "eval_ref_gain_0.9"]
+
+
+def test_report_writes_tables_between_the_markers_of_ablation_md():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("ablation_report", root / "bench" / "ablation_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = (root / "docs" / "ABLATION.md").read_text()
+    for name in ("variants", "claims"):
+        out = mod.write_block(doc, name, "NEW TABLE")
+        assert f"<!-- {name}:start -->\nNEW TABLE\n<!-- {name}:end -->" in out
+        assert out.count("NEW TABLE") == 1
+    with pytest.raises(SystemExit, match="markers"):
+        mod.write_block("no markers here", "variants", "x")
