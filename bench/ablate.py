@@ -183,21 +183,16 @@ def add_denoising(name: str, args, readout, b=None) -> None:
     data = json.loads(path.read_text())
     if "denoising" in data:
         return
-    scheme, _, _, seed, isolated = VARIANTS[name]
+    scheme, _, _, _, isolated = VARIANTS[name]
     if b is None:
-        from stdrc_lib.checkpoint import latest_checkpoint
-        from stdrc_lib.io import load_safetensors
+        from stdrc_lib.checkpoint import latest_checkpoint, load_checkpoint
 
         ckpt = latest_checkpoint(RUNS / name / "ckpt")
         if ckpt is None:
             print(f"{name}: no checkpoint in {RUNS / name / 'ckpt'}, cannot add the denoising probe")
             return
         b = bb.load_toy()
-        state = load_safetensors(Path(ckpt) / "model.safetensors")
-        for part in ("transformer", "text_encoder"):
-            getattr(b, part).load_state_dict(
-                {k[len(part) + 1 :]: v for k, v in state.items() if k.startswith(part + ".")}
-            )
+        load_checkpoint(ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     b.transformer.eval()
     b.text_encoder.eval()
     t0 = time.time()

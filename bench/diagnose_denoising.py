@@ -63,12 +63,9 @@ def main() -> None:
         b.transformer = LTX2VideoTransformer3DModel.from_pretrained(Path(args.model) / "transformer").eval()
         b.text_encoder = ToyTextEncoder.load(Path(args.model) / "text_encoder").eval()
     if args.ckpt:
-        from stdrc_lib.io import load_safetensors
+        from stdrc_lib.checkpoint import load_checkpoint
 
-        state = load_safetensors(Path(args.ckpt) / "model.safetensors")
-        for name in ("transformer", "text_encoder"):
-            part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
-            getattr(b, name).load_state_dict(part, strict=True)
+        load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")
     pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
     rep = denoising_identity(
