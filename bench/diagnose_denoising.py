@@ -50,10 +50,6 @@ def main() -> None:
     ap.add_argument("--sigmas", type=float, nargs="+", default=list(DENOISING_SIGMAS))
     ap.add_argument("--out", default="docs/img/denoising_by_sigma.png")
     args = ap.parse_args()
-    if args.clips < 2:
-        raise SystemExit(f"--clips must be at least 2, got {args.clips}")
-    if any(not 0 < s < 1 for s in args.sigmas):
-        raise SystemExit(f"--sigmas must lie in (0, 1), got {args.sigmas}")
     b = bb.load_toy(args.weights)
     if args.model:
         from diffusers import LTX2VideoTransformer3DModel
@@ -68,9 +64,12 @@ def main() -> None:
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")
     pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
-    rep = denoising_identity(
-        b, readout, args.clips, args.sigmas, args.batch, positions=pos, isolated_reference=args.isolated
-    )
+    try:
+        rep = denoising_identity(
+            b, readout, args.clips, args.sigmas, args.batch, positions=pos, isolated_reference=args.isolated
+        )
+    except ValueError as e:  # `n` / `sigmas`: the library names the argument
+        raise SystemExit(f"diagnose_denoising: {e}") from None
     conds, ceil, chance = list(rep["accuracy"]), rep["ceiling"], readout_chance()
     rows = rep["accuracy"]
     print(f"identity accuracy of one-step x̂₀ ({args.clips} held-out clips; VAE reconstruction {ceil['mean']:.3f}, "
