@@ -96,6 +96,12 @@ def cases(tmp: Path):
     yield "fine-tuning (CLI): --preset full without --model / --data", lambda: main(["train", "--preset", "full"])
     yield "fine-tuning: a video without a caption", lambda: _uncaptioned(tmp)
     yield "fine-tuning: --lambda-id with the full preset", lambda: _full_with_id(tmp)
+    yield (
+        "fine-tuning (CLI): --p-cross-ref with the full preset",
+        lambda: main(["train", "--preset", "full", "--p-cross-ref", "0.5"]),
+    )
+    yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
+    yield "ablation claims: unknown claim sign", lambda: _compare_sign()
 
 
 def _uncaptioned(tmp):
@@ -112,6 +118,19 @@ def _full_with_id(tmp):
     from stdrc_lib.train import ToyTrainConfig
 
     finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", ToyTrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
+
+
+def _denoising(toy, **kw):
+    from stdrc_lib.evaluate import denoising_identity
+    from stdrc_lib.toyworld.readout import Readout
+
+    denoising_identity(toy, Readout().eval(), n=2, **kw)
+
+
+def _compare_sign():
+    from stdrc_lib.ablation import compare
+
+    compare((0.5, 0.03), (0.4, 0.03), 2)
 
 
 def _no_face():
