@@ -59,6 +59,7 @@ CLAIMS = (
     ("augmentation reduces copy-paste (shared)", "copy_paste", "shared_s0", "shared_noaug_s0", -1),
     ("identity loss raises identity accuracy", "identity_accuracy", "tass_s0", "tass_noid_s0", +1),
     ("identity loss raises embedding cosine", "embedding_cosine", "tass_s0", "tass_noid_s0", +1),
+    ("identity loss raises the one-step reference gain", "eval_ref_gain_0.9", "tass_s0", "tass_noid_s0", +1),
     ("cross-context references raise identity (beyond the paper)", "identity_accuracy", "tass_xref_s0", "tass_s0", +1),
     ("isolated reference (K/V cache) keeps identity", "identity_accuracy", "tass_iso_s0", "tass_s0", 0),
     (
