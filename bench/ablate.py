@@ -61,10 +61,10 @@ VARIANTS = {
     "shared_s1": ("shared", True, True, 1, False),
     "tass_s2": ("tass", True, True, 2, False),
     "shared_s2": ("shared", True, True, 2, False),
+    "tass_xref_s0": ("tass", True, True, 0, False),  # beyond the paper: see CROSS_REF
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}
-VARIANTS["tass_xref_s0"] = ("tass", True, True, 0, False)
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 

@@ -30,17 +30,20 @@ def main() -> None:
     ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/ABLATION.md")
     args = ap.parse_args()
     variants, grid = load()
+    tables = {"variants": variant_table(variants), "claims": claims_table(claims(variants))} if variants else {}
     if variants:
-        print(variant_table(variants))
+        print(tables["variants"])
         print()
-        print(claims_table(claims(variants)))
+        print(tables["claims"])
     if grid:
         print("\n".join(independence(grid)))
     for p in plot(variants, grid):
         print(f"wrote {p}")
     if args.write_doc and variants:
-        text = write_block(DOC.read_text(), "variants", variant_table(variants))
-        DOC.write_text(write_block(text, "claims", claims_table(claims(variants))))
+        text = DOC.read_text()
+        for name, body in tables.items():
+            text = write_block(text, name, body)
+        DOC.write_text(text)
         print(f"wrote the tables into {DOC}")
     if not variants and not grid:
         print(f"no results in {RESULTS} yet: run python bench/ablate.py")

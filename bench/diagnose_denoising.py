@@ -23,6 +23,7 @@ from pathlib import Path
 from stdrc_lib import backbone as bb
 from stdrc_lib import positions as P
 from stdrc_lib.evaluate import DENOISING_SIGMAS, denoising_identity
+from stdrc_lib.metrics import identity_chance
 from stdrc_lib.toyworld.readout import Readout
 
 
@@ -70,7 +71,7 @@ def main() -> None:
         )
     except ValueError as e:  # `n` / `sigmas`: the library names the argument
         raise SystemExit(f"diagnose_denoising: {e}") from None
-    conds, ceil, chance = list(rep["accuracy"]), rep["ceiling"], readout_chance()
+    conds, ceil, chance = list(rep["accuracy"]), rep["ceiling"], identity_chance()
     rows = rep["accuracy"]
     print(f"identity accuracy of one-step x̂₀ ({args.clips} held-out clips; VAE reconstruction {ceil['mean']:.3f}, "
           f"chance {chance:.3f})")  # fmt: skip
@@ -103,13 +104,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
-
-
-def readout_chance() -> float:
-    """Mean over the identity attributes of 1 / number of values (uniformly drawn identities)."""
-    from stdrc_lib.toyworld.world import IDENTITY_ATTRS
-
-    return sum(1 / len(v) for v in IDENTITY_ATTRS.values()) / len(IDENTITY_ATTRS)
 
 
 if __name__ == "__main__":

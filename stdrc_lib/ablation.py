@@ -33,9 +33,10 @@ def variant_table(variants: dict) -> str:
     )
     lines = [head, "|" + "---|" * (len(METRICS) + 7)]
     for name, v in variants.items():
-        m, nr = v["results"]["model"], v["results"].get("no_reference", {})
+        m = v["results"]["model"]
         cells = " | ".join(f"{m[k][0]:.3f} ± {m[k][1]:.3f}" for k in METRICS)
-        ref = f"{nr['identity_accuracy'][0]:.3f} ± {nr['identity_accuracy'][1]:.3f}" if nr else "–"
+        nr = _value(variants, f"{name}:no_reference", "identity_accuracy")
+        ref = f"{nr[0]:.3f} ± {nr[1]:.3f}" if nr else "–"
         g = _value(variants, name, "eval_ref_gain_0.9")
         gain = f"{g[0]:+.3f} ± {g[1]:.3f}" if g else "–"
         lines.append(
@@ -45,10 +46,10 @@ def variant_table(variants: dict) -> str:
     return "\n".join(lines)
 
 
-# (claim, metric, variant a, variant b, expected sign of a − b; 0 = "no worse": a must not fall below b)
 # one-step denoising probe (bench/ablate.py --denoising): paired gain of a reference at σ = 0.9, against 0
-PROBES = {"eval_ref_gain_0.9": ("evaluation reference", 0.9), "clip_ref_gain_0.9": ("clip reference", 0.9)}
+PROBES = {"eval_ref_gain_0.9": ("evaluation reference", 0.9)}
 
+# (claim, metric, variant a, variant b, expected sign of a − b; 0 = "no worse": a must not fall below b)
 CLAIMS = (
     ("reference carries identity", "identity_accuracy", "{v}", "{v}:no_reference", +1),
     ("reference adds identity at σ = 0.9 (one-step probe)", "eval_ref_gain_0.9", "{v}", "zero", +1),

@@ -3,7 +3,7 @@
 With ``R`` the SynthFaces readout applied to every frame:
 
 * **identity accuracy** – fraction of (frame, attribute) pairs where ``R`` reads the true
-  identity attribute (9 attributes; chance ≈ 0.37);
+  identity attribute (9 attributes; chance :func:`identity_chance` = 0.383);
 * **embedding cosine** – mean over frames of ``cos(E(frame), E(reference))``;
 * **text adherence** – mean over the 5 prompt attributes of readout accuracy (scene,
   expression, lighting, accessory per frame; motion from the face trajectory);
@@ -88,3 +88,10 @@ def clip_metrics(
 
 def summarize(per_clip: dict[str, torch.Tensor]) -> dict[str, dict]:
     return {k: mean_ci(v) for k, v in per_clip.items()}
+
+
+def identity_chance() -> float:
+    """Identity accuracy of a random guess: the mean over the identity attributes of 1 / number of values."""
+    from .toyworld.world import IDENTITY_ATTRS
+
+    return sum(1 / len(v) for v in IDENTITY_ATTRS.values()) / len(IDENTITY_ATTRS)
