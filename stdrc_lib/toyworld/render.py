@@ -102,7 +102,9 @@ class _Canvas:
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         a = np.clip(np.broadcast_to(cover, img.shape[:3])[:, ys, xs], 0, 1)[..., None]
         region = img[:, ys, xs]
-        region += a * (np.asarray(colour, np.float32) - region)
+        step = np.subtract(np.asarray(colour, np.float32), region)  # region += a·(colour − region), in place
+        step *= a
+        region += step
 
 
 FACE_REACH = 1.0  # face heights from the face centre that bound every part (checked by the tests)
@@ -238,7 +240,7 @@ def render(
     win = cv.window(y0, y1, x0, x1)
     _face(win, _Face(win, layout), identity, expression, accessory)
     cv.img *= LIGHT[lighting]
-    return np.clip(cv.img, 0, 1)
+    return np.clip(cv.img, 0, 1, out=cv.img)
 
 
 def render_clip(identity: Identity, prompt: Prompt, rng: np.random.Generator, frames: int = 17, size: int = 64):
