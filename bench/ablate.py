@@ -79,24 +79,34 @@ def _write(name: str, payload: dict) -> None:
 
 
 def run_guidance(args, readout) -> None:
+    """The (s_txt, s_ref) grid, both orders. Finished cells are kept in runs/ablation/guidance_cells.json,
+    so a killed run continues with the next cell; the results file is written when the grid is complete."""
     b = bb.load_toy()
-    cells = []
-    t0 = time.time()
+    partial = RUNS / "guidance_cells.json"
+    key = {"clips": args.grid_clips, "steps": args.sample_steps}
+    done = json.loads(partial.read_text()) if partial.is_file() else {**key, "cells": [], "minutes": 0.0}
+    if {k: done[k] for k in key} != key:  # cells scored with other settings are not mixed in
+        done = {**key, "cells": [], "minutes": 0.0}
+    have = {(c["order"], c["s_ref"], c["s_txt"]) for c in done["cells"]}
     for order in G.ORDERS:
         for s_ref in GRID_S_REF:
             for s_txt in GRID_S_TXT:
+                if (order, s_ref, s_txt) in have:
+                    continue
+                t0 = time.time()
                 rep = evaluate(
                     b, readout, n=args.grid_clips, batch=8, steps=args.sample_steps,
                     guidance=G.GuidanceConfig(s_ref, s_txt, order), rows=("model",), progress=False,
                 )  # fmt: skip
-                cells.append({"order": order, "s_ref": s_ref, "s_txt": s_txt, **_summary(rep["results"])["model"]})
+                cell = {"order": order, "s_ref": s_ref, "s_txt": s_txt, **_summary(rep["results"])["model"]}
+                done["cells"].append(cell)
+                done["minutes"] += (time.time() - t0) / 60
+                RUNS.mkdir(parents=True, exist_ok=True)
+                atomic_write(partial, lambda p: p.write_text(json.dumps(done, indent=1)))
                 print(f"guidance {order} s_ref={s_ref} s_txt={s_txt}: "
-                      f"identity {cells[-1]['identity_accuracy'][0]:.3f} text {cells[-1]['text_adherence'][0]:.3f}",
+                      f"identity {cell['identity_accuracy'][0]:.3f} text {cell['text_adherence'][0]:.3f}",
                       flush=True)  # fmt: skip
-    _write(
-        "guidance",
-        {"clips": args.grid_clips, "steps": args.sample_steps, "minutes": (time.time() - t0) / 60, "cells": cells},
-    )
+    _write("guidance", done)
 
 
 def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
