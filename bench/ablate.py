@@ -3,6 +3,7 @@
 Usage:
     python bench/ablate.py                       # everything not yet done, in order (resumable)
     python bench/ablate.py --only guidance       # just the (s_txt, s_ref) grid on the shipped model
+    python bench/ablate.py --only guidance_clipref  # the same grid with a frame of the clip as reference
     python bench/ablate.py --only tass_s0 shared_s0
     python bench/ablate.py --list
     python bench/ablate.py --denoising           # add the one-step denoising probe to finished variants
@@ -17,8 +18,9 @@ clips with evaluation-mode references, with and without the reference, and by th
 noise hides it, paired on the same clips and noise; more sensitive than reading blurry samples). Results go to
 docs/ablation/<variant>.json (committed); a finished variant is skipped on the next run.
 
-The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders; it runs
-last. Results scored with the first (single-stage) readout are kept in docs/ablation/v1_first_readout/.
+The guidance study scores the shipped model (data/toy) over a grid of (s_txt, s_ref), both orders, with
+evaluation-mode references and again with a frame of the clip as reference; it runs last. Results scored
+with the first (single-stage) readout are kept in docs/ablation/v1_first_readout/.
 """
 
 from __future__ import annotations
@@ -78,14 +80,21 @@ def _write(name: str, payload: dict) -> None:
     atomic_write(RESULTS / f"{name}.json", lambda p: p.write_text(json.dumps(payload, indent=1)))
 
 
-def run_guidance(args, readout) -> None:
-    """The (s_txt, s_ref) grid, both orders. Finished cells are kept in runs/ablation/guidance_cells.json,
-    so a killed run continues with the next cell; the results file is written when the grid is complete."""
+GRIDS = {"guidance": "eval", "guidance_clipref": "clip"}  # results name → reference mode
+
+
+def run_guidance(args, readout, name: str = "guidance") -> None:
+    """The (s_txt, s_ref) grid, both orders, with evaluation-mode references (``guidance``) or with a frame
+    of the clip as reference (``guidance_clipref``: the one setting where the shipped model does take
+    identity from its reference, so ``s_ref`` has something to amplify). Finished cells are kept in
+    runs/ablation/<name>_cells.json, so a killed run continues with the next cell; the results file is
+    written when the grid is complete."""
     b = bb.load_toy()
-    partial = RUNS / "guidance_cells.json"
-    key = {"clips": args.grid_clips, "steps": args.sample_steps}
+    ref_mode = GRIDS[name]
+    partial = RUNS / f"{name}_cells.json"
+    key = {"clips": args.grid_clips, "steps": args.sample_steps, "ref_mode": ref_mode}
     done = json.loads(partial.read_text()) if partial.is_file() else {**key, "cells": [], "minutes": 0.0}
-    if {k: done[k] for k in key} != key:  # cells scored with other settings are not mixed in
+    if {k: done.get(k, "eval") for k in key} != key:  # cells scored with other settings are not mixed in
         done = {**key, "cells": [], "minutes": 0.0}
     have = {(c["order"], c["s_ref"], c["s_txt"]) for c in done["cells"]}
     for order in G.ORDERS:
@@ -97,16 +106,17 @@ def run_guidance(args, readout) -> None:
                 rep = evaluate(
                     b, readout, n=args.grid_clips, batch=8, steps=args.sample_steps,
                     guidance=G.GuidanceConfig(s_ref, s_txt, order), rows=("model",), progress=False,
+                    ref_mode=ref_mode,
                 )  # fmt: skip
                 cell = {"order": order, "s_ref": s_ref, "s_txt": s_txt, **_summary(rep["results"])["model"]}
                 done["cells"].append(cell)
                 done["minutes"] += (time.time() - t0) / 60
                 RUNS.mkdir(parents=True, exist_ok=True)
                 atomic_write(partial, lambda p: p.write_text(json.dumps(done, indent=1)))
-                print(f"guidance {order} s_ref={s_ref} s_txt={s_txt}: "
+                print(f"{name} {order} s_ref={s_ref} s_txt={s_txt}: "
                       f"identity {cell['identity_accuracy'][0]:.3f} text {cell['text_adherence'][0]:.3f}",
                       flush=True)  # fmt: skip
-    _write("guidance", done)
+    _write(name, done)
 
 
 def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
@@ -224,7 +234,7 @@ def add_denoising(name: str, args, readout, b=None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="*", help="variant names and/or 'guidance'")
+    ap.add_argument("--only", nargs="*", help="variant names and/or the grids 'guidance', 'guidance_clipref'")
     ap.add_argument("--steps", type=int, default=800, help="training steps per variant (default 800)")
     ap.add_argument("--train-clips", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=64, help="held-out clips per variant (default 64)")
@@ -248,7 +258,7 @@ def main() -> None:
         raise SystemExit(f"--threads must be >= 0, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = [*VARIANTS, "guidance"]
+    names = [*VARIANTS, *GRIDS]
     if args.list:
         for n in names:
             print(n, "done" if (RESULTS / f"{n}.json").is_file() else "to do")
@@ -269,7 +279,7 @@ def main() -> None:
             print(f"{name}: done, skipping")
             continue
         print(f"=== {name}", flush=True)
-        run_guidance(args, readout) if name == "guidance" else run_variant(name, args, readout, caches)
+        run_guidance(args, readout, name) if name in GRIDS else run_variant(name, args, readout, caches)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 import re
 from pathlib import Path
 
-from stdrc_lib.ablation import RESULTS, claims, claims_table, independence, load, plot, variant_table
+from stdrc_lib.ablation import RESULTS, claims, claims_table, independence, load, load_grids, plot, variant_table
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ABLATION.md"
 
@@ -29,15 +29,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/ABLATION.md")
     args = ap.parse_args()
-    variants, grid = load()
+    variants, _ = load()
+    grids = load_grids()
     tables = {"variants": variant_table(variants), "claims": claims_table(claims(variants))} if variants else {}
     if variants:
         print(tables["variants"])
         print()
         print(tables["claims"])
-    if grid:
+    for name, grid in grids.items():
+        print(f"{name} ({grid.get('ref_mode', 'eval')} references):")
         print("\n".join(independence(grid)))
-    for p in plot(variants, grid):
+    for p in plot(variants, grids):
         print(f"wrote {p}")
     if args.write_doc and variants:
         text = DOC.read_text()
@@ -45,7 +47,7 @@ def main() -> None:
             text = write_block(text, name, body)
         DOC.write_text(text)
         print(f"wrote the tables into {DOC}")
-    if not variants and not grid:
+    if not variants and not grids:
         print(f"no results in {RESULTS} yet: run python bench/ablate.py")
 
 

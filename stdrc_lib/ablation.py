@@ -16,15 +16,20 @@ METRICS = ("identity_accuracy", "embedding_cosine", "copy_paste", "text_adherenc
 
 
 def load(folder: Path = RESULTS) -> tuple[dict, dict | None]:
-    """``({variant: result}, guidance_grid or None)`` from whatever has finished so far."""
-    variants, grid = {}, None
-    for f in sorted(folder.glob("*.json")):
-        data = json.loads(f.read_text())
-        if f.stem == "guidance":
-            grid = data
-        else:
-            variants[f.stem] = data
-    return variants, grid
+    """``({variant: result}, guidance_grid or None)`` from whatever has finished so far (the grid with
+    evaluation-mode references; :func:`load_grids` has every grid)."""
+    variants = {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json")) if not _is_grid(f)}
+    return variants, load_grids(folder).get("guidance")
+
+
+def load_grids(folder: Path = RESULTS) -> dict[str, dict]:
+    """``{name: grid}`` for the finished guidance grids: ``guidance`` (evaluation-mode references) and
+    ``guidance_clipref`` (a frame of the clip as reference)."""
+    return {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json")) if _is_grid(f)}
+
+
+def _is_grid(f: Path) -> bool:
+    return f.stem == "guidance" or f.stem.startswith("guidance_")
 
 
 def variant_table(variants: dict) -> str:
@@ -198,7 +203,9 @@ def independence(grid: dict) -> list[str]:
     return out
 
 
-def plot(variants: dict, grid: dict | None, folder: Path = RESULTS) -> list[Path]:
+def plot(variants: dict, grids: dict[str, dict] | dict | None, folder: Path = RESULTS) -> list[Path]:
+    """Bar chart and claims forest plot of the variants, and one heat-map figure ``<name>.png`` per grid
+    (``grids`` is ``{name: grid}``; a single grid is drawn as ``guidance.png``)."""
     import matplotlib.pyplot as plt
 
     paths = []
@@ -225,7 +232,9 @@ def plot(variants: dict, grid: dict | None, folder: Path = RESULTS) -> list[Path
             paths.append(folder / "claims.png")
             ax.figure.savefig(paths[-1], dpi=110)
             plt.close(ax.figure)
-    if grid:
+    if grids and "cells" in grids:
+        grids = {"guidance": grids}
+    for name, grid in (grids or {}).items():
         orders = sorted({c["order"] for c in grid["cells"]})
         fig, axes = plt.subplots(len(orders), 2, figsize=(9, 3.6 * len(orders)), squeeze=False)
         for i, order in enumerate(orders):
@@ -237,12 +246,13 @@ def plot(variants: dict, grid: dict | None, folder: Path = RESULTS) -> list[Path
                 ax.set_yticks(range(len(s_ref)), [f"{v:g}" for v in s_ref])
                 ax.set_xlabel("s_txt")
                 ax.set_ylabel("s_ref")
-                ax.set_title(f"{order}: {metric.replace('_', ' ')}")
+                ref = "clip-frame" if grid.get("ref_mode") == "clip" else "evaluation"
+                ax.set_title(f"{order}: {metric.replace('_', ' ')} ({ref} references)", fontsize=9)
                 for (r, c), v in np.ndenumerate(a):
                     ax.text(c, r, f"{v:.3f}", ha="center", va="center", color="w", fontsize=8)
                 plt.colorbar(im, ax=ax)
         plt.tight_layout()
-        paths.append(folder / "guidance.png")
+        paths.append(folder / f"{name}.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths

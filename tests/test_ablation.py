@@ -107,3 +107,68 @@ def test_report_writes_tables_between_the_markers_of_ablation_md():
         assert out.count("NEW TABLE") == 1
     with pytest.raises(SystemExit, match="markers"):
         mod.write_block("no markers here", "variants", "x")
+
+
+def _grid(ref_mode: str) -> dict:
+    cells = [
+        {"order": o, "s_ref": r, "s_txt": t, "identity_accuracy": [0.4 + 0.01 * r, 0.03], "text_adherence": [0.5, 0.04]}
+        for o in ("ref_first", "text_first")
+        for r in (1.0, 2.0)
+        for t in (1.0, 3.0)
+    ]
+    return {"clips": 2, "steps": 1, "ref_mode": ref_mode, "cells": cells, "minutes": 0.1}
+
+
+def test_grids_are_not_read_as_variants_and_each_gets_its_plot(tmp_path):
+    import json
+
+    (tmp_path / "tass_s0.json").write_text(json.dumps(_variant("tass", 0.4, 0.1)))
+    (tmp_path / "guidance.json").write_text(json.dumps(_grid("eval")))
+    (tmp_path / "guidance_clipref.json").write_text(json.dumps(_grid("clip")))
+    variants, grid = AB.load(tmp_path)
+    assert list(variants) == ["tass_s0"] and grid["ref_mode"] == "eval"
+    grids = AB.load_grids(tmp_path)
+    assert sorted(grids) == ["guidance", "guidance_clipref"]
+    paths = AB.plot({}, grids, folder=tmp_path)
+    assert sorted(p.name for p in paths) == ["guidance.png", "guidance_clipref.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_guidance_grid_resumes_from_its_finished_cells(tmp_path, monkeypatch):
+    """A grid killed after some cells continues with the next one: finished cells are not scored again, the
+    results file appears only when the grid is complete, and the clip-reference grid asks for clip references."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ablate", Path(__file__).parents[1] / "bench" / "ablate.py")
+    ablate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablate)
+    monkeypatch.setattr(ablate, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(ablate, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(ablate, "GRID_S_REF", (1.0, 2.0))
+    monkeypatch.setattr(ablate, "GRID_S_TXT", (1.0,))
+    monkeypatch.setattr(ablate.bb, "load_toy", lambda: None)
+    calls, killed = [], []
+
+    def fake_evaluate(b, readout, guidance, ref_mode, **kw):
+        if len(calls) == 3 and not killed:
+            killed.append(True)
+            raise KeyboardInterrupt  # killed during the fourth cell
+        calls.append((guidance.order, guidance.s_ref, guidance.s_txt, ref_mode))
+        stat = {"mean": guidance.s_ref / 10, "ci95": 0.01}
+        return {"results": {"model": {"identity_accuracy": stat, "text_adherence": stat}}}
+
+    monkeypatch.setattr(ablate, "evaluate", fake_evaluate)
+
+    class Args:
+        grid_clips, sample_steps = 2, 1
+
+    with pytest.raises(KeyboardInterrupt):
+        ablate.run_guidance(Args, None, "guidance_clipref")
+    assert not (tmp_path / "results" / "guidance_clipref.json").exists()
+    assert len(json.loads((tmp_path / "runs" / "guidance_clipref_cells.json").read_text())["cells"]) == 3
+    ablate.run_guidance(Args, None, "guidance_clipref")
+    assert len(calls) == 4 and len(set(calls)) == 4 and {c[3] for c in calls} == {"clip"}
+    grid = json.loads((tmp_path / "results" / "guidance_clipref.json").read_text())
+    assert grid["ref_mode"] == "clip" and len(grid["cells"]) == 4
