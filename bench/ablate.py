@@ -64,9 +64,13 @@ VARIANTS = {
     "tass_s2": ("tass", True, True, 2, False),
     "shared_s2": ("shared", True, True, 2, False),
     "tass_xref_s0": ("tass", True, True, 0, False),  # beyond the paper: see CROSS_REF
+    "tass_relayout30_s0": ("tass", True, True, 0, False),  # beyond the paper: see AUGMENT
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}
+# variants with a weaker augmentation than the default: a dose between `tass_noaug_s0` (copies its reference,
+# identity 0.62) and `tass_s0` (copies nothing, identity at chance), to see whether any dose keeps both
+AUGMENT = {"tass_relayout30_s0": AugmentConfig(p_relayout=0.3)}
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 
@@ -145,7 +149,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         seed=seed,
         scheme=scheme,
         n_clips=args.train_clips,
-        augment=AugmentConfig() if aug else NO_AUGMENT,
+        augment=AUGMENT.get(name, AugmentConfig()) if aug else NO_AUGMENT,
         lambda_id=LAMBDA_ID if ident else 0.0,
         sample_every=0,
         ckpt_every=100,

@@ -815,16 +815,21 @@ print(f"{len(variants)} trained variants and {'a' if grid else 'no'} guidance gr
         md("""
 ## 1 · The guidance knobs
 
-Each cell is the shipped toy model scored on 32 held-out clips with evaluation-mode references. If the two knobs
-were independent, identity would change along the `s_ref` axis (rows) and text adherence along the `s_txt` axis
-(columns), each with the other metric flat.
+Each cell is the shipped toy model scored on 32 held-out clips. If the two knobs were independent, identity would
+change along the `s_ref` axis (rows) and text adherence along the `s_txt` axis (columns), each with the other
+metric flat. There are two grids: with evaluation-mode references (another pose, place, light and background: the
+real task), and with a frame of the clip as reference (the training distribution, the one setting where this
+model does take identity from its reference, so `s_ref` has something to amplify).
 """),
         code("""
-if grid:
+grids = ablation.load_grids(RESULTS) or ({"guidance": grid} if grid else {})
+for name, g in grids.items():
+    refs = "clip-frame references" if g.get("ref_mode") == "clip" else "evaluation-mode references"
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    fig.suptitle(f"{name}: {refs}")
     for i, order in enumerate(("ref_first", "text_first")):
         for j, metric in enumerate(("identity_accuracy", "text_adherence")):
-            s_ref, s_txt, a = ablation.grid_arrays(grid, order, metric)
+            s_ref, s_txt, a = ablation.grid_arrays(g, order, metric)
             im = axes[i, j].imshow(a, origin="lower", cmap="viridis")
             axes[i, j].set_xticks(range(len(s_txt)), [f"{v:g}" for v in s_txt])
             axes[i, j].set_yticks(range(len(s_ref)), [f"{v:g}" for v in s_ref])
@@ -834,10 +839,10 @@ if grid:
                 axes[i, j].text(c, r, f"{v:.2f}", ha="center", va="center", color="w", fontsize=9)
             plt.colorbar(im, ax=axes[i, j])
     plt.tight_layout(); plt.show()
-    for line in ablation.independence(grid):
+    for line in ablation.independence(g):
         print(line)
-else:
-    print("no guidance grid yet: python bench/ablate.py --only guidance")
+if not grids:
+    print("no guidance grid yet: python bench/ablate.py --only guidance guidance_clipref")
 """),
         md("""
 **Reading it.** In our runs `s_ref` does not move identity (at most 2.5 points, inside the confidence intervals),
