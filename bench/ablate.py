@@ -65,12 +65,16 @@ VARIANTS = {
     "shared_s2": ("shared", True, True, 2, False),
     "tass_xref_s0": ("tass", True, True, 0, False),  # beyond the paper: see CROSS_REF
     "tass_relayout30_s0": ("tass", True, True, 0, False),  # beyond the paper: see AUGMENT
+    "tass_relight_s0": ("tass", True, True, 0, False),  # beyond the paper: see RELIGHT
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}
 # variants with a weaker augmentation than the default: a dose between `tass_noaug_s0` (copies its reference,
 # identity 0.62) and `tass_s0` (copies nothing, identity at chance), to see whether any dose keeps both
 AUGMENT = {"tass_relayout30_s0": AugmentConfig(p_relayout=0.3)}
+# variants whose clip-frame references are re-lit by another of the world's lights on this share of steps:
+# evaluation references are always lit differently from the clip, training references never are
+RELIGHT = {"tass_relight_s0": 0.5}
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 
@@ -155,6 +159,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         ckpt_every=100,
         isolated_reference=isolated,
         p_cross_ref=p_cross,
+        p_relight=RELIGHT.get(name, 0.0),
     )
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()

@@ -100,6 +100,10 @@ def cases(tmp: Path):
         "fine-tuning (CLI): --p-cross-ref with the full preset",
         lambda: main(["train", "--preset", "full", "--p-cross-ref", "0.5"]),
     )
+    yield (
+        "fine-tuning (CLI): --p-relight with the full preset",
+        lambda: main(["train", "--preset", "full", "--p-relight", "0.5"]),
+    )
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "ablation claims: unknown claim sign", lambda: _compare_sign()
 

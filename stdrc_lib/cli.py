@@ -151,6 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ckpt_every=args.ckpt_every,
         face_loss_weight=args.face_loss_weight,
         p_cross_ref=args.p_cross_ref,
+        p_relight=args.p_relight,
     )
     info = build_toy_weights(
         Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
@@ -170,12 +171,14 @@ def _train_full(args: argparse.Namespace) -> int:
     from .finetune import finetune
     from .train import ToyTrainConfig
 
-    if args.p_cross_ref:
-        print(
-            "stdrc train --preset full: error: --p-cross-ref needs rendered references; it is toy-only.",
-            file=sys.stderr,
-        )
-        return 2
+    for flag in ("p_cross_ref", "p_relight"):
+        if getattr(args, flag):
+            print(
+                f"stdrc train --preset full: error: --{flag.replace('_', '-')} needs rendered references; "
+                "it is toy-only.",
+                file=sys.stderr,
+            )
+            return 2
     missing = [f"--{k}" for k in ("model", "data") if not getattr(args, k)]
     if missing:
         print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
@@ -314,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="toy preset: share of references rendered apart from the clip (another pose, place, light and "
         "background of the same identity), as evaluation references are (default 0)",
+    )
+    train.add_argument(
+        "--p-relight",
+        type=float,
+        default=0.0,
+        help="toy preset: share of references re-lit by another of the world's lights (bright, dim, warm), "
+        "as evaluation references are lit differently from the clip (default 0)",
     )
     train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")

@@ -55,6 +55,7 @@ class ToyTrainConfig:
     sigma_id: float = 0.5
     ema_decay: float = 0.0
     p_cross_ref: float = 0.0
+    p_relight: float = 0.0  # toy: share of references re-lit by another of the world's lights
     lora_rank: int = 0
     gradient_checkpointing: bool = False
     ckpt_every: int = 0
@@ -65,7 +66,7 @@ class ToyTrainConfig:
         P.check_scheme(self.scheme)
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.augment.items()})
-        for k in ("p_text", "p_ref", "p_both", "p_cross_ref"):
+        for k in ("p_text", "p_ref", "p_both", "p_cross_ref", "p_relight"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"`{k}` must be in [0, 1], got {getattr(self, k)!r}.")
         if self.lambda_id < 0:
@@ -140,6 +141,18 @@ def build_cache(
         *cross,
         face_boxes=torch.cat(fboxes),
     )
+
+
+def _relight_some(ref_px: torch.Tensor, prompt_attrs: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Re-light a random share ``p`` of the (clip-frame) references by one of the world's other lights."""
+    from .toyworld.render import relight
+    from .toyworld.world import PROMPT_ATTRS
+
+    n = len(PROMPT_ATTRS["lighting"])
+    light = prompt_attrs[:, list(PROMPT_ATTRS).index("lighting")]
+    other = (light + torch.randint(1, n, light.shape, generator=g)) % n
+    on = (torch.rand(len(light), generator=g) < p).view(-1, 1, 1, 1)
+    return torch.where(on, relight(ref_px, light, other), ref_px)
 
 
 def sample_sigma(b: int, g: torch.Generator) -> torch.Tensor:
@@ -329,6 +342,8 @@ def train_toy(
             cross = (torch.rand(cfg.batch, generator=g) < cfg.p_cross_ref).view(-1, 1, 1, 1)
             ref_px = torch.where(cross, cache.cross_refs[idx], ref_px)
             ref_box = torch.where(cross.view(-1, 1), cache.cross_ref_boxes[idx], ref_box)
+        if cfg.p_relight > 0:  # some references re-lit by another light, as evaluation references are
+            ref_px = _relight_some(ref_px, cache.prompt_attrs[idx], cfg.p_relight, g)
         refs = augment(ref_px, ref_box, cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
         sigma = sample_sigma(cfg.batch, g)

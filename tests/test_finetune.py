@@ -100,6 +100,8 @@ def test_cli_full_preset(folders, capsys):
     assert "--model and --data required" in capsys.readouterr().err
     assert main(["train", "--preset", "full", "--p-cross-ref", "0.5"]) == 2
     assert "--p-cross-ref" in capsys.readouterr().err
+    assert main(["train", "--preset", "full", "--p-relight", "0.5"]) == 2
+    assert "--p-relight" in capsys.readouterr().err
     out = folders / "lora_cli"
     args = ["train", "--preset", "full", "--model", str(folders / "model"), "--data", str(folders / "videos")]
     args += ["--out", str(out), "--frames", "17", "--height", "64", "--width", "64", "--steps", "2", "--batch", "2"]

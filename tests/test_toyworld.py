@@ -121,3 +121,25 @@ def test_write_manifest_keeps_the_records_of_parts_not_retrained(tmp_path):
     write_manifest(tmp_path, {"seed": 0, "training": {"transformer": {"steps": 2400}}})
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["training"] == {"vae": {"psnr_mean": 22.7}, "transformer": {"steps": 2400}}
+
+
+def test_relight_turns_one_light_into_another():
+    """Lighting is a per-channel gain and a clip to [0, 1]; the dim light saturates nothing, so re-lighting a dim
+    render gives the bright and the warm render of the same frame, and the identity light changes nothing."""
+    import torch
+
+    from stdrc_lib.toyworld import Identity, render
+    from stdrc_lib.toyworld.render import Layout, relight
+    from stdrc_lib.toyworld.world import PROMPT_ATTRS
+
+    lights = PROMPT_ATTRS["lighting"]
+    ident, lay = Identity.from_index(123), Layout.still(1, tilt=0.1)
+    px = {
+        k: torch.from_numpy(render(ident, lay, "beach", lighting=k)[0]).permute(2, 0, 1)[None] * 2 - 1 for k in lights
+    }
+    dim = torch.tensor([lights.index("dim")])
+    for k in ("bright", "warm"):
+        out = relight(px["dim"], dim, torch.tensor([lights.index(k)]))
+        assert torch.allclose(out, px[k], atol=1e-5)
+        assert not torch.allclose(out, px["dim"], atol=0.05)
+    assert torch.allclose(relight(px["dim"], dim, dim), px["dim"], atol=1e-6)

@@ -63,6 +63,14 @@ def test_cross_references_change_the_batch_but_not_the_rest(cache):
         train_toy(_fresh(), _cfg(p_cross_ref=0.5), cache=build_cache(_fresh().vae, 4, progress=False), progress=False)
 
 
+def test_relit_references_change_the_batch(cache):
+    a = train_toy(_fresh(), _cfg(p_relight=1.0), cache=cache, progress=False)["losses"]
+    b = train_toy(_fresh(), _cfg(), cache=cache, progress=False)["losses"]
+    assert a != b
+    with pytest.raises(ValueError, match="p_relight"):
+        _cfg(p_relight=1.5)
+
+
 def test_isolated_reference_trains(cache):
     """Training with the reference in its own pass: losses are finite and differ from the joint
     model's. Checkpointing is refused, since its recomputation would miss the cache."""

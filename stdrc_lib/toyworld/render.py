@@ -271,6 +271,17 @@ def render_eval_reference(identity: Identity, prompt: Prompt, rng: np.random.Gen
     return img, lay.boxes(FACE_ASPECT[identity.face_shape])[0]
 
 
+def relight(px, light_from, light_to):
+    """Re-light rendered images ``(B, 3, H, W)`` in ``[−1, 1]`` (torch) from one of the world's lights to
+    another, given per-image indices into ``PROMPT_ATTRS["lighting"]``. Lighting multiplies the whole picture
+    by a per-channel gain, so this is exact wherever the first render did not saturate."""
+    import torch
+
+    table = torch.from_numpy(np.stack([LIGHT[k] for k in PROMPT_ATTRS["lighting"]]))
+    gain = (table[light_to] / table[light_from]).to(px)[:, :, None, None]
+    return ((px + 1) / 2 * gain).clamp(0, 1) * 2 - 1
+
+
 # ----------------------------------------------------------------------------- demo helpers
 @dataclass(frozen=True)
 class FaceSpec:
