@@ -12,7 +12,17 @@ import argparse
 import re
 from pathlib import Path
 
-from stdrc_lib.ablation import RESULTS, claims, claims_table, independence, load, load_grids, plot, variant_table
+from stdrc_lib.ablation import (
+    RESULTS,
+    claims,
+    claims_table,
+    grid_table,
+    independence,
+    load,
+    load_grids,
+    plot,
+    variant_table,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ABLATION.md"
 
@@ -41,7 +51,8 @@ def main() -> None:
         print("\n".join(independence(grid)))
     for p in plot(variants, grids):
         print(f"wrote {p}")
-    if args.write_doc and variants:
+    tables.update({name: grid_table(grid) for name, grid in grids.items()})
+    if args.write_doc and tables:
         text = DOC.read_text()
         for name, body in tables.items():
             text = write_block(text, name, body)

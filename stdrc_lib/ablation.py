@@ -203,6 +203,37 @@ def independence(grid: dict) -> list[str]:
     return out
 
 
+def grid_table(grid: dict) -> str:
+    """Markdown table of a guidance grid: identity accuracy, text adherence and copy-paste at each
+    (order, s_ref), across s_txt; then the largest 95 % half-width in the grid and the independence check."""
+    s_txt = sorted({c["s_txt"] for c in grid["cells"]})
+    cols = " / ".join(f"{v:g}" for v in s_txt)
+    head = [f"{m} at s_txt = {cols}" for m in ("identity", "text adherence", "copy-paste")]
+    lines = [
+        "| order | s_ref | " + " | ".join(head) + " |",
+        "|---|---:|---|---|---|",
+    ]
+    for order in sorted({c["order"] for c in grid["cells"]}):
+        for s_ref in sorted({c["s_ref"] for c in grid["cells"]}):
+            row = sorted(
+                (c for c in grid["cells"] if c["order"] == order and c["s_ref"] == s_ref), key=lambda c: c["s_txt"]
+            )
+            cells = [
+                " / ".join(f"{c[m][0]:.3f}" for c in row) for m in ("identity_accuracy", "text_adherence", "copy_paste")
+            ]
+            lines.append(f"| {order} | {s_ref:g} | " + " | ".join(cells) + " |")
+    ci = {m: max(c[m][1] for c in grid["cells"]) for m in ("identity_accuracy", "text_adherence")}
+    lines += [
+        "",
+        f"{len(grid['cells'])} cells of {grid['clips']} held-out clips, {grid['steps']} sampling steps, "
+        f"{grid['minutes']:.0f} minutes; 95 % half-widths up to ±{ci['identity_accuracy']:.3f} (identity) and "
+        f"±{ci['text_adherence']:.3f} (text adherence) per cell.",
+        "",
+    ]
+    lines += [f"- {line}" for line in independence(grid)]
+    return "\n".join(lines)
+
+
 def plot(variants: dict, grids: dict[str, dict] | dict | None, folder: Path = RESULTS) -> list[Path]:
     """Bar chart and claims forest plot of the variants, and one heat-map figure ``<name>.png`` per grid
     (``grids`` is ``{name: grid}``; a single grid is drawn as ``guidance.png``)."""

@@ -111,7 +111,14 @@ def test_report_writes_tables_between_the_markers_of_ablation_md():
 
 def _grid(ref_mode: str) -> dict:
     cells = [
-        {"order": o, "s_ref": r, "s_txt": t, "identity_accuracy": [0.4 + 0.01 * r, 0.03], "text_adherence": [0.5, 0.04]}
+        {
+            "order": o,
+            "s_ref": r,
+            "s_txt": t,
+            "identity_accuracy": [0.4 + 0.01 * r, 0.03],
+            "text_adherence": [0.5, 0.04],
+            "copy_paste": [0.1, 0.02],
+        }  # fmt: skip
         for o in ("ref_first", "text_first")
         for r in (1.0, 2.0)
         for t in (1.0, 3.0)
@@ -132,6 +139,9 @@ def test_grids_are_not_read_as_variants_and_each_gets_its_plot(tmp_path):
     paths = AB.plot({}, grids, folder=tmp_path)
     assert sorted(p.name for p in paths) == ["guidance.png", "guidance_clipref.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+    table = AB.grid_table(grids["guidance"])
+    assert "| text_first | 2 | 0.420 / 0.420 |" in table  # identity 0.4 + 0.01 · s_ref, across s_txt
+    assert "s_ref 1→2 moves identity by up to 1.0 points and text adherence by up to 0.0" in table
 
 
 def test_guidance_grid_resumes_from_its_finished_cells(tmp_path, monkeypatch):
