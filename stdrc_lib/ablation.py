@@ -60,6 +60,12 @@ CLAIMS = (
     ("reference adds identity at σ = 0.9 (one-step probe)", "eval_ref_gain_0.9", "{v}", "zero", +1),
     ("TASS reduces copy-paste vs shared", "copy_paste", "tass_s{s}", "shared_s{s}", -1),
     ("TASS keeps identity vs shared", "identity_accuracy", "tass_s{s}", "shared_s{s}", 0),
+    ("TASS reduces copy-paste vs temporal-only shift", "copy_paste", "tass_s0", "temporal_s0", -1),
+    ("TASS reduces copy-paste vs spatial-only shift", "copy_paste", "tass_s0", "spatial_s0", -1),
+    ("TASS reduces copy-paste vs no positions (NoPE)", "copy_paste", "tass_s0", "nope_s0", -1),
+    ("TASS keeps identity vs temporal-only shift", "identity_accuracy", "tass_s0", "temporal_s0", 0),
+    ("TASS keeps identity vs spatial-only shift", "identity_accuracy", "tass_s0", "spatial_s0", 0),
+    ("TASS keeps identity vs no positions (NoPE)", "identity_accuracy", "tass_s0", "nope_s0", 0),
     ("TASS reduces copy-paste vs shared, no augmentation", "copy_paste", "tass_noaug_s0", "shared_noaug_s0", -1),
     ("augmentation reduces copy-paste (tass)", "copy_paste", "tass_s0", "tass_noaug_s0", -1),
     ("augmentation reduces copy-paste (shared)", "copy_paste", "shared_s0", "shared_noaug_s0", -1),
@@ -130,14 +136,42 @@ def claims(variants: dict, seeds=(0, 1, 2)) -> list[dict]:
             pairs = [(ka.format(s=s), kb.format(s=s)) for s in seeds]
         else:
             pairs = [(ka, kb)]
+        found = []
         for a_key, b_key in pairs:
             a, b = _value(variants, a_key, metric), _value(variants, b_key, metric)
             if a is None or b is None:
                 continue
+            found.append((a, b))
             d, ci, verdict = compare(a, b, sign)
             rows.append({"claim": claim, "metric": metric, "a": a_key, "b": b_key, "a_value": a, "b_value": b,
                          "delta": d, "ci95": ci, "verdict": verdict})  # fmt: skip
+        if "{s}" in ka and len(found) >= 2:
+            a, b, d, ci = pool_seeds(found)
+            verdict = compare((d, ci), (0.0, 0.0), sign)[2]
+            rows.append({"claim": claim + f" ({len(found)} seeds pooled)", "metric": metric,
+                         "a": ka.format(s="*"), "b": kb.format(s="*"), "a_value": a, "b_value": b,
+                         "delta": d, "ci95": ci, "verdict": verdict})  # fmt: skip
     return rows
+
+
+# Student's t at 97.5 % by degrees of freedom (for seed-pooled intervals; ~2.0 beyond the table)
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def pool_seeds(pairs: list[tuple[tuple[float, float], tuple[float, float]]]):
+    """``(mean a, mean b, mean Δ, CI of mean Δ)`` over seeds, from per-seed ``((mean, ci), (mean, ci))`` pairs.
+
+    The CI is the larger of two: the evaluation noise of the mean, ``sqrt(Σ ci_a² + ci_b²) / n``, and the
+    seed-to-seed spread, ``t(n−1) · sd(Δ) / √n`` (Student's t at 97.5 %). With 3 seeds the second is wide on
+    purpose: three training runs say little about a small difference.
+    """
+    n = len(pairs)
+    deltas = np.array([a[0] - b[0] for a, b in pairs])
+    noise = float(np.sqrt(sum(a[1] ** 2 + b[1] ** 2 for a, b in pairs)) / n)
+    spread = float(_T975.get(n - 1, 2.0) * deltas.std(ddof=1) / np.sqrt(n))
+    a_mean = (float(np.mean([a[0] for a, _ in pairs])), 0.0)
+    b_mean = (float(np.mean([b[0] for _, b in pairs])), 0.0)
+    return a_mean, b_mean, float(deltas.mean()), max(noise, spread)
 
 
 def claims_table(rows: list[dict]) -> str:

@@ -182,3 +182,19 @@ def test_guidance_grid_resumes_from_its_finished_cells(tmp_path, monkeypatch):
     assert len(calls) == 4 and len(set(calls)) == 4 and {c[3] for c in calls} == {"clip"}
     grid = json.loads((tmp_path / "results" / "guidance_clipref.json").read_text())
     assert grid["ref_mode"] == "clip" and len(grid["cells"]) == 4
+
+
+def test_seeds_pool_into_one_row_with_the_wider_interval():
+    """Three seeds of the main pair give three per-seed rows and one pooled row; its interval is the wider of the
+    evaluation noise and Student's t over the seed-to-seed spread, so inconsistent seeds cannot pass as a result."""
+    consistent = {
+        f"{k}_s{s}": _variant(k, 0.4, c + 0.01 * s) for s in range(3) for k, c in (("tass", 0.1), ("shared", 0.3))
+    }
+    rows = [r for r in AB.claims(consistent) if r["claim"].startswith("TASS reduces copy-paste vs shared")]
+    assert [r["a"] for r in rows] == ["tass_s0", "tass_s1", "tass_s2", "tass_s*"]
+    pooled = rows[-1]
+    assert pooled["delta"] == pytest.approx(-0.2) and pooled["verdict"] == "holds"
+    assert pooled["ci95"] == pytest.approx((3 * 2 * 0.05**2) ** 0.5 / 3)  # no spread: evaluation noise only
+    noisy = dict(consistent, shared_s1=_variant("shared", 0.4, 0.05))  # one seed the other way round
+    pooled = [r for r in AB.claims(noisy) if r["a"] == "tass_s*" and r["metric"] == "copy_paste"][0]
+    assert pooled["verdict"] == "not shown" and pooled["ci95"] > 0.2
