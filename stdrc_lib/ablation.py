@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .augment import AugmentConfig
+
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "ablation"  # the repository's results
 METRICS = ("identity_accuracy", "embedding_cosine", "copy_paste", "text_adherence", "temporal_consistency")
 
@@ -45,10 +47,19 @@ def variant_table(variants: dict) -> str:
         g = _value(variants, name, "eval_ref_gain_0.9")
         gain = f"{g[0]:+.3f} ± {g[1]:.3f}" if g else "–"
         lines.append(
-            f"| {name} | {v['scheme']} | {'on' if v['augmentation'] else 'off'} | "
+            f"| {name} | {v['scheme']} | {_augmentation(v)} | "
             f"{'on' if v['identity_loss'] else 'off'} | {v['seed']} | {cells} | {ref} | {gain} |"
         )
     return "\n".join(lines)
+
+
+def _augmentation(v: dict) -> str:
+    """ "on" / "off", or the re-layout share where a variant changed it from the default."""
+    if not v["augmentation"]:
+        return "off"
+    p = v.get("train_config", {}).get("augment", {}).get("p_relayout")
+    default = AugmentConfig().p_relayout
+    return "on" if p is None or p == default else f"on, re-layout {p:g}"
 
 
 # one-step denoising probe (bench/ablate.py --denoising): paired gain of a reference at σ = 0.9, against 0
