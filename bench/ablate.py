@@ -102,9 +102,8 @@ def run_guidance(args, readout, name: str = "guidance") -> None:
     partial = RUNS / f"{name}_cells.json"
     key = {"clips": args.grid_clips, "steps": args.sample_steps, "ref_mode": ref_mode}
     done = json.loads(partial.read_text()) if partial.is_file() else {**key, "cells": [], "minutes": 0.0}
-    if {k: done.get(k, "eval") for k in key} != key:  # cells scored with other settings are not mixed in
+    if {k: done.get(k) for k in key} != key:  # cells scored with other settings are not mixed in
         done = {**key, "cells": [], "minutes": 0.0}
-    done.update(key)  # (cells kept before the reference mode was recorded were all scored with "eval")
     have = {(c["order"], c["s_ref"], c["s_txt"]) for c in done["cells"]}
     for order in G.ORDERS:
         for s_ref in GRID_S_REF:

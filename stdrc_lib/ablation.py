@@ -279,9 +279,9 @@ def grid_table(grid: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(variants: dict, grids: dict[str, dict] | dict | None, folder: Path = RESULTS) -> list[Path]:
+def plot(variants: dict, grids: dict[str, dict] | None, folder: Path = RESULTS) -> list[Path]:
     """Bar chart and claims forest plot of the variants, and one heat-map figure ``<name>.png`` per grid
-    (``grids`` is ``{name: grid}``; a single grid is drawn as ``guidance.png``)."""
+    of ``grids`` (``{name: grid}``, as :func:`load_grids` returns)."""
     import matplotlib.pyplot as plt
 
     paths = []
@@ -308,8 +308,6 @@ def plot(variants: dict, grids: dict[str, dict] | dict | None, folder: Path = RE
             paths.append(folder / "claims.png")
             ax.figure.savefig(paths[-1], dpi=110)
             plt.close(ax.figure)
-    if grids and "cells" in grids:
-        grids = {"guidance": grids}
     for name, grid in (grids or {}).items():
         orders = sorted({c["order"] for c in grid["cells"]})
         fig, axes = plt.subplots(len(orders), 2, figsize=(9, 3.6 * len(orders)), squeeze=False)
