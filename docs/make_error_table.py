@@ -36,6 +36,7 @@ def cases(tmp: Path):
     from stdrc_lib import sampling as S
     from stdrc_lib.cli import main
     from stdrc_lib.text import ToyTextEncoder
+    from stdrc_lib.toyworld.render import relight
     from stdrc_lib.train import ToyTrainConfig
 
     toy = bb.build_toy(seed=0, num_layers=1)
@@ -103,6 +104,10 @@ def cases(tmp: Path):
     yield (
         "fine-tuning (CLI): --p-relight with the full preset",
         lambda: main(["train", "--preset", "full", "--p-relight", "0.5"]),
+    )
+    yield (
+        "toy world: re-light with a light index out of range",
+        lambda: relight(torch.zeros(1, 3, 8, 8), torch.tensor([0]), torch.tensor([3])),
     )
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "ablation claims: unknown claim sign", lambda: _compare_sign()

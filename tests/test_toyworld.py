@@ -143,3 +143,7 @@ def test_relight_turns_one_light_into_another():
         assert torch.allclose(out, px[k], atol=1e-5)
         assert not torch.allclose(out, px["dim"], atol=0.05)
     assert torch.allclose(relight(px["dim"], dim, dim), px["dim"], atol=1e-6)
+    with pytest.raises(ValueError, match="light_to"):
+        relight(px["dim"], dim, torch.tensor([3]))
+    with pytest.raises(ValueError, match="`px`"):
+        relight(px["dim"][0], dim, dim)

@@ -277,6 +277,12 @@ def relight(px, light_from, light_to):
     by a per-channel gain, so this is exact wherever the first render did not saturate."""
     import torch
 
+    if px.ndim != 4 or px.shape[1] != 3:
+        raise ValueError(f"`px` must be images (B, 3, H, W), got shape {tuple(px.shape)}.")
+    n = len(PROMPT_ATTRS["lighting"])
+    for name, idx in (("light_from", light_from), ("light_to", light_to)):
+        if idx.shape != (px.shape[0],) or idx.min() < 0 or idx.max() >= n:
+            raise ValueError(f"`{name}` must hold one light index in [0, {n}) per image, got {idx.tolist()}.")
     table = torch.from_numpy(np.stack([LIGHT[k] for k in PROMPT_ATTRS["lighting"]]))
     gain = (table[light_to] / table[light_from]).to(px)[:, :, None, None]
     return ((px + 1) / 2 * gain).clamp(0, 1) * 2 - 1
