@@ -143,8 +143,12 @@ def build_cache(
     )
 
 
-def _relight_some(ref_px: torch.Tensor, prompt_attrs: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
-    """Re-light a random share ``p`` of the (clip-frame) references by one of the world's other lights."""
+def _relight_some(
+    ref_px: torch.Tensor, prompt_attrs: torch.Tensor, p: float, g: torch.Generator, cross: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Re-light a random share ``p`` of the clip-frame references by one of the world's other lights. References
+    marked in ``cross`` ``(B, 1, 1, 1)`` were rendered in another context, under a light the clip's prompt does
+    not name, so they are left as they are."""
     from .toyworld.render import relight
     from .toyworld.world import PROMPT_ATTRS
 
@@ -152,6 +156,8 @@ def _relight_some(ref_px: torch.Tensor, prompt_attrs: torch.Tensor, p: float, g:
     light = prompt_attrs[:, list(PROMPT_ATTRS).index("lighting")]
     other = (light + torch.randint(1, n, light.shape, generator=g)) % n
     on = (torch.rand(len(light), generator=g) < p).view(-1, 1, 1, 1)
+    if cross is not None:
+        on &= ~cross
     return torch.where(on, relight(ref_px, light, other), ref_px)
 
 
@@ -337,13 +343,13 @@ def train_toy(
     for step in bar:
         # the global batch's randomness, identical in every process; each trains on its slice
         idx = torch.randint(len(cache.latents), (cfg.batch,), generator=g)
-        ref_px, ref_box = cache.refs[idx], cache.ref_boxes[idx]
+        ref_px, ref_box, cross = cache.refs[idx], cache.ref_boxes[idx], None
         if cfg.p_cross_ref > 0:  # some references come from "another video" of the same identity
             cross = (torch.rand(cfg.batch, generator=g) < cfg.p_cross_ref).view(-1, 1, 1, 1)
             ref_px = torch.where(cross, cache.cross_refs[idx], ref_px)
             ref_box = torch.where(cross.view(-1, 1), cache.cross_ref_boxes[idx], ref_box)
         if cfg.p_relight > 0:  # some references re-lit by another light, as evaluation references are
-            ref_px = _relight_some(ref_px, cache.prompt_attrs[idx], cfg.p_relight, g)
+            ref_px = _relight_some(ref_px, cache.prompt_attrs[idx], cfg.p_relight, g, cross)
         refs = augment(ref_px, ref_box, cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
         sigma = sample_sigma(cfg.batch, g)

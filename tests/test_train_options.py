@@ -69,6 +69,15 @@ def test_relit_references_change_the_batch(cache):
     assert a != b
     with pytest.raises(ValueError, match="p_relight"):
         _cfg(p_relight=1.5)
+    # references from another context are lit by a light the prompt does not name: never re-lit
+    from stdrc_lib.train import _relight_some
+
+    refs = cache.refs[:2]
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(
+        _relight_some(refs, cache.prompt_attrs[:2], 1.0, g, torch.ones(2, 1, 1, 1, dtype=torch.bool)), refs
+    )
+    assert not torch.equal(_relight_some(refs, cache.prompt_attrs[:2], 1.0, g), refs)
 
 
 def test_isolated_reference_trains(cache):
