@@ -177,6 +177,8 @@ def pool_seeds(pairs: list[tuple[tuple[float, float], tuple[float, float]]]):
     purpose: three training runs say little about a small difference.
     """
     n = len(pairs)
+    if n < 2:
+        raise ValueError(f"`pairs` must hold at least 2 seeds to pool, got {n}.")
     deltas = np.array([a[0] - b[0] for a, b in pairs])
     noise = float(np.sqrt(sum(a[1] ** 2 + b[1] ** 2 for a, b in pairs)) / n)
     spread = float(_T975.get(n - 1, 2.0) * deltas.std(ddof=1) / np.sqrt(n))

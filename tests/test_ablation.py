@@ -198,3 +198,5 @@ def test_seeds_pool_into_one_row_with_the_wider_interval():
     noisy = dict(consistent, shared_s1=_variant("shared", 0.4, 0.05))  # one seed the other way round
     pooled = [r for r in AB.claims(noisy) if r["a"] == "tass_s*" and r["metric"] == "copy_paste"][0]
     assert pooled["verdict"] == "not shown" and pooled["ci95"] > 0.2
+    with pytest.raises(ValueError, match="`pairs`"):
+        AB.pool_seeds([((0.1, 0.01), (0.2, 0.01))])
