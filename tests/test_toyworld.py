@@ -72,6 +72,22 @@ def test_eval_reference_differs_in_context():
     assert np.abs(ref - clip[0]).mean() > 0.1
 
 
+def test_eval_reference_keep_changes_only_the_kept_context():
+    ident, prompt = Identity.from_index(77), Prompt(scene=0, lighting=1)  # beach, dim
+    full, box = render_eval_reference(ident, prompt, np.random.default_rng(1))
+    lit, box_lit = render_eval_reference(ident, prompt, np.random.default_rng(1), keep=("lighting",))
+    both, box_both = render_eval_reference(ident, prompt, np.random.default_rng(1), keep=("scene", "lighting"))
+    assert np.array_equal(box, box_lit) and np.array_equal(box, box_both)  # same pose, place and scale
+    assert np.abs(full - lit).mean() > 0.05  # another light than the default draw
+    # keeping scene and light gives the clip's background (a corner, far from any face); the default does not
+    clip, _ = render_clip(ident, prompt, np.random.default_rng(2))
+    assert np.allclose(both[0, 0], clip[0, 0, 0], atol=1e-5)
+    assert not np.allclose(full[0, 0], clip[0, 0, 0], atol=1e-2)
+    assert not np.allclose(lit, both)  # keeping the light alone leaves another scene
+    with pytest.raises(ValueError, match="`keep`"):
+        render_eval_reference(ident, prompt, np.random.default_rng(1), keep=("pose",))
+
+
 def test_dataset_items():
     ds = SynthFaces("train", 4, seed=3)
     a, b = ds[1], ds[1]

@@ -251,14 +251,27 @@ def render_clip(identity: Identity, prompt: Prompt, rng: np.random.Generator, fr
     return clip, lay.boxes(FACE_ASPECT[identity.face_shape])
 
 
-def render_eval_reference(identity: Identity, prompt: Prompt, rng: np.random.Generator, size: int = 64):
+EVAL_REF_KEEP = ("scene", "lighting")
+
+
+def render_eval_reference(
+    identity: Identity, prompt: Prompt, rng: np.random.Generator, size: int = 64, keep: tuple[str, ...] = ()
+):
     """A still of ``identity`` in a *different* pose, position, scale, lighting and background than ``prompt``.
 
     Neutral expression, no accessory. Returns ``(size, size, 3)`` and its face box ``(4,)``.
+    ``keep`` names parts of the prompt's context to keep instead (``"scene"``, ``"lighting"``), for
+    diagnosing which difference a model fails on; the random draws are the same either way, so the
+    pose, place and scale do not change with ``keep``.
     """
+    bad = sorted(set(keep) - set(EVAL_REF_KEEP))
+    if bad:
+        raise ValueError(f"`keep` must name parts of {EVAL_REF_KEEP}, got {bad}.")
     n = prompt.names()
     scene = rng.choice([s for s in PROMPT_ATTRS["scene"] if s != n["scene"]])
     light = rng.choice([s for s in PROMPT_ATTRS["lighting"] if s != n["lighting"]])
+    scene = n["scene"] if "scene" in keep else scene
+    light = n["lighting"] if "lighting" in keep else light
     side = rng.choice([-1, 1])
     lay = Layout.still(
         1,

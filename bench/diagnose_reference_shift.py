@@ -1,0 +1,219 @@
+"""Which difference between an evaluation reference and the clip stops the model from using it?
+
+Usage: python bench/diagnose_reference_shift.py [--clips 128] [--json docs/results/reference_shift.json]
+       python bench/diagnose_reference_shift.py --ckpt runs/ablation/tass_relight_s0/ckpt/step-000800 --out x.png
+
+An evaluation-mode reference differs from the clip in five ways at once: pose (tilt), place, scale, light and
+background. The one-step denoising probe (``bench/diagnose_denoising.py``) shows that the shipped model takes
+identity from a frame of the clip (+0.09 at σ = 0.9) but not from an evaluation reference. This script takes the
+shift apart. For each held-out clip it builds references that differ from the clip in one or some of these ways
+(same clip, same noise, same pose and place wherever a pose is drawn), denoises the noised latent in one step
+with each, and reports the paired gain in identity accuracy over no reference:
+
+* ``clip frame``: a frame of the clip (the training distribution);
+* ``clip frame, re-laid out``: the same frame after the training re-layout (face pasted elsewhere on a plain
+  canvas), which the model saw in 80 % of its training references;
+* ``clip frame, relit``: the same frame in another of the world's lights (``toyworld.render.relight``);
+* ``new pose, clip's scene and light``: the evaluation pose, place and scale, but the prompt's scene and light;
+* ``new pose and scene, clip's light``; ``new pose and light, clip's scene``;
+* ``evaluation reference``: everything differs (what ``stdrc eval`` uses).
+
+Prints a table (gain ± 95 % CI per σ) and draws one picture: the references of one clip above the gain bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stdrc_lib import backbone as bb
+from stdrc_lib import positions as P
+from stdrc_lib import reference as R
+from stdrc_lib.augment import relayout
+from stdrc_lib.metrics import clip_metrics, mean_ci
+from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.toyworld.render import relight, render_clip, render_eval_reference
+from stdrc_lib.toyworld.world import PROMPT_ATTRS, Identity, Prompt, split_indices
+
+CONDITIONS = (
+    "clip frame",
+    "clip frame, re-laid out",
+    "clip frame, relit",
+    "new pose, clip's scene and light",
+    "new pose and scene, clip's light",
+    "new pose and light, clip's scene",
+    "evaluation reference",
+)
+KEEP = {
+    "new pose, clip's scene and light": ("scene", "lighting"),
+    "new pose and scene, clip's light": ("lighting",),
+    "new pose and light, clip's scene": ("scene",),
+    "evaluation reference": (),
+}
+
+
+def _px(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1) * 2 - 1
+
+
+def build_item(index: int, seed: int, frames: int = 17) -> dict:
+    """One held-out clip as ``SynthFaces("eval", seed=seed)[index]`` draws it, with every reference condition."""
+    rng = np.random.default_rng([seed, 1, index])
+    ident = Identity.from_index(int(rng.choice(split_indices("identity", "eval"))))
+    prompt = Prompt.from_index(int(rng.choice(split_indices("prompt", "eval"))))
+    clip, boxes = render_clip(ident, prompt, rng, frames)
+    refs, ref_boxes = {}, {}
+    k = int(copy.deepcopy(rng).integers(frames))
+    for name in ("clip frame", "clip frame, re-laid out", "clip frame, relit"):
+        refs[name], ref_boxes[name] = _px(clip[k]), torch.from_numpy(boxes[k])
+    for name, keep in KEEP.items():
+        img, box = render_eval_reference(ident, prompt, copy.deepcopy(rng), keep=keep)
+        refs[name], ref_boxes[name] = _px(img), torch.from_numpy(box)
+    lights = PROMPT_ATTRS["lighting"]
+    own = int(prompt.lighting)
+    other = int(np.random.default_rng([seed, 2, index]).choice([i for i in range(len(lights)) if i != own]))
+    return {
+        "video": torch.from_numpy(clip).permute(3, 0, 1, 2) * 2 - 1,
+        "boxes": torch.from_numpy(boxes),
+        "prompt": prompt.text(),
+        "identity": torch.from_numpy(ident.as_array()),
+        "prompt_attrs": torch.from_numpy(prompt.as_array()),
+        "refs": refs,
+        "ref_boxes": ref_boxes,
+        "light": (own, other),
+    }
+
+
+@torch.no_grad()
+def reference_shift(backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool) -> dict:
+    from stdrc_lib.train import flow_matching_loss
+
+    acc = {c: {s: [] for s in sigmas} for c in (*CONDITIONS, "no reference")}
+    for start in tqdm(range(0, n, batch), desc="clips", unit="batch"):
+        items = [build_item(i, seed) for i in range(start, min(n, start + batch))]
+        k = len(items)
+        x0 = R.encode(backbone.vae, torch.stack([it["video"] for it in items]))
+        meta = [torch.stack([it[key] for it in items]) for key in ("identity", "prompt_attrs")]
+        true_boxes = torch.stack([it["boxes"] for it in items])
+        refs = {c: torch.stack([it["refs"][c] for it in items]) for c in CONDITIONS}
+        light = torch.tensor([it["light"] for it in items])
+        refs["clip frame, relit"] = relight(refs["clip frame, relit"], light[:, 0], light[:, 1])
+        g = torch.Generator().manual_seed(seed * 7919 + start)
+        clip_boxes = torch.stack([it["ref_boxes"]["clip frame"] for it in items])
+        refs["clip frame, re-laid out"] = relayout(refs["clip frame, re-laid out"], clip_boxes, g)
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 100_003 + start))
+        for cond in (*CONDITIONS, "no reference"):
+            ref = refs.get(cond, refs["evaluation reference"])
+            ref_u8 = R.to_uint8(ref.permute(0, 2, 3, 1))
+            ref_box = torch.stack([it["ref_boxes"].get(cond, it["ref_boxes"]["evaluation reference"]) for it in items])
+            for s in sigmas:
+                _, x0_hat = flow_matching_loss(
+                    backbone, x0, ref, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
+                    torch.full((k,), cond != "no reference"), torch.full((k,), s), noise, positions,
+                    return_x0_estimate=True, isolated_reference=isolated,
+                )  # fmt: skip
+                frames = R.to_uint8(R.decode(backbone.vae, x0_hat).permute(0, 2, 3, 4, 1))
+                m = clip_metrics(readout, frames, ref_u8, *meta, ref_box, true_boxes)
+                acc[cond][s].append(m["identity_accuracy"])
+    none = {s: torch.cat(acc["no reference"][s]) for s in sigmas}
+    return {
+        "sigmas": list(sigmas),
+        "clips": n,
+        "seed": seed,
+        "no reference": [mean_ci(none[s]) for s in sigmas],
+        "gain": {c: [mean_ci(torch.cat(acc[c][s]) - none[s]) for s in sigmas] for c in CONDITIONS},
+    }
+
+
+def draw(rep: dict, example: dict, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(CONDITIONS)
+    fig = plt.figure(figsize=(1.45 * n, 5.2))
+    gs = fig.add_gridspec(2, n, height_ratios=(1, 2.2))
+    g = torch.Generator().manual_seed(0)
+    shown = dict(example["refs"])
+    own, other = example["light"]
+    shown["clip frame, relit"] = relight(shown["clip frame, relit"][None], torch.tensor([own]), torch.tensor([other]))[
+        0
+    ]
+    box = example["ref_boxes"]["clip frame"][None]
+    shown["clip frame, re-laid out"] = relayout(shown["clip frame, re-laid out"][None], box, g)[0]
+    for j, c in enumerate(CONDITIONS):
+        ax = fig.add_subplot(gs[0, j])
+        ax.imshow(R.to_uint8(shown[c].permute(1, 2, 0)).numpy())
+        ax.set_title(c.replace(", ", ",\n"), fontsize=7)
+        ax.axis("off")
+    ax = fig.add_subplot(gs[1, :])
+    i = len(rep["sigmas"]) - 1  # the highest σ: where identity must come from the reference
+    m = [rep["gain"][c][i]["mean"] for c in CONDITIONS]
+    e = [rep["gain"][c][i]["ci95"] for c in CONDITIONS]
+    ax.bar(range(n), m, yerr=e, capsize=3, color=["#4c72b0"] * 3 + ["#dd8452"] * 4)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(n), [c.replace(", ", ",\n") for c in CONDITIONS], fontsize=7)
+    ax.set_ylabel(f"identity gain over no reference\n(one-step x̂₀ from σ = {rep['sigmas'][i]:g})")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=128, help="held-out clips (default 128)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[0.7, 0.9])
+    ap.add_argument("--weights", default=str(bb.TOY_DIR), help="toy weights folder (default data/toy)")
+    ap.add_argument(
+        "--ckpt", help="a training checkpoint folder whose transformer and text encoder replace the shipped ones"
+    )
+    ap.add_argument(
+        "--scheme", default="tass", choices=P.SCHEMES, help="reference positions the model was trained with"
+    )
+    ap.add_argument("--isolated", action="store_true", help="the model was trained with an isolated reference pass")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--out", default="docs/img/reference_shift.png")
+    ap.add_argument("--json", default=None, help="also write the numbers here")
+    args = ap.parse_args()
+    if args.clips < 2:
+        raise SystemExit(f"diagnose_reference_shift: `--clips` must be at least 2, got {args.clips}.")
+    if not args.sigmas or any(not 0 < s < 1 for s in args.sigmas):
+        raise SystemExit(f"diagnose_reference_shift: `--sigmas` must lie in (0, 1), got {args.sigmas}.")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    b = bb.load_toy(args.weights)
+    if args.ckpt:
+        from stdrc_lib.checkpoint import load_checkpoint
+
+        load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
+    readout = Readout.load(Path(args.weights) / "readout")
+    pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
+    rep = reference_shift(b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated)
+    rep["model"] = args.ckpt or ("shipped model (data/toy)" if args.weights == str(bb.TOY_DIR) else args.weights)
+    print(f"paired identity gain over no reference, one-step x̂₀ ({args.clips} held-out clips, model {rep['model']})")
+    print("| reference | " + " | ".join(f"σ = {s:g}" for s in rep["sigmas"]) + " |")
+    print("|---|" + "---:|" * len(rep["sigmas"]))
+    print("| (no reference: accuracy) | " + " | ".join(f"{r['mean']:.3f}" for r in rep["no reference"]) + " |")
+    for c in CONDITIONS:
+        print(f"| {c} | " + " | ".join(f"{g['mean']:+.3f} ± {g['ci95']:.3f}" for g in rep["gain"][c]) + " |")
+    draw(rep, build_item(0, args.seed), Path(args.out), f"{rep['model']}, {args.clips} held-out clips, mean ± 95 % CI")
+    print(f"wrote {args.out}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rep, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
