@@ -84,6 +84,27 @@ CLAIMS = (
     ("identity loss raises embedding cosine", "embedding_cosine", "tass_s0", "tass_noid_s0", +1),
     ("identity loss raises the one-step reference gain", "eval_ref_gain_0.9", "tass_s0", "tass_noid_s0", +1),
     ("cross-context references raise identity (beyond the paper)", "identity_accuracy", "tass_xref_s0", "tass_s0", +1),
+    (
+        "reference positions let the model use its reference (TASS vs NoPE, one-step probe)",
+        "eval_ref_gain_0.9",
+        "tass_s0",
+        "nope_s0",
+        +1,
+    ),
+    (
+        "re-lit references raise the one-step reference gain (beyond the paper)",
+        "eval_ref_gain_0.9",
+        "tass_relight_s0",
+        "tass_s0",
+        +1,
+    ),
+    (
+        "more re-layout reduces copy-paste (0.8 vs 0.3, beyond the paper)",
+        "copy_paste",
+        "tass_s0",
+        "tass_relayout30_s0",
+        -1,
+    ),
     ("isolated reference (K/V cache) keeps identity", "identity_accuracy", "tass_iso_s0", "tass_s0", 0),
     (
         "isolated reference (K/V cache) keeps the one-step reference gain",
