@@ -66,6 +66,7 @@ VARIANTS = {
     "tass_xref_s0": ("tass", True, True, 0, False),  # beyond the paper: see CROSS_REF
     "tass_relayout30_s0": ("tass", True, True, 0, False),  # beyond the paper: see AUGMENT
     "tass_relight_s0": ("tass", True, True, 0, False),  # beyond the paper: see RELIGHT
+    "tass_crop_s0": ("tass", True, True, 0, False),  # beyond the paper: see FACE_CROP
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}
@@ -75,6 +76,9 @@ AUGMENT = {"tass_relayout30_s0": AugmentConfig(p_relayout=0.3)}
 # variants whose clip-frame references are re-lit by another of the world's lights on this share of steps:
 # evaluation references are always lit differently from the clip, training references never are
 RELIGHT = {"tass_relight_s0": 0.5}
+# variants conditioned on a square cut around the reference's face (reference.crop_face), in training and in
+# evaluation: the crop removes the place, the scale and most of the background that evaluation references change
+FACE_CROP = {"tass_crop_s0"}
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 
@@ -160,6 +164,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         isolated_reference=isolated,
         p_cross_ref=p_cross,
         p_relight=RELIGHT.get(name, 0.0),
+        face_crop=name in FACE_CROP,
     )
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
@@ -178,7 +183,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
     rep = evaluate(
         b, readout, n=args.clips, batch=8, steps=args.sample_steps,
         positions=P.PositionConfig(scheme=scheme, fps=b.fps), rows=("model", "no_reference"), progress=False,
-        isolated_reference=isolated,
+        isolated_reference=isolated, face_crop=name in FACE_CROP,
     )  # fmt: skip
     _write(
         name,
@@ -228,6 +233,7 @@ def add_denoising(name: str, args, readout, b=None) -> None:
     rep = denoising_identity(
         b, readout, n=args.clips, sigmas=DENOISING_SIGMAS,
         positions=P.PositionConfig(scheme=scheme, fps=b.fps), isolated_reference=isolated,
+        face_crop=name in FACE_CROP,
     )  # fmt: skip
     rnd = lambda r: [round(r["mean"], 4), round(r["ci95"], 4)]  # noqa: E731
     data["denoising"] = {

@@ -36,7 +36,8 @@ def cases(tmp: Path):
     from stdrc_lib import sampling as S
     from stdrc_lib.cli import main
     from stdrc_lib.text import ToyTextEncoder
-    from stdrc_lib.toyworld.render import relight
+    from stdrc_lib.toyworld.render import relight, render_eval_reference
+    from stdrc_lib.toyworld.world import Identity, Prompt
     from stdrc_lib.train import ToyTrainConfig
 
     toy = bb.build_toy(seed=0, num_layers=1)
@@ -108,6 +109,14 @@ def cases(tmp: Path):
     yield (
         "toy world: re-light with a light index out of range",
         lambda: relight(torch.zeros(1, 3, 8, 8), torch.tensor([0]), torch.tensor([3])),
+    )
+    yield (
+        "reference: face crop with one box for two images",
+        lambda: R.crop_face(torch.zeros(2, 3, 8, 8), torch.zeros(1, 4)),
+    )
+    yield (
+        "toy world: evaluation reference keeping an unknown part of the context",
+        lambda: render_eval_reference(Identity.from_index(0), Prompt(), np.random.default_rng(0), keep=("pose",)),
     )
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "ablation claims: unknown claim sign", lambda: _compare_sign()

@@ -99,6 +99,14 @@ CLAIMS = (
         +1,
     ),
     (
+        "face-crop references raise the one-step reference gain (beyond the paper)",
+        "eval_ref_gain_0.9",
+        "tass_crop_s0",
+        "tass_s0",
+        +1,
+    ),
+    ("face-crop references raise identity (beyond the paper)", "identity_accuracy", "tass_crop_s0", "tass_s0", +1),
+    (
         "more re-layout reduces copy-paste (0.8 vs 0.3, beyond the paper)",
         "copy_paste",
         "tass_s0",

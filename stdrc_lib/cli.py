@@ -152,6 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         face_loss_weight=args.face_loss_weight,
         p_cross_ref=args.p_cross_ref,
         p_relight=args.p_relight,
+        face_crop=args.face_crop,
     )
     info = build_toy_weights(
         Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
@@ -171,7 +172,7 @@ def _train_full(args: argparse.Namespace) -> int:
     from .finetune import finetune
     from .train import ToyTrainConfig
 
-    for flag in ("p_cross_ref", "p_relight"):
+    for flag in ("p_cross_ref", "p_relight", "face_crop"):
         if getattr(args, flag):
             print(
                 f"stdrc train --preset full: error: --{flag.replace('_', '-')} needs rendered references; "
@@ -228,6 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
         rows=tuple(args.rows),
         ref_mode=args.ref_mode,
+        face_crop=args.face_crop,
     )
     save_results(report, Path(args.out))
     print(format_table(report["results"]))
@@ -325,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="toy preset: share of references re-lit by another of the world's lights (bright, dim, warm), "
         "as evaluation references are lit differently from the clip (default 0)",
     )
+    train.add_argument(
+        "--face-crop",
+        action="store_true",
+        help="toy preset: condition on a square cut around the reference's face (place, scale and most of the "
+        "background removed); evaluate such a model with `stdrc eval --face-crop`",
+    )
     train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
@@ -364,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="eval",
         help="eval: references in another pose, place, light and background (default); clip: a frame of the clip "
         "itself, the training distribution",
+    )
+    ev.add_argument(
+        "--face-crop",
+        action="store_true",
+        help="condition on a square cut around the reference's face (models trained with `stdrc train --face-crop`)",
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")

@@ -46,12 +46,15 @@ def evaluate(
     keep_examples: int = 4,
     ref_mode: str = "eval",
     isolated_reference: bool = False,
+    face_crop: bool = False,
 ) -> dict:
     """Score ``rows`` on ``n`` held-out clips; returns per-row mean ± 95 % CI and a few examples.
 
     ``ref_mode="clip"`` takes the reference from the clip itself (the training distribution) instead
     of an evaluation-mode reference; it separates "does not use the reference" from "does not
-    generalise to new poses and backgrounds".
+    generalise to new poses and backgrounds". With ``face_crop`` the model is conditioned on a square
+    cut around the reference's face (:func:`reference.crop_face`, for models trained that way); the
+    metrics still compare the output with the whole reference image.
     """
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
@@ -84,7 +87,8 @@ def evaluate(
             ).frames
 
         if "model" in rows:
-            clips["model"] = generate([r.numpy() for r in refs], guidance)
+            cond = _face_crop_u8(refs, torch.stack([it["ref_box"] for it in items])) if face_crop else refs
+            clips["model"] = generate([r.numpy() for r in cond], guidance)
         if "no_reference" in rows:  # the reference removed: plain text CFG
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
         if "ground_truth" in rows:
@@ -117,6 +121,12 @@ def evaluate(
         "guidance": {"s_ref": guidance.s_ref, "s_txt": guidance.s_txt, "order": guidance.order},
         "examples": examples,
     }
+
+
+def _face_crop_u8(refs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """:func:`reference.crop_face` for uint8 ``(B, H, W, 3)`` references."""
+    px = refs.permute(0, 3, 1, 2).float() / 127.5 - 1
+    return R.to_uint8(R.crop_face(px, boxes).permute(0, 2, 3, 1))
 
 
 def format_table(results: dict) -> str:
@@ -185,6 +195,7 @@ def denoising_identity(
     seed: int = 0,
     positions: P.PositionConfig | None = None,
     isolated_reference: bool = False,
+    face_crop: bool = False,
 ) -> dict:
     """Identity accuracy of the one-step estimate ``x̂₀ = x_σ − σ·v̂`` at each σ, with a clip reference, an
     evaluation-mode reference, or none, on ``n`` held-out clips.
@@ -215,6 +226,10 @@ def denoising_identity(
             k = len(items)
             x0 = R.encode(backbone.vae, torch.stack([it["video"] for it in items]))
             refs_px = torch.stack([it["reference"] for it in items])
+            if face_crop:  # the model sees the face square; the metrics still get the whole reference
+                refs_px_model = R.crop_face(refs_px, torch.stack([it["ref_box"] for it in items]))
+            else:
+                refs_px_model = refs_px
             refs_u8 = torch.stack([R.to_uint8(it["reference"].permute(1, 2, 0)) for it in items])
             meta = [torch.stack([it[key] for it in items]) for key in ("identity", "prompt_attrs", "ref_box", "boxes")]
 
@@ -230,7 +245,7 @@ def denoising_identity(
                     continue
                 for s in sigmas:
                     _, x0_hat = flow_matching_loss(
-                        backbone, x0, refs_px, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
+                        backbone, x0, refs_px_model, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
                         torch.full((k,), with_ref), torch.full((k,), s), noise, positions,
                         return_x0_estimate=True, isolated_reference=isolated_reference,
                     )  # fmt: skip

@@ -57,6 +57,33 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
 
 
+def crop_face(px: torch.Tensor, boxes: torch.Tensor, margin: float = 1.6) -> torch.Tensor:
+    """Cut a square around each face and scale it to fill the canvas: the "face crop" step before encoding.
+
+    ``px`` ``(B, 3, H, W)`` in ``[−1, 1]``; ``boxes`` ``(B, 4)`` face boxes ``(cx, cy, w, h)`` in canvas
+    fractions (from a detector, or the toy renderer). The square's side is ``margin`` × the box's longer
+    side in pixels, so hair, hats and beard stay in; outside the canvas the border pixels are repeated.
+    Returns ``(B, 3, H, W)``. This removes where the face was, how large it was and most of the
+    background, so a reference taken in another place and scale looks like one from the clip.
+    """
+    if px.ndim != 4 or px.shape[1] != 3:
+        raise ValueError(f"`px` must be images (B, 3, H, W), got shape {tuple(px.shape)}.")
+    b, _, h, w = px.shape
+    if boxes.shape != (b, 4):
+        raise ValueError(f"`boxes` must be (B={b}, 4) face boxes (cx, cy, w, h), got {tuple(boxes.shape)}.")
+    if not margin > 0:
+        raise ValueError(f"`margin` must be > 0, got {margin!r}.")
+    boxes = boxes.to(px)
+    side = margin * torch.maximum(boxes[:, 2] * w, boxes[:, 3] * h)  # pixels
+    theta = torch.zeros(b, 2, 3, dtype=px.dtype)
+    theta[:, 0, 0] = side / w
+    theta[:, 1, 1] = side / h
+    theta[:, 0, 2] = boxes[:, 0] * 2 - 1
+    theta[:, 1, 2] = boxes[:, 1] * 2 - 1
+    grid = F.affine_grid(theta, (b, 3, h, w), align_corners=False)
+    return F.grid_sample(px, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 MAX_IMAGE_SIDE = 8192  # larger references are almost always a mistake, and cost GBs as float
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -61,6 +61,7 @@ class ToyTrainConfig:
     ckpt_every: int = 0
     isolated_reference: bool = False  # reference tokens in their own pass (σ = 0): K/V-cacheable, see refcache
     face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
+    face_crop: bool = False  # references cut to a square around the face before encoding (R.crop_face)
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -350,7 +351,10 @@ def train_toy(
             ref_box = torch.where(cross.view(-1, 1), cache.cross_ref_boxes[idx], ref_box)
         if cfg.p_relight > 0:  # some references re-lit by another light, as evaluation references are
             ref_px = _relight_some(ref_px, cache.prompt_attrs[idx], cfg.p_relight, g, cross)
-        refs = augment(ref_px, ref_box, cfg.augment, g)
+        if cfg.face_crop:  # place and scale are gone after the crop, so re-layout has nothing left to do
+            refs = augment(R.crop_face(ref_px, ref_box), None, replace(cfg.augment, p_relayout=0.0), g)
+        else:
+            refs = augment(ref_px, ref_box, cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
         sigma = sample_sigma(cfg.batch, g)
         noise = torch.randn(cache.latents[idx].shape, generator=g)

@@ -68,3 +68,15 @@ def test_denoising_identity_at_tiny_sigma_reads_the_truth(toy):
         denoising_identity(toy, readout, n=2, sigmas=(0.0,))
     with pytest.raises(ValueError, match="`n`"):
         denoising_identity(toy, readout, n=1)
+
+
+def test_denoising_identity_with_face_crop_changes_only_the_conditioned_rows(toy):
+    """The crop reaches the model (the with-reference rows change) and nothing else: the no-reference row and
+    the VAE ceiling are the same clips, latents and noise either way."""
+    from stdrc_lib.evaluate import denoising_identity
+
+    torch.manual_seed(0)
+    readout = Readout().eval()
+    a = denoising_identity(toy, readout, n=2, sigmas=(0.9,), batch=2)
+    b = denoising_identity(toy, readout, n=2, sigmas=(0.9,), batch=2, face_crop=True)
+    assert a["ceiling"] == b["ceiling"] and a["accuracy"]["no reference"] == b["accuracy"]["no reference"]

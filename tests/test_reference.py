@@ -107,3 +107,35 @@ def test_masking_equals_removing(toy):
 def test_reference_grid_from_image(toy):
     z = R.encode_reference(toy.vae, _rgb(40, 40), size=(32, 32))
     assert z.shape == (1, 16, 1, *REF_GRID)
+
+
+def test_crop_face_undoes_place_and_scale():
+    """The same face rendered in two places and sizes looks alike after the crop (in the middle of the canvas),
+    and unlike before it."""
+    import pytest
+
+    from stdrc_lib.toyworld.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toyworld.world import Identity
+
+    ident = Identity.from_index(123)
+    lays = [Layout.still(1, cx=0.5, cy=0.55, scale=0.5), Layout.still(1, cx=0.32, cy=0.5, scale=0.36)]
+    imgs = [render(ident, lay, scene="office")[0] for lay in lays]
+    px = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
+    boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0] for lay in lays]))
+    crops = R.crop_face(px, boxes)
+    assert crops.shape == px.shape
+    mid = slice(16, 48)  # the middle of the canvas, where the crop puts the face (backgrounds differ in scale)
+    before = (px[0] - px[1])[:, mid, mid].abs().mean()
+    after = (crops[0] - crops[1])[:, mid, mid].abs().mean()
+    assert after < 0.25 * before, (before, after)  # measured: 0.42 before, 0.03 after
+    # the box centre lands on the canvas centre
+    cx, cy = (boxes[1, :2] * 64).long()
+    assert torch.allclose(
+        crops[1, :, 31:33, 31:33].mean((1, 2)), px[1, :, cy - 1 : cy + 1, cx - 1 : cx + 1].mean((1, 2)), atol=0.15
+    )
+    with pytest.raises(ValueError, match="`boxes`"):
+        R.crop_face(px, boxes[:1])
+    with pytest.raises(ValueError, match="`px`"):
+        R.crop_face(px[0], boxes)
+    with pytest.raises(ValueError, match="`margin`"):
+        R.crop_face(px, boxes, margin=0)

@@ -114,3 +114,9 @@ def test_isolated_reference_loss_sends_gradient_through_the_reference_pass():
     flow_matching_loss(b, x0, refs, ["a", "b"], keep, no_ref, sigma, noise, pos, isolated_reference=True).backward()
     gk0 = b.transformer.transformer_blocks[0].attn1.to_k.weight.grad
     assert gk.abs().sum() > 0 and (gk - gk0).abs().max() > 1e-8
+
+
+def test_face_crop_references_train_and_skip_relayout(cache):
+    a = train_toy(_fresh(), _cfg(face_crop=True), cache=cache, progress=False)["losses"]
+    b = train_toy(_fresh(), _cfg(), cache=cache, progress=False)["losses"]
+    assert a != b and all(torch.isfinite(torch.tensor(a)))
