@@ -91,7 +91,9 @@ def build_item(index: int, seed: int, frames: int = 17) -> dict:
 
 
 @torch.no_grad()
-def reference_shift(backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool) -> dict:
+def reference_shift(
+    backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool, face_crop: bool = False
+) -> dict:
     from stdrc_lib.train import flow_matching_loss
 
     acc = {c: {s: [] for s in sigmas} for c in (*CONDITIONS, "no reference")}
@@ -106,12 +108,17 @@ def reference_shift(backbone, readout, n: int, sigmas, batch: int, seed: int, po
         refs["clip frame, relit"] = relight(refs["clip frame, relit"], light[:, 0], light[:, 1])
         g = torch.Generator().manual_seed(seed * 7919 + start)
         clip_boxes = torch.stack([it["ref_boxes"]["clip frame"] for it in items])
-        refs["clip frame, re-laid out"] = relayout(refs["clip frame, re-laid out"], clip_boxes, g)
+        moved = []
+        refs["clip frame, re-laid out"] = relayout(refs["clip frame, re-laid out"], clip_boxes, g, new_boxes=moved)
+        boxes = {c: torch.stack([it["ref_boxes"][c] for it in items]) for c in CONDITIONS}
+        boxes["clip frame, re-laid out"] = moved[0]
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 100_003 + start))
         for cond in (*CONDITIONS, "no reference"):
             ref = refs.get(cond, refs["evaluation reference"])
             ref_u8 = R.to_uint8(ref.permute(0, 2, 3, 1))
-            ref_box = torch.stack([it["ref_boxes"].get(cond, it["ref_boxes"]["evaluation reference"]) for it in items])
+            ref_box = boxes.get(cond, boxes["evaluation reference"])
+            if face_crop:  # the model sees the face square; the metrics still get the whole reference
+                ref = R.crop_face(ref, ref_box)
             for s in sigmas:
                 _, x0_hat = flow_matching_loss(
                     backbone, x0, ref, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
@@ -131,7 +138,7 @@ def reference_shift(backbone, readout, n: int, sigmas, batch: int, seed: int, po
     }
 
 
-def draw(rep: dict, example: dict, out: Path, title: str) -> None:
+def draw(rep: dict, example: dict, out: Path, title: str, face_crop: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,7 +154,11 @@ def draw(rep: dict, example: dict, out: Path, title: str) -> None:
         0
     ]
     box = example["ref_boxes"]["clip frame"][None]
-    shown["clip frame, re-laid out"] = relayout(shown["clip frame, re-laid out"][None], box, g)[0]
+    moved = []
+    shown["clip frame, re-laid out"] = relayout(shown["clip frame, re-laid out"][None], box, g, new_boxes=moved)[0]
+    if face_crop:  # show what the model sees
+        boxes = {**example["ref_boxes"], "clip frame, re-laid out": moved[0][0]}
+        shown = {c: R.crop_face(shown[c][None], boxes[c][None])[0] for c in CONDITIONS}
     for j, c in enumerate(CONDITIONS):
         ax = fig.add_subplot(gs[0, j])
         ax.imshow(R.to_uint8(shown[c].permute(1, 2, 0)).numpy())
@@ -182,6 +193,9 @@ def main() -> None:
         "--scheme", default="tass", choices=P.SCHEMES, help="reference positions the model was trained with"
     )
     ap.add_argument("--isolated", action="store_true", help="the model was trained with an isolated reference pass")
+    ap.add_argument(
+        "--face-crop", action="store_true", help="the model was trained on face-crop references (tass_crop_*)"
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", default="docs/img/reference_shift.png")
     ap.add_argument("--json", default=None, help="also write the numbers here")
@@ -199,7 +213,9 @@ def main() -> None:
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")
     pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
-    rep = reference_shift(b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated)
+    rep = reference_shift(
+        b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated, args.face_crop
+    )
     rep["model"] = args.ckpt or ("shipped model (data/toy)" if args.weights == str(bb.TOY_DIR) else args.weights)
     print(f"paired identity gain over no reference, one-step x̂₀ ({args.clips} held-out clips, model {rep['model']})")
     print("| reference | " + " | ".join(f"σ = {s:g}" for s in rep["sigmas"]) + " |")
@@ -207,7 +223,8 @@ def main() -> None:
     print("| (no reference: accuracy) | " + " | ".join(f"{r['mean']:.3f}" for r in rep["no reference"]) + " |")
     for c in CONDITIONS:
         print(f"| {c} | " + " | ".join(f"{g['mean']:+.3f} ± {g['ci95']:.3f}" for g in rep["gain"][c]) + " |")
-    draw(rep, build_item(0, args.seed), Path(args.out), f"{rep['model']}, {args.clips} held-out clips, mean ± 95 % CI")
+    title = f"{rep['model']}, {args.clips} held-out clips, mean ± 95 % CI" + (", face crops" if args.face_crop else "")
+    draw(rep, build_item(0, args.seed), Path(args.out), title, args.face_crop)
     print(f"wrote {args.out}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
