@@ -90,6 +90,20 @@ def build_item(index: int, seed: int, frames: int = 17) -> dict:
     }
 
 
+def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:
+    """Batched references and face boxes per condition, with the relight and the re-layout applied."""
+    refs = {c: torch.stack([it["refs"][c] for it in items]) for c in CONDITIONS}
+    boxes = {c: torch.stack([it["ref_boxes"][c] for it in items]) for c in CONDITIONS}
+    light = torch.tensor([it["light"] for it in items])
+    refs["clip frame, relit"] = relight(refs["clip frame, relit"], light[:, 0], light[:, 1])
+    moved = []
+    refs["clip frame, re-laid out"] = relayout(
+        refs["clip frame, re-laid out"], boxes["clip frame, re-laid out"], g, new_boxes=moved
+    )
+    boxes["clip frame, re-laid out"] = moved[0]
+    return refs, boxes
+
+
 @torch.no_grad()
 def reference_shift(
     backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool, face_crop: bool = False
@@ -103,15 +117,7 @@ def reference_shift(
         x0 = R.encode(backbone.vae, torch.stack([it["video"] for it in items]))
         meta = [torch.stack([it[key] for it in items]) for key in ("identity", "prompt_attrs")]
         true_boxes = torch.stack([it["boxes"] for it in items])
-        refs = {c: torch.stack([it["refs"][c] for it in items]) for c in CONDITIONS}
-        light = torch.tensor([it["light"] for it in items])
-        refs["clip frame, relit"] = relight(refs["clip frame, relit"], light[:, 0], light[:, 1])
-        g = torch.Generator().manual_seed(seed * 7919 + start)
-        clip_boxes = torch.stack([it["ref_boxes"]["clip frame"] for it in items])
-        moved = []
-        refs["clip frame, re-laid out"] = relayout(refs["clip frame, re-laid out"], clip_boxes, g, new_boxes=moved)
-        boxes = {c: torch.stack([it["ref_boxes"][c] for it in items]) for c in CONDITIONS}
-        boxes["clip frame, re-laid out"] = moved[0]
+        refs, boxes = shifted(items, torch.Generator().manual_seed(seed * 7919 + start))
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 100_003 + start))
         for cond in (*CONDITIONS, "no reference"):
             ref = refs.get(cond, refs["evaluation reference"])
@@ -147,18 +153,10 @@ def draw(rep: dict, example: dict, out: Path, title: str, face_crop: bool = Fals
     n = len(CONDITIONS)
     fig = plt.figure(figsize=(1.45 * n, 5.2))
     gs = fig.add_gridspec(2, n, height_ratios=(1, 2.2))
-    g = torch.Generator().manual_seed(0)
-    shown = dict(example["refs"])
-    own, other = example["light"]
-    shown["clip frame, relit"] = relight(shown["clip frame, relit"][None], torch.tensor([own]), torch.tensor([other]))[
-        0
-    ]
-    box = example["ref_boxes"]["clip frame"][None]
-    moved = []
-    shown["clip frame, re-laid out"] = relayout(shown["clip frame, re-laid out"][None], box, g, new_boxes=moved)[0]
+    refs, boxes = shifted([example], torch.Generator().manual_seed(0))
     if face_crop:  # show what the model sees
-        boxes = {**example["ref_boxes"], "clip frame, re-laid out": moved[0][0]}
-        shown = {c: R.crop_face(shown[c][None], boxes[c][None])[0] for c in CONDITIONS}
+        refs = {c: R.crop_face(refs[c], boxes[c]) for c in CONDITIONS}
+    shown = {c: refs[c][0] for c in CONDITIONS}
     for j, c in enumerate(CONDITIONS):
         ax = fig.add_subplot(gs[0, j])
         ax.imshow(R.to_uint8(shown[c].permute(1, 2, 0)).numpy())
