@@ -163,3 +163,21 @@ def test_relight_turns_one_light_into_another():
         relight(px["dim"], dim, torch.tensor([3]))
     with pytest.raises(ValueError, match="`px`"):
         relight(px["dim"][0], dim, dim)
+
+
+def test_reference_shift_items_match_the_dataset():
+    """bench/diagnose_reference_shift.py redraws held-out items itself; its clip-frame and evaluation references
+    must be the ones `SynthFaces` gives, or its conditions would not be paired with `stdrc eval`'s."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "diagnose_reference_shift.py"
+    spec = importlib.util.spec_from_file_location("diagnose_reference_shift", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for mode, cond in (("eval", "evaluation reference"), ("clip", "clip frame")):
+        item = SynthFaces("eval", 3, seed=5, ref_mode=mode)[2]
+        mine = mod.build_item(2, seed=5)
+        assert torch.equal(mine["video"], item["video"]) and mine["prompt"] == item["prompt"]
+        assert torch.allclose(mine["refs"][cond], item["reference"])
+        assert torch.allclose(mine["ref_boxes"][cond], item["ref_box"])
