@@ -153,6 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         p_cross_ref=args.p_cross_ref,
         p_relight=args.p_relight,
         face_crop=args.face_crop,
+        face_cutout=args.face_cutout,
     )
     info = build_toy_weights(
         Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
@@ -172,7 +173,7 @@ def _train_full(args: argparse.Namespace) -> int:
     from .finetune import finetune
     from .train import ToyTrainConfig
 
-    for flag in ("p_cross_ref", "p_relight", "face_crop"):
+    for flag in ("p_cross_ref", "p_relight", "face_crop", "face_cutout"):
         if getattr(args, flag):
             print(
                 f"stdrc train --preset full: error: --{flag.replace('_', '-')} needs rendered references; "
@@ -230,6 +231,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows=tuple(args.rows),
         ref_mode=args.ref_mode,
         face_crop=args.face_crop,
+        face_cutout=args.face_cutout,
     )
     save_results(report, Path(args.out))
     print(format_table(report["results"]))
@@ -333,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="toy preset: condition on a square cut around the reference's face (place, scale and most of the "
         "background removed); evaluate such a model with `stdrc eval --face-crop`",
     )
+    train.add_argument(
+        "--face-cutout",
+        action="store_true",
+        help="toy preset: condition on the person alone (the renderer's mask, as a face parser would give) on a "
+        "plain random colour, cut to the square around the face: no place, scale or background left to copy; "
+        "evaluate such a model with `stdrc eval --face-cutout`",
+    )
     train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
@@ -377,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--face-crop",
         action="store_true",
         help="condition on a square cut around the reference's face (models trained with `stdrc train --face-crop`)",
+    )
+    ev.add_argument(
+        "--face-cutout",
+        action="store_true",
+        help="condition on the person alone on mid grey, cut to the square around the face (models trained with "
+        "`stdrc train --face-cutout`)",
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")

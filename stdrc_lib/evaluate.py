@@ -47,14 +47,16 @@ def evaluate(
     ref_mode: str = "eval",
     isolated_reference: bool = False,
     face_crop: bool = False,
+    face_cutout: bool = False,
 ) -> dict:
     """Score ``rows`` on ``n`` held-out clips; returns per-row mean ± 95 % CI and a few examples.
 
     ``ref_mode="clip"`` takes the reference from the clip itself (the training distribution) instead
     of an evaluation-mode reference; it separates "does not use the reference" from "does not
     generalise to new poses and backgrounds". With ``face_crop`` the model is conditioned on a square
-    cut around the reference's face (:func:`reference.crop_face`, for models trained that way); the
-    metrics still compare the output with the whole reference image.
+    cut around the reference's face (:func:`reference.crop_face`, for models trained that way); with
+    ``face_cutout`` on the person alone on mid grey, cut the same way (:func:`reference.cutout_face`, the mask
+    being the renderer's). The metrics still compare the output with the whole reference image.
     """
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
@@ -87,7 +89,7 @@ def evaluate(
             ).frames
 
         if "model" in rows:
-            cond = _face_crop_u8(refs, torch.stack([it["ref_box"] for it in items])) if face_crop else refs
+            cond = R.to_uint8(model_references(items, face_crop, face_cutout).permute(0, 2, 3, 1))
             clips["model"] = generate([r.numpy() for r in cond], guidance)
         if "no_reference" in rows:  # the reference removed: plain text CFG
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
@@ -123,10 +125,19 @@ def evaluate(
     }
 
 
-def _face_crop_u8(refs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """:func:`reference.crop_face` for uint8 ``(B, H, W, 3)`` references."""
-    px = refs.permute(0, 3, 1, 2).float() / 127.5 - 1
-    return R.to_uint8(R.crop_face(px, boxes).permute(0, 2, 3, 1))
+def model_references(items: list[dict], face_crop: bool = False, face_cutout: bool = False) -> torch.Tensor:
+    """The references a model is conditioned on, ``(B, 3, H, W)`` in ``[−1, 1]``, from SynthFaces items: whole,
+    cut to the square around the face (``face_crop``), or the person alone on mid grey in that square
+    (``face_cutout``, with the renderer's mask standing in for a face parser)."""
+    if face_crop and face_cutout:
+        raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
+    px = torch.stack([it["reference"] for it in items])
+    boxes = torch.stack([it["ref_box"] for it in items])
+    if face_crop:
+        return R.crop_face(px, boxes)
+    if face_cutout:
+        return R.cutout_face(px, torch.stack([it["ref_mask"] for it in items]), boxes)
+    return px
 
 
 def format_table(results: dict) -> str:
@@ -196,6 +207,7 @@ def denoising_identity(
     positions: P.PositionConfig | None = None,
     isolated_reference: bool = False,
     face_crop: bool = False,
+    face_cutout: bool = False,
 ) -> dict:
     """Identity accuracy of the one-step estimate ``x̂₀ = x_σ − σ·v̂`` at each σ, with a clip reference, an
     evaluation-mode reference, or none, on ``n`` held-out clips.
@@ -225,11 +237,8 @@ def denoising_identity(
             items = [ds[i] for i in range(start, min(n, start + batch))]
             k = len(items)
             x0 = R.encode(backbone.vae, torch.stack([it["video"] for it in items]))
-            refs_px = torch.stack([it["reference"] for it in items])
-            if face_crop:  # the model sees the face square; the metrics still get the whole reference
-                refs_px_model = R.crop_face(refs_px, torch.stack([it["ref_box"] for it in items]))
-            else:
-                refs_px_model = refs_px
+            # the model may see the face square or the cut-out person; the metrics still get the whole reference
+            refs_px_model = model_references(items, face_crop, face_cutout)
             refs_u8 = torch.stack([R.to_uint8(it["reference"].permute(1, 2, 0)) for it in items])
             meta = [torch.stack([it[key] for it in items]) for key in ("identity", "prompt_attrs", "ref_box", "boxes")]
 

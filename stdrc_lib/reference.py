@@ -84,6 +84,29 @@ def crop_face(px: torch.Tensor, boxes: torch.Tensor, margin: float = 1.6) -> tor
     return F.grid_sample(px, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def cutout_face(
+    px: torch.Tensor, mask: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor | None = None, margin: float = 1.6
+) -> torch.Tensor:
+    """Keep only the person and cut the square around the face: the "face cut-out" step before encoding.
+
+    Pixels outside ``mask`` ``(B, H, W)`` (the person's coverage in ``[0, 1]``, as a face parser or the toy
+    renderer gives it) become the plain colour ``fill`` ``(B, 3)`` in ``[−1, 1]`` (default mid grey), and then
+    :func:`crop_face` cuts the square around ``boxes``. Unlike a plain crop, no background is left around the
+    hair for the model to copy.
+    """
+    if px.ndim != 4 or px.shape[1] != 3:
+        raise ValueError(f"`px` must be images (B, 3, H, W), got shape {tuple(px.shape)}.")
+    b, _, h, w = px.shape
+    if mask.shape != (b, h, w):
+        raise ValueError(f"`mask` must be (B={b}, H={h}, W={w}) coverage in [0, 1], got {tuple(mask.shape)}.")
+    if fill is None:
+        fill = torch.zeros(b, 3, dtype=px.dtype)
+    if fill.shape != (b, 3):
+        raise ValueError(f"`fill` must be (B={b}, 3) colours in [-1, 1], got {tuple(fill.shape)}.")
+    a = mask.to(px).clamp(0, 1)[:, None]
+    return crop_face(a * px + (1 - a) * fill.to(px)[:, :, None, None], boxes, margin)
+
+
 MAX_IMAGE_SIDE = 8192  # larger references are almost always a mistake, and cost GBs as float
 
 

@@ -62,6 +62,7 @@ class ToyTrainConfig:
     isolated_reference: bool = False  # reference tokens in their own pass (σ = 0): K/V-cacheable, see refcache
     face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
     face_crop: bool = False  # references cut to a square around the face before encoding (R.crop_face)
+    face_cutout: bool = False  # the person kept on a plain random colour, then cut to that square (R.cutout_face)
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -82,6 +83,8 @@ class ToyTrainConfig:
             raise ValueError(f"`sigma_id` must be in (0, 1], got {self.sigma_id!r}.")
         if not self.face_loss_weight > 0:
             raise ValueError(f"`face_loss_weight` must be > 0 (1 = off), got {self.face_loss_weight!r}.")
+        if self.face_crop and self.face_cutout:
+            raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
         if self.isolated_reference and self.gradient_checkpointing:
             raise ValueError(
                 "`isolated_reference` cannot be combined with `gradient_checkpointing`: the recomputed forward "
@@ -101,6 +104,8 @@ class ClipCache:
     prompt_attrs: torch.Tensor
     cross_refs: torch.Tensor | None = None
     cross_ref_boxes: torch.Tensor | None = None
+    ref_masks: torch.Tensor | None = None  # (N, H, W) the person's coverage in each reference, for face cut-outs
+    cross_ref_masks: torch.Tensor | None = None
     face_boxes: torch.Tensor | None = None  # (N, frames, 4) per pixel frame, for the face-weighted loss
 
 
@@ -119,11 +124,13 @@ def build_cache(
 
     ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference)
     lat, refs, boxes, prompts, ident, pattr, xrefs, xboxes, fboxes = [], [], [], [], [], [], [], [], []
+    masks, xmasks = [], []
     for i in tqdm(range(0, n_clips, batch), desc=f"encoding {split} clips", disable=not progress):
         items = [ds[j] for j in range(i, min(n_clips, i + batch))]
         lat.append(R.encode(vae, torch.stack([it["video"] for it in items])))
         refs.append(torch.stack([it["reference"] for it in items]))
         boxes.append(torch.stack([it["ref_box"] for it in items]))
+        masks.append(torch.stack([it["ref_mask"] for it in items]).to(torch.float16))  # halves the cache
         fboxes.append(torch.stack([it["boxes"] for it in items]))
         prompts += [it["prompt"] for it in items]
         ident.append(torch.stack([it["identity"] for it in items]))
@@ -131,6 +138,7 @@ def build_cache(
         if cross_reference:
             xrefs.append(torch.stack([it["cross_reference"] for it in items]))
             xboxes.append(torch.stack([it["cross_ref_box"] for it in items]))
+            xmasks.append(torch.stack([it["cross_ref_mask"] for it in items]).to(torch.float16))
     cross = (torch.cat(xrefs), torch.cat(xboxes)) if cross_reference else (None, None)
     return ClipCache(
         torch.cat(lat),
@@ -140,6 +148,8 @@ def build_cache(
         torch.cat(ident),
         torch.cat(pattr),
         *cross,
+        ref_masks=torch.cat(masks),
+        cross_ref_masks=torch.cat(xmasks) if cross_reference else None,
         face_boxes=torch.cat(fboxes),
     )
 
@@ -305,6 +315,8 @@ def train_toy(
         )
     if cfg.p_cross_ref > 0 and cache.cross_refs is None:
         raise ValueError("`cfg.p_cross_ref` > 0 needs a cache built with `cross_reference=True`.")
+    if cfg.face_cutout and (cache.ref_masks is None or (cfg.p_cross_ref > 0 and cache.cross_ref_masks is None)):
+        raise ValueError("`cfg.face_cutout` needs a cache with reference masks; rebuild it with build_cache.")
     t_cache = time.time() - t_start
     if cfg.gradient_checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
@@ -345,14 +357,21 @@ def train_toy(
         # the global batch's randomness, identical in every process; each trains on its slice
         idx = torch.randint(len(cache.latents), (cfg.batch,), generator=g)
         ref_px, ref_box, cross = cache.refs[idx], cache.ref_boxes[idx], None
+        ref_mask = cache.ref_masks[idx].float() if cfg.face_cutout else None
         if cfg.p_cross_ref > 0:  # some references come from "another video" of the same identity
             cross = (torch.rand(cfg.batch, generator=g) < cfg.p_cross_ref).view(-1, 1, 1, 1)
             ref_px = torch.where(cross, cache.cross_refs[idx], ref_px)
             ref_box = torch.where(cross.view(-1, 1), cache.cross_ref_boxes[idx], ref_box)
+            if ref_mask is not None:
+                ref_mask = torch.where(cross.view(-1, 1, 1), cache.cross_ref_masks[idx].float(), ref_mask)
         if cfg.p_relight > 0:  # some references re-lit by another light, as evaluation references are
             ref_px = _relight_some(ref_px, cache.prompt_attrs[idx], cfg.p_relight, g, cross)
         if cfg.face_crop:  # place and scale are gone after the crop, so re-layout has nothing left to do
             refs = augment(R.crop_face(ref_px, ref_box), None, replace(cfg.augment, p_relayout=0.0), g)
+        elif cfg.face_cutout:  # the person alone on a random plain colour, then the same square
+            fill = torch.rand(cfg.batch, 3, generator=g) * 2 - 1
+            cut = R.cutout_face(ref_px, ref_mask, ref_box, fill)
+            refs = augment(cut, None, replace(cfg.augment, p_relayout=0.0), g)
         else:
             refs = augment(ref_px, ref_box, cfg.augment, g)
         keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)

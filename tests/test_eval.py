@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from stdrc_lib import metrics
@@ -70,13 +71,29 @@ def test_denoising_identity_at_tiny_sigma_reads_the_truth(toy):
         denoising_identity(toy, readout, n=1)
 
 
-def test_denoising_identity_with_face_crop_changes_only_the_conditioned_rows(toy):
-    """The crop reaches the model (the with-reference rows change) and nothing else: the no-reference row and
-    the VAE ceiling are the same clips, latents and noise either way."""
+@pytest.mark.parametrize("prep", ["face_crop", "face_cutout"])
+def test_denoising_identity_with_face_crop_changes_only_the_conditioned_rows(toy, prep):
+    """The crop (or cut-out) reaches the model (the with-reference rows change) and nothing else: the
+    no-reference row and the VAE ceiling are the same clips, latents and noise either way."""
     from stdrc_lib.evaluate import denoising_identity
 
     torch.manual_seed(0)
     readout = Readout().eval()
     a = denoising_identity(toy, readout, n=2, sigmas=(0.9,), batch=2)
-    b = denoising_identity(toy, readout, n=2, sigmas=(0.9,), batch=2, face_crop=True)
+    b = denoising_identity(toy, readout, n=2, sigmas=(0.9,), batch=2, **{prep: True})
     assert a["ceiling"] == b["ceiling"] and a["accuracy"]["no reference"] == b["accuracy"]["no reference"]
+
+
+def test_model_references_whole_crop_and_cutout():
+    from stdrc_lib.evaluate import model_references
+    from stdrc_lib.toyworld.dataset import SynthFaces
+
+    items = [SynthFaces("eval", 2, seed=0)[i] for i in range(2)]
+    whole = model_references(items)
+    crop, cut = model_references(items, face_crop=True), model_references(items, face_cutout=True)
+    assert torch.equal(whole, torch.stack([it["reference"] for it in items]))
+    assert whole.shape == crop.shape == cut.shape == (2, 3, 64, 64)
+    grey = cut.abs().amax(1) < 1e-4  # (B, H, W): where the scene was
+    assert 0.2 < grey.float().mean() < 0.8 and crop.abs().amax(1).lt(1e-4).float().mean() < 0.05
+    with pytest.raises(ValueError, match="choose one"):
+        model_references(items, face_crop=True, face_cutout=True)

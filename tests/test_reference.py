@@ -139,3 +139,33 @@ def test_crop_face_undoes_place_and_scale():
         R.crop_face(px[0], boxes)
     with pytest.raises(ValueError, match="`margin`"):
         R.crop_face(px, boxes, margin=0)
+
+
+def test_cutout_face_keeps_the_person_and_drops_the_scene():
+    """The same person in front of two scenes gives the same cut-out (background gone), the mask is the
+    renderer's coverage of the person, and bad arguments are named."""
+    import pytest
+
+    from stdrc_lib.toyworld.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toyworld.world import Identity
+
+    ident, lay = Identity.from_index(321), Layout.still(1, cx=0.4, cy=0.55, scale=0.4)
+    outs = [render(ident, lay, scene=s, return_alpha=True) for s in ("forest", "beach")]
+    px = torch.from_numpy(np.stack([o[0][0] for o in outs])).permute(0, 3, 1, 2) * 2 - 1
+    mask = torch.from_numpy(np.stack([o[1][0] for o in outs]))
+    assert torch.equal(mask[0], mask[1]) and 0.1 < mask.mean() < 0.5  # the person, not the scene
+    boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0]] * 2))
+    crop_diff = (R.crop_face(px, boxes)[0] - R.crop_face(px, boxes)[1]).abs().mean()
+    cut = R.cutout_face(px, mask, boxes)
+    # only the anti-aliased rim, where the rendered pixel already mixes person and scene, still differs
+    cut_diff = (cut[0] - cut[1]).abs()
+    # measured: mean difference 0.009 against 0.74 for the plain crop; 7 % of values differ by > 0.05 (the rim)
+    assert cut_diff.mean() < 0.05 * crop_diff and (cut_diff > 0.05).float().mean() < 0.12, (cut_diff.mean(), crop_diff)
+    corner = cut[:, :, :3, :3]
+    assert corner.abs().max() < 1e-5  # mid grey where the scene was
+    red = R.cutout_face(px, mask, boxes, fill=torch.tensor([[1.0, -1.0, -1.0]] * 2))
+    assert torch.allclose(red[:, :, 0, 0], torch.tensor([[1.0, -1.0, -1.0]] * 2), atol=1e-5)
+    with pytest.raises(ValueError, match="`mask`"):
+        R.cutout_face(px, mask[:1], boxes)
+    with pytest.raises(ValueError, match="`fill`"):
+        R.cutout_face(px, mask, boxes, fill=torch.zeros(2, 4))

@@ -96,6 +96,13 @@ def test_dataset_items():
     assert a["video"].min() >= -1 and a["video"].max() <= 1
     # training references are a frame of the clip itself
     assert any(torch.equal(a["reference"], a["video"][:, k]) for k in range(17))
+    for item in (a, SynthFaces("eval", 4, seed=3)[0]):  # the person's coverage: 1 on the face, 0 far from it
+        m, (cx, cy, _, h) = item["ref_mask"], item["ref_box"].tolist()
+        assert m.shape == (64, 64) and 0 <= m.min() and m.max() <= 1
+        assert m[int(cy * 64), int(cx * 64)] == 1 and 0.05 < m.mean() < 0.6
+        yy, xx = torch.meshgrid(torch.arange(64) / 64, torch.arange(64) / 64, indexing="ij")
+        far = ((xx - cx).abs() > h * 1.1) | ((yy - cy).abs() > h * 1.1)  # FACE_REACH is 1 face height
+        assert far.float().mean() > 0.1 and m[far].max() == 0
     assert int(a["identity"][0]) < 3 and a["identity"].shape == (9,)
     ev = SynthFaces("eval", 4, seed=3)
     e = ev[0]

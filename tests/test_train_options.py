@@ -120,3 +120,16 @@ def test_face_crop_references_train_and_skip_relayout(cache):
     a = train_toy(_fresh(), _cfg(face_crop=True), cache=cache, progress=False)["losses"]
     b = train_toy(_fresh(), _cfg(), cache=cache, progress=False)["losses"]
     assert a != b and all(torch.isfinite(torch.tensor(a)))
+
+
+def test_face_cutout_references_train_and_need_masks(cache):
+    from dataclasses import replace
+
+    assert cache.ref_masks is not None and cache.ref_masks.shape == (8, 64, 64)
+    a = train_toy(_fresh(), _cfg(face_cutout=True), cache=cache, progress=False)["losses"]
+    b = train_toy(_fresh(), _cfg(face_crop=True), cache=cache, progress=False)["losses"]
+    assert a != b and all(torch.isfinite(torch.tensor(a)))
+    with pytest.raises(ValueError, match="reference masks"):
+        train_toy(_fresh(), _cfg(face_cutout=True), cache=replace(cache, ref_masks=None), progress=False)
+    with pytest.raises(ValueError, match="`face_crop` and `face_cutout`"):
+        _cfg(face_crop=True, face_cutout=True)

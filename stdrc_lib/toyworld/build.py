@@ -70,17 +70,22 @@ def update_manifest_part(root: Path, part: str, info: dict) -> Path | None:
     return path
 
 
-def sample_grid_callback(out_dir: Path, n: int = 4, steps: int = 12):
-    """Save a contact sheet of held-out generations every ``sample_every`` training steps."""
+def sample_grid_callback(
+    out_dir: Path, n: int = 4, steps: int = 12, face_crop: bool = False, face_cutout: bool = False
+):
+    """Save a contact sheet of held-out generations every ``sample_every`` training steps (the references
+    prepared the way the model is trained: whole, face crop or face cut-out)."""
     from .. import sampling as S
     from .. import viz
+    from ..evaluate import model_references
     from .dataset import SynthFaces
 
     ds = SynthFaces("eval", n, seed=123)
     items = [ds[i] for i in range(n)]
+    ref_px = model_references(items, face_crop, face_cutout)
 
     def cb(step: int, backbone) -> None:
-        refs = [((it["reference"].permute(1, 2, 0) + 1) / 2).numpy() for it in items]
+        refs = [((r.permute(1, 2, 0) + 1) / 2).numpy() for r in ref_px]
         res = S.generate(
             backbone,
             [it["prompt"] for it in items],
@@ -141,7 +146,7 @@ def build_toy_weights(
         backbone,
         cfg,
         out=runs,
-        on_sample=sample_grid_callback(runs),
+        on_sample=sample_grid_callback(runs, face_crop=cfg.face_crop, face_cutout=cfg.face_cutout),
         embedder=embedder,
         ckpt_dir=runs / "ckpt" if cfg.ckpt_every else None,
         resume=resume,

@@ -24,6 +24,7 @@ class SynthFaces(torch.utils.data.Dataset):
 
     Items are dicts with ``video`` ``(3, F, H, W)`` and ``reference`` ``(3, H, W)`` in ``[−1, 1]``,
     ``boxes`` ``(F, 4)`` and ``ref_box`` ``(4,)`` face boxes (cx, cy, w, h as canvas fractions),
+    ``ref_mask`` ``(H, W)`` the person's coverage in the reference (face, hair, accessory; no scene),
     ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices.
     With ``cross_reference=True`` items also hold ``cross_reference`` / ``cross_ref_box``: an
     evaluation-style still of the same identity (another pose, place, lighting and background),
@@ -60,23 +61,25 @@ class SynthFaces(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, 0 if self.split == "train" else 1, index])
         ident = Identity.from_index(int(rng.choice(self.ids)))
         prompt = Prompt.from_index(int(rng.choice(self.prompts)))
-        clip, boxes = render_clip(ident, prompt, rng, self.frames, self.size)
+        clip, boxes, alpha = render_clip(ident, prompt, rng, self.frames, self.size, return_alpha=True)
         if self.ref_mode == "clip":
             k = int(rng.integers(self.frames))
-            ref, ref_box = clip[k], boxes[k]
+            ref, ref_box, ref_mask = clip[k], boxes[k], alpha[k]
         else:
-            ref, ref_box = render_eval_reference(ident, prompt, rng, self.size)
+            ref, ref_box, ref_mask = render_eval_reference(ident, prompt, rng, self.size, return_alpha=True)
         item = {
             "video": torch.from_numpy(clip).permute(3, 0, 1, 2) * 2 - 1,  # (3, F, H, W)
             "reference": torch.from_numpy(ref).permute(2, 0, 1) * 2 - 1,  # (3, H, W)
             "boxes": torch.from_numpy(boxes),
             "ref_box": torch.from_numpy(ref_box),
+            "ref_mask": torch.from_numpy(ref_mask),  # (H, W) the person's coverage: a perfect face parser
             "prompt": prompt.text(),
             "identity": torch.from_numpy(ident.as_array()),
             "prompt_attrs": torch.from_numpy(prompt.as_array()),
         }
         if self.cross_reference:  # drawn last, so the other fields do not depend on this flag
-            cross, cross_box = render_eval_reference(ident, prompt, rng, self.size)
+            cross, cross_box, cross_mask = render_eval_reference(ident, prompt, rng, self.size, return_alpha=True)
             item["cross_reference"] = torch.from_numpy(cross).permute(2, 0, 1) * 2 - 1
             item["cross_ref_box"] = torch.from_numpy(cross_box)
+            item["cross_ref_mask"] = torch.from_numpy(cross_mask)
         return item

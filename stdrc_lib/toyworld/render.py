@@ -73,12 +73,14 @@ def motion_layout(motion: str, frames: int, rng: np.random.Generator) -> Layout:
 
 # ----------------------------------------------------------------------------- shape helpers
 class _Canvas:
-    def __init__(self, frames: int, size: int):
+    def __init__(self, frames: int, size: int, alpha: bool = False):
         self.size = size
         g = (np.arange(size, dtype=np.float32) + 0.5) / size
         self.x = g[None, None, :]  # (1, 1, W)
         self.y = g[None, :, None]  # (1, H, 1)
         self.img = np.zeros((frames, size, size, 3), np.float32)
+        # coverage of everything painted onto the picture itself (the person, not the scene), if asked
+        self.alpha = np.zeros((frames, size, size), np.float32) if alpha else None
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> _Canvas:
         """A canvas over pixels ``[y0:y1, x0:x1]`` of this one, sharing its memory (same pixel grid)."""
@@ -86,9 +88,11 @@ class _Canvas:
         sub.size = self.size
         sub.x, sub.y = self.x[:, :, x0:x1], self.y[:, y0:y1]
         sub.img = self.img[:, y0:y1, x0:x1]
+        sub.alpha = None if self.alpha is None else self.alpha[:, y0:y1, x0:x1]
         return sub
 
     def paint(self, cover: np.ndarray, colour, img: np.ndarray | None = None) -> None:
+        alpha = self.alpha if img is None else None  # the scene is painted on `img`, and is not the person
         img = self.img if img is None else img
         inside = cover > 0  # coverage ≤ 0 paints nothing
         if cover.ndim == 3:
@@ -105,6 +109,9 @@ class _Canvas:
         step = np.subtract(np.asarray(colour, np.float32), region)  # region += a·(colour − region), in place
         step *= a
         region += step
+        if alpha is not None:
+            ar = alpha[:, ys, xs]
+            ar += a[..., 0] * (1 - ar)
 
 
 FACE_REACH = 1.0  # face heights from the face centre that bound every part (checked by the tests)
@@ -222,11 +229,15 @@ def render(
     lighting: str = "bright",
     accessory: str = "none",
     size: int = 64,
-) -> np.ndarray:
-    """Render ``len(layout.cx)`` frames as float32 ``(F, size, size, 3)`` in ``[0, 1]``."""
+    return_alpha: bool = False,
+):
+    """Render ``len(layout.cx)`` frames as float32 ``(F, size, size, 3)`` in ``[0, 1]``.
+
+    With ``return_alpha`` also returns the person's coverage ``(F, size, size)`` in ``[0, 1]``: face, hair,
+    beard and accessory, without the scene (the toy world's exact stand-in for a face-parsing mask)."""
     if lighting not in LIGHT:
         raise ValueError(f"`lighting` must be one of {tuple(LIGHT)}, got {lighting!r}.")
-    cv = _Canvas(len(layout.cx), size)
+    cv = _Canvas(len(layout.cx), size, alpha=return_alpha)
     _background(cv, scene)
     # every face part (hair, hats, beard) lies within FACE_REACH face heights of the centre, so the
     # signed-distance fields are evaluated only in that window of the canvas (the result is the same)
@@ -240,29 +251,45 @@ def render(
     win = cv.window(y0, y1, x0, x1)
     _face(win, _Face(win, layout), identity, expression, accessory)
     cv.img *= LIGHT[lighting]
-    return np.clip(cv.img, 0, 1, out=cv.img)
+    img = np.clip(cv.img, 0, 1, out=cv.img)
+    return (img, cv.alpha) if return_alpha else img
 
 
-def render_clip(identity: Identity, prompt: Prompt, rng: np.random.Generator, frames: int = 17, size: int = 64):
-    """The ground-truth clip of ``identity`` doing ``prompt``: ``(frames, size, size, 3)``, plus face boxes."""
+def render_clip(
+    identity: Identity,
+    prompt: Prompt,
+    rng: np.random.Generator,
+    frames: int = 17,
+    size: int = 64,
+    return_alpha: bool = False,
+):
+    """The ground-truth clip of ``identity`` doing ``prompt``: ``(frames, size, size, 3)``, plus face boxes
+    ``(frames, 4)``, plus (``return_alpha``) the person's coverage ``(frames, size, size)``."""
     n = prompt.names()
     lay = motion_layout(n["motion"], frames, rng)
-    clip = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size)
-    return clip, lay.boxes(FACE_ASPECT[identity.face_shape])
+    out = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size, return_alpha)
+    boxes = lay.boxes(FACE_ASPECT[identity.face_shape])
+    return (out[0], boxes, out[1]) if return_alpha else (out, boxes)
 
 
 EVAL_REF_KEEP = ("scene", "lighting")
 
 
 def render_eval_reference(
-    identity: Identity, prompt: Prompt, rng: np.random.Generator, size: int = 64, keep: tuple[str, ...] = ()
+    identity: Identity,
+    prompt: Prompt,
+    rng: np.random.Generator,
+    size: int = 64,
+    keep: tuple[str, ...] = (),
+    return_alpha: bool = False,
 ):
     """A still of ``identity`` in a *different* pose, position, scale, lighting and background than ``prompt``.
 
     Neutral expression, no accessory. Returns ``(size, size, 3)`` and its face box ``(4,)``.
     ``keep`` names parts of the prompt's context to keep instead (``"scene"``, ``"lighting"``), for
     diagnosing which difference a model fails on; the random draws are the same either way, so the
-    pose, place and scale do not change with ``keep``.
+    pose, place and scale do not change with ``keep``. With ``return_alpha`` the person's coverage
+    ``(size, size)`` (see :func:`render`) comes third.
     """
     bad = sorted(set(keep) - set(EVAL_REF_KEEP))
     if bad:
@@ -280,8 +307,9 @@ def render_eval_reference(
         scale=rng.uniform(0.34, 0.42),
         tilt=rng.choice([-1, 1]) * rng.uniform(0.15, 0.3),
     )
-    img = render(identity, lay, str(scene), "neutral", str(light), "none", size)[0]
-    return img, lay.boxes(FACE_ASPECT[identity.face_shape])[0]
+    img, alpha = render(identity, lay, str(scene), "neutral", str(light), "none", size, return_alpha=True)
+    box = lay.boxes(FACE_ASPECT[identity.face_shape])[0]
+    return (img[0], box, alpha[0]) if return_alpha else (img[0], box)
 
 
 def relight(px, light_from, light_to):
