@@ -249,7 +249,23 @@ def load_toy(folder: str | Path | None = None) -> Backbone:
     vae = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", local_files_only=True)
     text = ToyTextEncoder.load(folder / "text_encoder")
     check_consistency(transformer, vae)
-    return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder))
+    extra = {"reference_prep": reference_prep_of(folder)}
+    return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
+
+
+REFERENCE_PREPS = ("whole", "crop", "cutout")
+
+
+def reference_prep_of(folder: str | Path) -> str:
+    """How the toy model in ``folder`` was trained to see its reference, from its manifest: ``"whole"`` image,
+    face ``"crop"`` or face ``"cutout"`` (see :mod:`stdrc_lib.reference`). ``"whole"`` without a manifest."""
+    import json
+
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return "whole"
+    cfg = json.loads(path.read_text()).get("train_config") or {}
+    return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
 
 
 def toy_backbone(prefer_trained: bool = True, seed: int = 0) -> Backbone:

@@ -37,6 +37,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import backbone as bb
     from . import guidance as G
     from . import positions as P
+    from . import reference as R
     from . import sampling as S
     from . import viz
     from .toyworld import sample_reference
@@ -51,11 +52,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "noise-like. It still exercises the full ST-DRC path (VAE reference tokens, TASS-RoPE, three-stream "
             "guidance, Euler sampler, decode)."
         )
-    ref = sample_reference(args.ref_seed)
+    ref, ref_mask, ref_box = sample_reference(args.ref_seed, return_mask_box=True)
+    prep = backbone.extra.get("reference_prep", "whole")
+    model_ref = R.prepare_reference(ref, prep, ref_box, ref_mask)  # as the model was trained to see it
+    if prep != "whole":
+        print(f"[stdrc] the model was trained on face {prep} references; conditioning on the reference's {prep}")
     out = S.generate(
         backbone,
         args.prompt,
-        ref,
+        model_ref,
         negative_prompt=args.negative_prompt,
         num_frames=args.frames,
         num_steps=args.steps,
@@ -65,7 +70,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     out_dir = Path(args.out)
     video = viz.write_video(out_dir / "demo.mp4", out.frames[0], fps=backbone.fps / 3)
-    sheet = viz.contact_sheet([ref, out.frames[0]], labels=["reference", "generated"], upscale=2)
+    rows, labels = [ref, out.frames[0]], ["reference", "generated"]
+    if prep != "whole":
+        rows, labels = [ref, model_ref, out.frames[0]], ["reference", f"model input (face {prep})", "generated"]
+    sheet = viz.contact_sheet(rows, labels=labels, upscale=2)
     png = viz.save_image(out_dir / "demo_contact_sheet.png", sheet)
     viz.save_image(out_dir / "demo_reference.png", ref)
     print(
@@ -219,6 +227,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     backbone = bb.load_toy(args.weights)
     readout = Readout.load(Path(args.weights) / "readout")
+    if not (args.face_crop or args.face_cutout):  # prepare references the way the model was trained
+        prep = backbone.extra.get("reference_prep", "whole")
+        args.face_crop, args.face_cutout = prep == "crop", prep == "cutout"
+        if prep != "whole":
+            print(f"[stdrc] {args.weights} was trained on face {prep} references; evaluating with them")
     report = evaluate(
         backbone,
         readout,
@@ -382,12 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="eval: references in another pose, place, light and background (default); clip: a frame of the clip "
         "itself, the training distribution",
     )
-    ev.add_argument(
+    prep = ev.add_mutually_exclusive_group()
+    prep.add_argument(
         "--face-crop",
         action="store_true",
-        help="condition on a square cut around the reference's face (models trained with `stdrc train --face-crop`)",
+        help="condition on a square cut around the reference's face (models trained with `stdrc train --face-crop`); "
+        "without either flag, references are prepared as the weights' manifest says they were trained",
     )
-    ev.add_argument(
+    prep.add_argument(
         "--face-cutout",
         action="store_true",
         help="condition on the person alone on mid grey, cut to the square around the face (models trained with "

@@ -125,6 +125,13 @@ def evaluate(
     }
 
 
+def references_for(backbone, items: list[dict]) -> torch.Tensor:
+    """:func:`model_references` prepared the way ``backbone`` was trained (``backbone.extra["reference_prep"]``,
+    read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise)."""
+    prep = backbone.extra.get("reference_prep", "whole")
+    return model_references(items, face_crop=prep == "crop", face_cutout=prep == "cutout")
+
+
 def model_references(items: list[dict], face_crop: bool = False, face_cutout: bool = False) -> torch.Tensor:
     """The references a model is conditioned on, ``(B, 3, H, W)`` in ``[−1, 1]``, from SynthFaces items: whole,
     cut to the square around the face (``face_crop``), or the person alone on mid grey in that square

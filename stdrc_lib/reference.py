@@ -107,6 +107,32 @@ def cutout_face(
     return crop_face(a * px + (1 - a) * fill.to(px)[:, :, None, None], boxes, margin)
 
 
+PREPS = ("whole", "crop", "cutout")
+
+
+def prepare_reference(image, prep: str, box=None, mask=None) -> np.ndarray:
+    """One uint8 ``(H, W, 3)`` reference prepared for a model trained on ``prep`` references: ``"whole"`` (as
+    is), ``"crop"`` (:func:`crop_face` around ``box``) or ``"cutout"`` (:func:`cutout_face` with ``mask``
+    ``(H, W)`` in ``[0, 1]`` and ``box``). Returns uint8 ``(H, W, 3)``."""
+    if prep not in PREPS:
+        raise ValueError(f"`prep` must be one of {PREPS}, got {prep!r}.")
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"`image` must be uint8 (H, W, 3), got {img.dtype} {img.shape}.")
+    if prep == "whole":
+        return img
+    if box is None or (prep == "cutout" and mask is None):
+        need = "`box` and `mask`" if prep == "cutout" else "`box`"
+        raise ValueError(f"a {prep!r} reference needs {need} (the face box, and the person's coverage).")
+    px = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    boxes = torch.as_tensor(np.asarray(box, np.float32)).reshape(1, 4)
+    if prep == "crop":
+        out = crop_face(px, boxes)
+    else:
+        out = cutout_face(px, torch.as_tensor(np.asarray(mask, np.float32))[None], boxes)
+    return to_uint8(out[0].permute(1, 2, 0)).numpy()
+
+
 MAX_IMAGE_SIDE = 8192  # larger references are almost always a mistake, and cost GBs as float
 
 

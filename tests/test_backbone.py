@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -59,7 +61,10 @@ def test_save_load_toy_roundtrip(tmp_path, toy):
     x, refs = make_tokens()
     c = coords_for(toy)
     assert torch.equal(forward(toy, x, refs, c), forward(loaded, x, refs, c))
-    assert loaded.trained
+    assert loaded.trained and loaded.extra["reference_prep"] == "whole"  # no manifest: whole images
+    for cfg, prep in (({"face_cutout": True}, "cutout"), ({"face_crop": True}, "crop"), ({}, "whole")):
+        (tmp_path / "toy" / "manifest.json").write_text(json.dumps({"train_config": cfg}))
+        assert bb.load_toy(tmp_path / "toy").extra["reference_prep"] == prep
 
 
 def test_forward_rejects_bad_timestep(toy):

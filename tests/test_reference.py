@@ -169,3 +169,24 @@ def test_cutout_face_keeps_the_person_and_drops_the_scene():
         R.cutout_face(px, mask[:1], boxes)
     with pytest.raises(ValueError, match="`fill`"):
         R.cutout_face(px, mask, boxes, fill=torch.zeros(2, 4))
+
+
+def test_prepare_reference_for_each_training_prep():
+    import pytest
+
+    from stdrc_lib.toyworld import sample_reference
+
+    img, mask, box = sample_reference(2, return_mask_box=True)
+    assert img.shape == (64, 64, 3) and mask.shape == (64, 64) and box.shape == (4,)
+    assert np.array_equal(img, sample_reference(2))  # the same picture either way
+    assert R.prepare_reference(img, "whole") is img
+    crop, cut = R.prepare_reference(img, "crop", box), R.prepare_reference(img, "cutout", box, mask)
+    assert crop.dtype == cut.dtype == np.uint8 and crop.shape == cut.shape == img.shape
+    assert (np.abs(cut.astype(int) - 128) <= 1).all(-1).mean() > 0.2  # mid grey where the scene was
+    assert not np.array_equal(crop, cut)
+    with pytest.raises(ValueError, match="`prep`"):
+        R.prepare_reference(img, "mask", box)
+    with pytest.raises(ValueError, match="`box` and `mask`"):
+        R.prepare_reference(img, "cutout", box)
+    with pytest.raises(ValueError, match="`image`"):
+        R.prepare_reference(img.astype(np.float32), "crop", box)

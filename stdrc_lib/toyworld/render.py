@@ -338,19 +338,24 @@ class FaceSpec:
     scene: str = "office"
 
 
-def draw_face(spec: FaceSpec, size: int = 64) -> np.ndarray:
-    img = render(Identity.from_index(spec.identity), Layout.still(1), spec.scene, "neutral", "bright", "none", size)
-    return (img[0] * 255).round().astype(np.uint8)
+def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False):
+    lay = Layout.still(1)
+    ident = Identity.from_index(spec.identity)
+    img, alpha = render(ident, lay, spec.scene, "neutral", "bright", "none", size, return_alpha=True)
+    u8 = (img[0] * 255).round().astype(np.uint8)
+    return (u8, alpha[0], lay.boxes(FACE_ASPECT[ident.face_shape])[0]) if return_mask_box else u8
 
 
-def sample_reference(seed: int = 0, size: int = 64) -> np.ndarray:
-    """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity."""
+def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = False):
+    """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity. With
+    ``return_mask_box`` also the person's coverage ``(size, size)`` and face box ``(4,)``, which models trained
+    on face crops or cut-outs need to prepare it (:func:`stdrc_lib.reference.prepare_reference`)."""
     from .world import HELD_OUT_IDENTITIES
 
     rng = np.random.default_rng(seed)
     ident = int(HELD_OUT_IDENTITIES[seed % len(HELD_OUT_IDENTITIES)])
     scene = str(rng.choice(PROMPT_ATTRS["scene"]))
-    return draw_face(FaceSpec(ident, scene), size)
+    return draw_face(FaceSpec(ident, scene), size, return_mask_box)
 
 
 assert len(SKIN) == len(IDENTITY_ATTRS["skin"]) and len(HAIR) == len(IDENTITY_ATTRS["hair_colour"])
