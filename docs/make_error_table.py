@@ -115,6 +115,18 @@ def cases(tmp: Path):
         lambda: R.crop_face(torch.zeros(2, 3, 8, 8), torch.zeros(1, 4)),
     )
     yield (
+        "reference: face cut-out with a mask of the wrong size",
+        lambda: R.cutout_face(torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 4), torch.zeros(2, 4)),
+    )
+    yield (
+        "reference: a cut-out reference prepared without its mask",
+        lambda: R.prepare_reference(np.zeros((8, 8, 3), np.uint8), "cutout", box=(0.5, 0.5, 0.3, 0.4)),
+    )
+    yield (
+        "fine-tuning (CLI): --face-cutout with the full preset",
+        lambda: main(["train", "--preset", "full", "--face-cutout"]),
+    )
+    yield (
         "toy world: evaluation reference keeping an unknown part of the context",
         lambda: render_eval_reference(Identity.from_index(0), Prompt(), np.random.default_rng(0), keep=("pose",)),
     )

@@ -292,6 +292,7 @@ import torch
 from diffusers.models.transformers.transformer_ltx2 import apply_split_rotary_emb
 
 from stdrc_lib import attention, backbone, guidance, positions, reference, sampling
+from stdrc_lib.evaluate import references_for
 from stdrc_lib.toyworld.dataset import SynthFaces
 from stdrc_lib.utils import seed_everything, smoke_mode
 
@@ -369,7 +370,8 @@ and under `shared`.
 """),
         code("""
 item = SynthFaces("eval", 1, seed=SEED)[0]
-ref_img = ((item["reference"].permute(1, 2, 0) + 1) * 127.5).byte().numpy()
+# the reference as the model was trained to see it (whole, or the face cut out; see its manifest)
+ref_img = ((references_for(bb, [item])[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
 maps, clips = {}, {}
 for scheme in ("shared", "tass"):
     with attention.capture_attention(bb.transformer, n_video) as store:
@@ -665,6 +667,7 @@ import torch
 from IPython.display import display
 
 from stdrc_lib import backbone, guidance, sampling
+from stdrc_lib.evaluate import references_for
 from stdrc_lib.metrics import clip_metrics
 from stdrc_lib.toyworld.dataset import SynthFaces
 from stdrc_lib.toyworld.readout import Readout
@@ -687,9 +690,10 @@ u8 = lambda x: ((x + 1) * 127.5).round().clamp(0, 255).byte()
 
 def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
     batch = items[:n]
-    refs = torch.stack([u8(it["reference"].permute(1, 2, 0)) for it in batch])
+    refs = torch.stack([u8(it["reference"].permute(1, 2, 0)) for it in batch])   # what the metrics compare with
+    model_refs = u8(references_for(bb, batch).permute(0, 2, 3, 1))             # what the model is conditioned on
     cfg = guidance.GuidanceConfig(s_ref, s_txt, order, ref_interval=interval, txt_interval=interval)
-    frames = sampling.generate(bb, [it["prompt"] for it in batch], [r.numpy() for r in refs], num_steps=STEPS,
+    frames = sampling.generate(bb, [it["prompt"] for it in batch], [r.numpy() for r in model_refs], num_steps=STEPS,
                                guidance=cfg, generator=torch.Generator().manual_seed(SEED), progress=False).frames
     m = clip_metrics(readout, frames, refs, torch.stack([it["identity"] for it in batch]),
                      torch.stack([it["prompt_attrs"] for it in batch]), torch.stack([it["ref_box"] for it in batch]),
