@@ -247,6 +247,13 @@ def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augme
     p = model.predict(x)
     res = {k: (p[k] == ident[:, i]).float().mean().item() for i, k in enumerate(IDENTITY_ATTRS)}
     res["identity_mean"] = float(np.mean([res[k] for k in IDENTITY_ATTRS]))
+    # hair colour is not drawn on bald people without a beard (a sixth of identities): score it where it is
+    names = list(IDENTITY_ATTRS)
+    shown = (ident[:, names.index("hair_style")] != IDENTITY_ATTRS["hair_style"].index("bald")) | (
+        ident[:, names.index("beard")] == IDENTITY_ATTRS["beard"].index("yes")
+    )
+    hc = names.index("hair_colour")
+    res["hair_colour_where_drawn"] = (p["hair_colour"][shown] == ident[shown, hc]).float().mean().item()
     for k in FRAME_HEADS:
         m = pattr[:, PATTR_COLUMN[k]] >= 0
         if m.any():
@@ -331,7 +338,13 @@ def main(argv=None) -> None:
     ap.add_argument("--vae-fraction", type=float, default=0.3)
     ap.add_argument("--p-augment", type=float, default=0.5, help="share of each batch given the reference augmentation")
     ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
+    ap.add_argument(
+        "--eval-only", action="store_true", help="only score the readout in --out on held-out clean renders"
+    )
     a = ap.parse_args(argv)
+    if a.eval_only:
+        print(json.dumps(evaluate(Readout.load(a.out)), indent=2))
+        return
     vae = None
     if a.vae and a.vae.is_dir():
         from diffusers import AutoencoderKLLTX2Video
