@@ -67,6 +67,7 @@ VARIANTS = {
     "tass_relayout30_s0": ("tass", True, True, 0, False),  # beyond the paper: see AUGMENT
     "tass_relight_s0": ("tass", True, True, 0, False),  # beyond the paper: see RELIGHT
     "tass_crop_s0": ("tass", True, True, 0, False),  # beyond the paper: see FACE_CROP
+    "tass_cutout_s0": ("tass", True, True, 0, False),  # beyond the paper: see FACE_CUTOUT
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}
@@ -79,6 +80,9 @@ RELIGHT = {"tass_relight_s0": 0.5}
 # variants conditioned on a square cut around the reference's face (reference.crop_face), in training and in
 # evaluation: the crop removes the place, the scale and most of the background that evaluation references change
 FACE_CROP = {"tass_crop_s0"}
+# variants conditioned on the person alone on a plain colour, cut to that square (reference.cutout_face, the mask
+# being the renderer's): the crop without the background left around the hair, which `tass_crop_s0` pasted
+FACE_CUTOUT = {"tass_cutout_s0"}
 GRID_S_REF = (1.0, 2.0, 4.0)
 GRID_S_TXT = (1.0, 3.0, 5.0)
 
@@ -140,8 +144,19 @@ def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
 
     path = RUNS / f"clip_cache_seed{seed}_n{n_clips}{'_xref' if cross_reference else ''}.pt"
     if path.is_file():
-        return ClipCache(**torch.load(path, weights_only=True))
-    cache = build_cache(vae, n_clips, seed, cross_reference=cross_reference)
+        cache = ClipCache(**torch.load(path, weights_only=True))
+        if cache.ref_masks is not None:
+            return cache
+        # written before caches held reference masks: render them (the same items, so the same masks)
+        from stdrc_lib.toyworld.dataset import SynthFaces
+
+        ds = SynthFaces("train", n_clips, seed=seed, cross_reference=cross_reference)
+        items = [ds[i] for i in range(n_clips)]
+        cache.ref_masks = torch.stack([it["ref_mask"] for it in items]).to(torch.float16)
+        if cross_reference:
+            cache.cross_ref_masks = torch.stack([it["cross_ref_mask"] for it in items]).to(torch.float16)
+    else:
+        cache = build_cache(vae, n_clips, seed, cross_reference=cross_reference)
     atomic_write(path, lambda p: torch.save({f.name: getattr(cache, f.name) for f in fields(cache)}, p))
     return cache
 
@@ -165,6 +180,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         p_cross_ref=p_cross,
         p_relight=RELIGHT.get(name, 0.0),
         face_crop=name in FACE_CROP,
+        face_cutout=name in FACE_CUTOUT,
     )
     b = bb.build_toy(seed)
     b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
@@ -183,7 +199,7 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
     rep = evaluate(
         b, readout, n=args.clips, batch=8, steps=args.sample_steps,
         positions=P.PositionConfig(scheme=scheme, fps=b.fps), rows=("model", "no_reference"), progress=False,
-        isolated_reference=isolated, face_crop=name in FACE_CROP,
+        isolated_reference=isolated, face_crop=name in FACE_CROP, face_cutout=name in FACE_CUTOUT,
     )  # fmt: skip
     _write(
         name,
@@ -233,7 +249,7 @@ def add_denoising(name: str, args, readout, b=None) -> None:
     rep = denoising_identity(
         b, readout, n=args.clips, sigmas=DENOISING_SIGMAS,
         positions=P.PositionConfig(scheme=scheme, fps=b.fps), isolated_reference=isolated,
-        face_crop=name in FACE_CROP,
+        face_crop=name in FACE_CROP, face_cutout=name in FACE_CUTOUT,
     )  # fmt: skip
     rnd = lambda r: [round(r["mean"], 4), round(r["ci95"], 4)]  # noqa: E731
     data["denoising"] = {

@@ -107,6 +107,27 @@ CLAIMS = (
     ),
     ("face-crop references raise identity (beyond the paper)", "identity_accuracy", "tass_crop_s0", "tass_s0", +1),
     (
+        "face cut-out references raise identity (beyond the paper)",
+        "identity_accuracy",
+        "tass_cutout_s0",
+        "tass_s0",
+        +1,
+    ),
+    (
+        "face cut-outs copy less than face crops (beyond the paper)",
+        "copy_paste",
+        "tass_cutout_s0",
+        "tass_crop_s0",
+        -1,
+    ),
+    (
+        "face cut-outs follow the text better than face crops (beyond the paper)",
+        "text_adherence",
+        "tass_cutout_s0",
+        "tass_crop_s0",
+        +1,
+    ),
+    (
         "more re-layout reduces copy-paste (0.8 vs 0.3, beyond the paper)",
         "copy_paste",
         "tass_s0",
