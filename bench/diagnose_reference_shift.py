@@ -2,6 +2,7 @@
 
 Usage: python bench/diagnose_reference_shift.py [--clips 128] [--json docs/results/reference_shift.json]
        python bench/diagnose_reference_shift.py --ckpt runs/ablation/tass_relight_s0/ckpt/step-000800 --out x.png
+       python bench/diagnose_reference_shift.py --face-cutout --weights runs/cutout/weights  (cut-out models)
 
 An evaluation-mode reference differs from the clip in five ways at once: pose (tilt), place, scale, light and
 background. The one-step denoising probe (``bench/diagnose_denoising.py``) shows that the shipped model takes
@@ -67,14 +68,14 @@ def build_item(index: int, seed: int, frames: int = 17) -> dict:
     rng = np.random.default_rng([seed, 1, index])
     ident = Identity.from_index(int(rng.choice(split_indices("identity", "eval"))))
     prompt = Prompt.from_index(int(rng.choice(split_indices("prompt", "eval"))))
-    clip, boxes = render_clip(ident, prompt, rng, frames)
-    refs, ref_boxes = {}, {}
+    clip, boxes, alpha = render_clip(ident, prompt, rng, frames, return_alpha=True)
+    refs, ref_boxes, masks = {}, {}, {}
     k = int(copy.deepcopy(rng).integers(frames))
     for name in ("clip frame", "clip frame, re-laid out", "clip frame, relit"):
-        refs[name], ref_boxes[name] = _px(clip[k]), torch.from_numpy(boxes[k])
+        refs[name], ref_boxes[name], masks[name] = _px(clip[k]), torch.from_numpy(boxes[k]), torch.from_numpy(alpha[k])
     for name, keep in KEEP.items():
-        img, box = render_eval_reference(ident, prompt, copy.deepcopy(rng), keep=keep)
-        refs[name], ref_boxes[name] = _px(img), torch.from_numpy(box)
+        img, box, a = render_eval_reference(ident, prompt, copy.deepcopy(rng), keep=keep, return_alpha=True)
+        refs[name], ref_boxes[name], masks[name] = _px(img), torch.from_numpy(box), torch.from_numpy(a)
     lights = PROMPT_ATTRS["lighting"]
     own = int(prompt.lighting)
     other = int(np.random.default_rng([seed, 2, index]).choice([i for i in range(len(lights)) if i != own]))
@@ -86,8 +87,24 @@ def build_item(index: int, seed: int, frames: int = 17) -> dict:
         "prompt_attrs": torch.from_numpy(prompt.as_array()),
         "refs": refs,
         "ref_boxes": ref_boxes,
+        "ref_masks": masks,
         "light": (own, other),
     }
+
+
+def conditions(prep: str = "whole") -> tuple[str, ...]:
+    """The reference conditions that make sense for a model that sees ``prep`` references: a face cut-out of a
+    re-laid-out frame is the cut-out of the frame itself, so that row is left out for cut-out models."""
+    return tuple(c for c in CONDITIONS if not (prep == "cutout" and c == "clip frame, re-laid out"))
+
+
+def model_view(refs: dict, boxes: dict, masks: dict, prep: str) -> dict:
+    """What a model trained on ``prep`` references is conditioned on, per condition."""
+    if prep == "crop":
+        return {c: R.crop_face(refs[c], boxes[c]) for c in refs}
+    if prep == "cutout":
+        return {c: R.cutout_face(refs[c], masks[c], boxes[c]) for c in refs if c in masks}
+    return refs
 
 
 def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:
@@ -106,11 +123,12 @@ def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:
 
 @torch.no_grad()
 def reference_shift(
-    backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool, face_crop: bool = False
+    backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool, prep: str = "whole"
 ) -> dict:
     from stdrc_lib.train import flow_matching_loss
 
-    acc = {c: {s: [] for s in sigmas} for c in (*CONDITIONS, "no reference")}
+    conds = conditions(prep)
+    acc = {c: {s: [] for s in sigmas} for c in (*conds, "no reference")}
     for start in tqdm(range(0, n, batch), desc="clips", unit="batch"):
         items = [build_item(i, seed) for i in range(start, min(n, start + batch))]
         k = len(items)
@@ -118,13 +136,12 @@ def reference_shift(
         meta = [torch.stack([it[key] for it in items]) for key in ("identity", "prompt_attrs")]
         true_boxes = torch.stack([it["boxes"] for it in items])
         refs, boxes = shifted(items, torch.Generator().manual_seed(seed * 7919 + start))
+        masks = {c: torch.stack([it["ref_masks"][c] for it in items]) for c in conds if c != "clip frame, re-laid out"}
+        seen = model_view(refs, boxes, masks, prep)  # the metrics still get the whole reference
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 100_003 + start))
-        for cond in (*CONDITIONS, "no reference"):
-            ref = refs.get(cond, refs["evaluation reference"])
-            ref_u8 = R.to_uint8(ref.permute(0, 2, 3, 1))
-            ref_box = boxes.get(cond, boxes["evaluation reference"])
-            if face_crop:  # the model sees the face square; the metrics still get the whole reference
-                ref = R.crop_face(ref, ref_box)
+        for cond in (*conds, "no reference"):
+            c = cond if cond != "no reference" else "evaluation reference"
+            ref, ref_u8, ref_box = seen[c], R.to_uint8(refs[c].permute(0, 2, 3, 1)), boxes[c]
             for s in sigmas:
                 _, x0_hat = flow_matching_loss(
                     backbone, x0, ref, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
@@ -140,35 +157,35 @@ def reference_shift(
         "clips": n,
         "seed": seed,
         "no reference": [mean_ci(none[s]) for s in sigmas],
-        "gain": {c: [mean_ci(torch.cat(acc[c][s]) - none[s]) for s in sigmas] for c in CONDITIONS},
+        "gain": {c: [mean_ci(torch.cat(acc[c][s]) - none[s]) for s in sigmas] for c in conds},
     }
 
 
-def draw(rep: dict, example: dict, out: Path, title: str, face_crop: bool = False) -> None:
+def draw(rep: dict, example: dict, out: Path, title: str, prep: str = "whole") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(CONDITIONS)
+    conds = conditions(prep)
+    n = len(conds)
     fig = plt.figure(figsize=(1.45 * n, 5.2))
     gs = fig.add_gridspec(2, n, height_ratios=(1, 2.2))
     refs, boxes = shifted([example], torch.Generator().manual_seed(0))
-    if face_crop:  # show what the model sees
-        refs = {c: R.crop_face(refs[c], boxes[c]) for c in CONDITIONS}
-    shown = {c: refs[c][0] for c in CONDITIONS}
-    for j, c in enumerate(CONDITIONS):
+    masks = {c: example["ref_masks"][c][None] for c in conds if c != "clip frame, re-laid out"}
+    shown = {c: v[0] for c, v in model_view(refs, boxes, masks, prep).items()}  # what the model sees
+    for j, c in enumerate(conds):
         ax = fig.add_subplot(gs[0, j])
         ax.imshow(R.to_uint8(shown[c].permute(1, 2, 0)).numpy())
         ax.set_title(c.replace(", ", ",\n"), fontsize=7)
         ax.axis("off")
     ax = fig.add_subplot(gs[1, :])
     i = len(rep["sigmas"]) - 1  # the highest σ: where identity must come from the reference
-    m = [rep["gain"][c][i]["mean"] for c in CONDITIONS]
-    e = [rep["gain"][c][i]["ci95"] for c in CONDITIONS]
-    ax.bar(range(n), m, yerr=e, capsize=3, color=["#4c72b0"] * 3 + ["#dd8452"] * 4)
+    m = [rep["gain"][c][i]["mean"] for c in conds]
+    e = [rep["gain"][c][i]["ci95"] for c in conds]
+    ax.bar(range(n), m, yerr=e, capsize=3, color=["#4c72b0" if c.startswith("clip") else "#dd8452" for c in conds])
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(range(n), [c.replace(", ", ",\n") for c in CONDITIONS], fontsize=7)
+    ax.set_xticks(range(n), [c.replace(", ", ",\n") for c in conds], fontsize=7)
     ax.set_ylabel(f"identity gain over no reference\n(one-step x̂₀ from σ = {rep['sigmas'][i]:g})")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -191,8 +208,15 @@ def main() -> None:
         "--scheme", default="tass", choices=P.SCHEMES, help="reference positions the model was trained with"
     )
     ap.add_argument("--isolated", action="store_true", help="the model was trained with an isolated reference pass")
-    ap.add_argument(
+    prep = ap.add_mutually_exclusive_group()
+    prep.add_argument(
         "--face-crop", action="store_true", help="the model was trained on face-crop references (tass_crop_*)"
+    )
+    prep.add_argument(
+        "--face-cutout",
+        action="store_true",
+        help="the model was trained on face cut-outs (tass_cutout_*; without either flag, what --weights' manifest "
+        "says)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", default="docs/img/reference_shift.png")
@@ -211,18 +235,19 @@ def main() -> None:
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")
     pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
-    rep = reference_shift(
-        b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated, args.face_crop
-    )
+    prep = "crop" if args.face_crop else "cutout" if args.face_cutout else b.extra.get("reference_prep", "whole")
+    rep = reference_shift(b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated, prep)
+    rep["reference_prep"] = prep
     rep["model"] = args.ckpt or ("shipped model (data/toy)" if args.weights == str(bb.TOY_DIR) else args.weights)
     print(f"paired identity gain over no reference, one-step x̂₀ ({args.clips} held-out clips, model {rep['model']})")
     print("| reference | " + " | ".join(f"σ = {s:g}" for s in rep["sigmas"]) + " |")
     print("|---|" + "---:|" * len(rep["sigmas"]))
     print("| (no reference: accuracy) | " + " | ".join(f"{r['mean']:.3f}" for r in rep["no reference"]) + " |")
-    for c in CONDITIONS:
+    for c in conditions(prep):
         print(f"| {c} | " + " | ".join(f"{g['mean']:+.3f} ± {g['ci95']:.3f}" for g in rep["gain"][c]) + " |")
-    title = f"{rep['model']}, {args.clips} held-out clips, mean ± 95 % CI" + (", face crops" if args.face_crop else "")
-    draw(rep, build_item(0, args.seed), Path(args.out), title, args.face_crop)
+    title = f"{rep['model']}, {args.clips} held-out clips, mean ± 95 % CI"
+    title += {"whole": "", "crop": ", face crops", "cutout": ", face cut-outs"}[prep]
+    draw(rep, build_item(0, args.seed), Path(args.out), title, prep)
     print(f"wrote {args.out}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -188,3 +188,10 @@ def test_reference_shift_items_match_the_dataset():
         assert torch.equal(mine["video"], item["video"]) and mine["prompt"] == item["prompt"]
         assert torch.allclose(mine["refs"][cond], item["reference"])
         assert torch.allclose(mine["ref_boxes"][cond], item["ref_box"])
+        assert torch.equal(mine["ref_masks"][cond], item["ref_mask"])
+    # cut-out models skip the re-laid-out frame (its cut-out is the frame's own), and see grey where the scene was
+    assert "clip frame, re-laid out" not in mod.conditions("cutout") and len(mod.conditions("whole")) == 7
+    refs, boxes = mod.shifted([mine], torch.Generator().manual_seed(0))
+    masks = {c: mine["ref_masks"][c][None] for c in mod.conditions("cutout")}
+    seen = mod.model_view(refs, boxes, masks, "cutout")
+    assert set(seen) == set(mod.conditions("cutout")) and seen["evaluation reference"][0, :, 0, 0].abs().max() < 1e-5
