@@ -248,6 +248,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     save_results(report, Path(args.out))
     print(format_table(report["results"]))
+    if report["paired"]:
+        print("\npaired per clip (same clips and noise):\n" + format_table(report["paired"]))
     print(
         f"[stdrc] {args.n} held-out clips in {report['minutes']:.1f} min; wrote {args.out}/eval.json, eval.md, "
         "eval_examples.png"

@@ -114,8 +114,13 @@ def evaluate(
             for i in range(min(keep_examples - len(examples), len(items))):
                 examples.append({"prompt": prompts[i], "reference": refs[i], **{r: clips[r][i] for r in clips}})
     results = {r: summarize({k: torch.cat(v) for k, v in per_row[r].items()}) for r in rows}
+    paired = {}
+    if "model" in rows and "no_reference" in rows:  # same clips and noise: the reference's effect, clip by clip
+        cat = {r: {k: torch.cat(v) for k, v in per_row[r].items()} for r in ("model", "no_reference")}
+        paired["model_minus_no_reference"] = summarize({k: v - cat["no_reference"][k] for k, v in cat["model"].items()})
     return {
         "results": results,
+        "paired": paired,
         "n": n,
         "seed": seed,
         "steps": steps,
@@ -167,7 +172,10 @@ def save_results(report: dict, out: Path) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2))
-    (out / "eval.md").write_text(format_table(report["results"]))
+    md = format_table(report["results"])
+    if report.get("paired"):
+        md += "\nPaired per clip (same clips and noise):\n\n" + format_table(report["paired"])
+    (out / "eval.md").write_text(md)
     rows, labels = [], []
     for ex in report["examples"]:
         for r in ("ground_truth", "model", "no_reference"):
