@@ -10,7 +10,9 @@ with and without the reference on --clips held-out clips. With --lambda-id > 0 t
 loss (toy readout embedding) is added, everything else being equal; --p-cross-ref takes that share of
 references from another render of the identity; --face-loss-weight up-weights face tokens in the loss;
 --p-relight re-lights that share of references with another of the world's lights; --p-relayout sets the share
-of re-laid-out references.
+of re-laid-out references. References are prepared as the shipped model was trained on them (whole, face
+crop or face cut-out, from its manifest), in training and in scoring; scoring also prints the paired
+model − no-reference difference.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def main() -> None:
         face_loss_weight=args.face_loss_weight,
         p_relight=args.p_relight,
         ckpt_every=100,
+        # references prepared as the shipped model was trained on them (its manifest): whole, crop or cut-out
+        face_crop=b.extra["reference_prep"] == "crop",
+        face_cutout=b.extra["reference_prep"] == "cutout",
         **({} if args.p_relayout is None else {"augment": AugmentConfig(p_relayout=args.p_relayout)}),
     )
     embedder = ToyFaceEmbedder(readout) if args.lambda_id > 0 else None
@@ -80,10 +85,13 @@ def main() -> None:
 
 
 def _score(b, readout, clips: int) -> dict:
-    rep = evaluate(b, readout, n=clips, batch=8, steps=12, rows=("model", "no_reference"), progress=False)
-    return {
-        row: {k: [round(v["mean"], 3), round(v["ci95"], 3)] for k, v in m.items()} for row, m in rep["results"].items()
-    }
+    prep = b.extra.get("reference_prep", "whole")
+    rep = evaluate(
+        b, readout, n=clips, batch=8, steps=12, rows=("model", "no_reference"), progress=False,
+        face_crop=prep == "crop", face_cutout=prep == "cutout",
+    )  # fmt: skip
+    rows = {**rep["results"], **rep["paired"]}
+    return {row: {k: [round(v["mean"], 3), round(v["ci95"], 3)] for k, v in m.items()} for row, m in rows.items()}
 
 
 if __name__ == "__main__":
