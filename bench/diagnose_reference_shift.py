@@ -100,11 +100,7 @@ def conditions(prep: str = "whole") -> tuple[str, ...]:
 
 def model_view(refs: dict, boxes: dict, masks: dict, prep: str) -> dict:
     """What a model trained on ``prep`` references is conditioned on, per condition."""
-    if prep == "crop":
-        return {c: R.crop_face(refs[c], boxes[c]) for c in refs}
-    if prep == "cutout":
-        return {c: R.cutout_face(refs[c], masks[c], boxes[c]) for c in refs if c in masks}
-    return refs
+    return {c: R.prepare(refs[c], prep, boxes[c], masks.get(c)) for c in refs if prep != "cutout" or c in masks}
 
 
 def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:

@@ -143,13 +143,11 @@ def model_references(items: list[dict], face_crop: bool = False, face_cutout: bo
     (``face_cutout``, with the renderer's mask standing in for a face parser)."""
     if face_crop and face_cutout:
         raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
+    prep = "crop" if face_crop else "cutout" if face_cutout else "whole"
     px = torch.stack([it["reference"] for it in items])
     boxes = torch.stack([it["ref_box"] for it in items])
-    if face_crop:
-        return R.crop_face(px, boxes)
-    if face_cutout:
-        return R.cutout_face(px, torch.stack([it["ref_mask"] for it in items]), boxes)
-    return px
+    masks = torch.stack([it["ref_mask"] for it in items]) if face_cutout else None
+    return R.prepare(px, prep, boxes, masks)
 
 
 def format_table(results: dict) -> str:

@@ -110,27 +110,32 @@ def cutout_face(
 PREPS = ("whole", "crop", "cutout")
 
 
-def prepare_reference(image, prep: str, box=None, mask=None) -> np.ndarray:
-    """One uint8 ``(H, W, 3)`` reference prepared for a model trained on ``prep`` references: ``"whole"`` (as
-    is), ``"crop"`` (:func:`crop_face` around ``box``) or ``"cutout"`` (:func:`cutout_face` with ``mask``
-    ``(H, W)`` in ``[0, 1]`` and ``box``). Returns uint8 ``(H, W, 3)``."""
+def prepare(px: torch.Tensor, prep: str, boxes: torch.Tensor | None = None, masks: torch.Tensor | None = None):
+    """References ``(B, 3, H, W)`` in ``[−1, 1]`` prepared for a model trained on ``prep`` references: ``"whole"``
+    (as they are), ``"crop"`` (:func:`crop_face` around ``boxes``) or ``"cutout"`` (:func:`cutout_face` with the
+    person's coverage ``masks`` ``(B, H, W)``, on mid grey)."""
     if prep not in PREPS:
         raise ValueError(f"`prep` must be one of {PREPS}, got {prep!r}.")
+    if prep == "whole":
+        return px
+    if boxes is None or (prep == "cutout" and masks is None):
+        need = "`box` and `mask`" if prep == "cutout" else "`box`"
+        raise ValueError(f"a {prep!r} reference needs {need} (the face box, and the person's coverage).")
+    return crop_face(px, boxes) if prep == "crop" else cutout_face(px, masks, boxes)
+
+
+def prepare_reference(image, prep: str, box=None, mask=None) -> np.ndarray:
+    """:func:`prepare` for one uint8 ``(H, W, 3)`` image, its face ``box`` ``(4,)`` and ``mask`` ``(H, W)``;
+    returns uint8 ``(H, W, 3)``."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
         raise ValueError(f"`image` must be uint8 (H, W, 3), got {img.dtype} {img.shape}.")
     if prep == "whole":
         return img
-    if box is None or (prep == "cutout" and mask is None):
-        need = "`box` and `mask`" if prep == "cutout" else "`box`"
-        raise ValueError(f"a {prep!r} reference needs {need} (the face box, and the person's coverage).")
     px = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
-    boxes = torch.as_tensor(np.asarray(box, np.float32)).reshape(1, 4)
-    if prep == "crop":
-        out = crop_face(px, boxes)
-    else:
-        out = cutout_face(px, torch.as_tensor(np.asarray(mask, np.float32))[None], boxes)
-    return to_uint8(out[0].permute(1, 2, 0)).numpy()
+    boxes = None if box is None else torch.as_tensor(np.asarray(box, np.float32)).reshape(1, 4)
+    masks = None if mask is None else torch.as_tensor(np.asarray(mask, np.float32))[None]
+    return to_uint8(prepare(px, prep, boxes, masks)[0].permute(1, 2, 0)).numpy()
 
 
 MAX_IMAGE_SIDE = 8192  # larger references are almost always a mistake, and cost GBs as float
