@@ -253,9 +253,6 @@ def load_toy(folder: str | Path | None = None) -> Backbone:
     return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
 
 
-REFERENCE_PREPS = ("whole", "crop", "cutout")
-
-
 def reference_prep_of(folder: str | Path) -> str:
     """How the toy model in ``folder`` was trained to see its reference, from its manifest: ``"whole"`` image,
     face ``"crop"`` or face ``"cutout"`` (see :mod:`stdrc_lib.reference`). ``"whole"`` without a manifest."""

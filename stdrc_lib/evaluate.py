@@ -133,8 +133,7 @@ def evaluate(
 def references_for(backbone, items: list[dict]) -> torch.Tensor:
     """:func:`model_references` prepared the way ``backbone`` was trained (``backbone.extra["reference_prep"]``,
     read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise)."""
-    prep = backbone.extra.get("reference_prep", "whole")
-    return model_references(items, face_crop=prep == "crop", face_cutout=prep == "cutout")
+    return _prepared(items, backbone.extra.get("reference_prep", "whole"))
 
 
 def model_references(items: list[dict], face_crop: bool = False, face_cutout: bool = False) -> torch.Tensor:
@@ -143,10 +142,13 @@ def model_references(items: list[dict], face_crop: bool = False, face_cutout: bo
     (``face_cutout``, with the renderer's mask standing in for a face parser)."""
     if face_crop and face_cutout:
         raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
-    prep = "crop" if face_crop else "cutout" if face_cutout else "whole"
+    return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole")
+
+
+def _prepared(items: list[dict], prep: str) -> torch.Tensor:
     px = torch.stack([it["reference"] for it in items])
     boxes = torch.stack([it["ref_box"] for it in items])
-    masks = torch.stack([it["ref_mask"] for it in items]) if face_cutout else None
+    masks = torch.stack([it["ref_mask"] for it in items]) if prep == "cutout" else None
     return R.prepare(px, prep, boxes, masks)
 
 
