@@ -195,3 +195,50 @@ def test_reference_shift_items_match_the_dataset():
     masks = {c: mine["ref_masks"][c][None] for c in mod.conditions("cutout")}
     seen = mod.model_view(refs, boxes, masks, "cutout")
     assert set(seen) == set(mod.conditions("cutout")) and seen["evaluation reference"][0, :, 0, 0].abs().max() < 1e-5
+
+
+def test_readout_fine_tune_continues_from_saved_weights(tmp_path, monkeypatch):
+    """`--init` continues a saved readout (new weights, not a fresh start), records where it came from,
+    and bad arguments name themselves. Scoring is skipped here: it renders hundreds of clips."""
+    from stdrc_lib.toyworld import readout as RO
+
+    monkeypatch.setattr(RO, "evaluate", lambda *a, **k: {"stub": 1.0})
+    first, _ = RO.train_readout(steps=2, out=tmp_path / "a", batch=4, pool_clips=2)
+    start = {k: v.clone() for k, v in RO.Readout.load(tmp_path / "a").state_dict().items()}
+    tuned, metrics = RO.train_readout(
+        steps=3, out=tmp_path / "b", batch=4, pool_clips=2, init=tmp_path / "a", warmup=1, loss_weights={"mark": 2.0}
+    )
+    assert metrics["init"] == str(tmp_path / "a") and metrics["loss_weights"] == {"mark": 2.0}
+    now = tuned.state_dict()
+    assert any(not torch.equal(start[k], now[k]) for k in start), "the fine-tune did not move the weights"
+    # it started from the saved weights: far closer to them than a fresh network is
+    dist = sum((now[k] - start[k]).norm() ** 2 for k in start if now[k].is_floating_point()) ** 0.5
+    fresh = RO.Readout().state_dict()
+    dist_fresh = sum((fresh[k] - start[k]).norm() ** 2 for k in start if fresh[k].is_floating_point()) ** 0.5
+    assert dist < 0.2 * dist_fresh, (dist, dist_fresh)
+    with pytest.raises(ValueError, match="loss_weights"):
+        RO.train_readout(steps=1, pool_clips=1, loss_weights={"moustache": 2.0})
+    with pytest.raises(FileNotFoundError, match="init"):
+        RO.train_readout(steps=1, pool_clips=1, init=tmp_path / "missing")
+
+
+def test_update_manifest_part_keeps_the_command_a_fine_tune_continues(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from stdrc_lib.toyworld.build import update_manifest_part
+
+    scratch = "python -m stdrc_lib.toyworld.readout --steps 4000"
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"commands": ["stdrc train --preset toy", scratch], "training": {"readout": {"steps": 4000}}})
+    )
+    monkeypatch.setattr(sys, "argv", ["readout", "--init", "data/toy/readout", "--steps", "1500"])
+    update_manifest_part(tmp_path, "readout", {"steps": 1500}, keep_commands=True)
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["commands"][1:] == [scratch, "python -m stdrc_lib.toyworld.readout --init data/toy/readout --steps 1500"]
+    assert m["training"]["readout"]["steps"] == 1500 and m["training"]["readout"]["history"][0]["steps"] == 4000
+    # retraining from scratch replaces the part's commands
+    monkeypatch.setattr(sys, "argv", ["readout", "--steps", "5000"])
+    update_manifest_part(tmp_path, "readout", {"steps": 5000})
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["commands"] == ["stdrc train --preset toy", "python -m stdrc_lib.toyworld.readout --steps 5000"]

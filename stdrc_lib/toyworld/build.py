@@ -50,10 +50,11 @@ def write_manifest(out: Path, extra: dict) -> Path:
     return path
 
 
-def update_manifest_part(root: Path, part: str, info: dict) -> Path | None:
+def update_manifest_part(root: Path, part: str, info: dict, keep_commands: bool = False) -> Path | None:
     """After retraining one part (e.g. the readout) on its own: refresh the sha256 of every weight
-    file, store the part's metrics under ``training[part]`` and its command in ``commands``.
-    Returns None when ``root`` has no manifest (a run outside ``data/``)."""
+    file, store the part's metrics under ``training[part]`` and its command in ``commands``
+    (replacing the part's earlier command, or after it with ``keep_commands``, for a fine-tune that
+    continues from it). Returns None when ``root`` has no manifest (a run outside ``data/``)."""
     path = Path(root) / "manifest.json"
     if not path.is_file():
         return None
@@ -62,10 +63,16 @@ def update_manifest_part(root: Path, part: str, info: dict) -> Path | None:
         str(p.relative_to(root)): {"sha256": sha256(p), "bytes": p.stat().st_size}
         for p in sorted(Path(root).rglob("*.safetensors"))
     }
-    m.setdefault("training", {})[part] = {**info, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = {**info, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    training = m.setdefault("training", {})
+    if keep_commands and part in training:
+        earlier = {k: v for k, v in training[part].items() if k != "history"}
+        record["history"] = [*training[part].get("history", []), earlier]
+    training[part] = record
     prefix = f"python -m stdrc_lib.toyworld.{part}"
     command = " ".join([prefix, *sys.argv[1:]])
-    m["commands"] = [c for c in m.get("commands", []) if not c.startswith(prefix)] + [command]
+    kept = [c for c in m.get("commands", []) if keep_commands or not c.startswith(prefix)]
+    m["commands"] = [c for c in kept if c != command] + [command]
     path.write_text(json.dumps(m, indent=2))
     return path
 

@@ -200,9 +200,10 @@ PATTR_COLUMN = {"scene": 0, "expression": 2, "lighting": 3, "accessory": 4}
 SCENE_COLUMNS = [PATTR_COLUMN[k] for k in SCENE_HEADS]  # labels an augmented (new-canvas) frame loses
 
 
-def _loss(out, ident, pattr, box):
+def _loss(out, ident, pattr, box, weights: dict[str, float] | None = None):
     ce = nn.functional.cross_entropy
-    loss = sum(ce(out[k], ident[:, i]) for i, k in enumerate(IDENTITY_ATTRS))
+    w = weights or {}
+    loss = sum(w.get(k, 1.0) * ce(out[k], ident[:, i]) for i, k in enumerate(IDENTITY_ATTRS))
     loss = loss + sum(ce(out[k], pattr[:, PATTR_COLUMN[k]], ignore_index=-100) for k in FRAME_HEADS)
     return loss + 20 * nn.functional.mse_loss(out["box"], box[:, [0, 1, 3]])
 
@@ -288,23 +289,44 @@ def train_readout(
     vae=None,
     vae_fraction: float = 0.3,
     p_augment: float = 0.5,
+    init: str | Path | None = None,
+    warmup: int = 0,
+    loss_weights: dict[str, float] | None = None,
 ) -> tuple[Readout, dict]:
     """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions, and a
     ``p_augment`` share of every batch goes through the reference augmentation (so the readout
-    also reads augmented references: issue [training] asks ≥ 90 % there)."""
+    also reads augmented references: issue [training] asks ≥ 90 % there).
+
+    ``init`` continues from a saved readout (a second, shorter cosine cycle with ``warmup`` linear
+    steps); ``loss_weights`` scales single attributes' cross-entropy (e.g. ``{"mark": 2.0}``)."""
+    if steps < 1:
+        raise ValueError(f"`steps` must be ≥ 1, got {steps}.")
+    unknown = set(loss_weights or {}) - set(IDENTITY_ATTRS)
+    if unknown:
+        raise ValueError(
+            f"`loss_weights` keys must be identity attributes {list(IDENTITY_ATTRS)}, got {sorted(unknown)}."
+        )
+    if init is not None and not (Path(init) / "model.safetensors").is_file():
+        raise FileNotFoundError(f"`init` must be a readout folder with model.safetensors, got {str(init)!r}.")
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed if init is None else seed + 1000)  # a fine-tune sees other batches
     t0 = time.time()
     x, ident, pattr, box = make_frames("train", pool_clips, seed, vae=vae, vae_fraction=vae_fraction)
-    model = Readout()
+    model = Readout() if init is None else Readout.load(init).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    bar = tqdm(range(steps), desc="readout")
+
+    def lr_factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(s - warmup, steps - warmup) / max(steps - warmup, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    bar = tqdm(range(steps), desc="readout" if init is None else "readout fine-tune", mininterval=10)
     for step in bar:
         idx = torch.randint(len(x), (batch,), generator=g)
         xb, ib, pb, bb = _training_batch(x, ident, pattr, box, idx, g, p_augment)
         pred = model(xb, box=_jitter(bb, g))
-        loss = _loss(pred, ib, pb, bb)
+        loss = _loss(pred, ib, pb, bb, loss_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -324,6 +346,8 @@ def train_readout(
         p_augment=p_augment,
         minutes=(time.time() - t0) / 60,
     )
+    if init is not None:
+        metrics.update(init=str(init), lr=lr, warmup=warmup, loss_weights=loss_weights or {})
     if out is not None:
         model.save(out, metrics)
     return model, metrics
@@ -337,6 +361,21 @@ def main(argv=None) -> None:
     ap.add_argument("--vae", type=Path, default=Path("data/toy/vae"), help="also learn from VAE reconstructions")
     ap.add_argument("--vae-fraction", type=float, default=0.3)
     ap.add_argument("--p-augment", type=float, default=0.5, help="share of each batch given the reference augmentation")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from this readout folder (a fine-tune) instead of from scratch",
+    )
+    ap.add_argument("--warmup", type=int, default=0, help="linear warm-up steps before the cosine decay")
+    ap.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="ATTR=W",
+        help="scale one identity attribute's loss, e.g. --weight mark=2 (repeatable)",
+    )
     ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
     ap.add_argument(
         "--eval-only", action="store_true", help="only score the readout in --out on held-out clean renders"
@@ -345,6 +384,17 @@ def main(argv=None) -> None:
     if a.eval_only:
         print(json.dumps(evaluate(Readout.load(a.out)), indent=2))
         return
+    weights = {}
+    for item in a.weight:
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            ap.error(f"--weight expects ATTR=W with a number W, e.g. mark=2; got {item!r}")
+        if name not in IDENTITY_ATTRS:
+            ap.error(f"--weight: {name!r} is not an identity attribute; expected one of {list(IDENTITY_ATTRS)}")
+    if a.init is not None and not (a.init / "model.safetensors").is_file():
+        ap.error(f"--init: no readout in {a.init} (expected {a.init / 'model.safetensors'})")
     vae = None
     if a.vae and a.vae.is_dir():
         from diffusers import AutoencoderKLLTX2Video
@@ -358,11 +408,16 @@ def main(argv=None) -> None:
         vae=vae,
         vae_fraction=a.vae_fraction,
         p_augment=a.p_augment,
+        lr=a.lr,
+        init=a.init,
+        warmup=a.warmup,
+        loss_weights=weights or None,
     )
     print(json.dumps(metrics, indent=2))
     from .build import update_manifest_part
 
-    if update_manifest_part(a.out.parent, "readout", metrics):
+    # a fine-tune is reproduced by the from-scratch command followed by this one: keep both
+    if update_manifest_part(a.out.parent, "readout", metrics, keep_commands=a.init is not None):
         print(f"updated {a.out.parent / 'manifest.json'}")
 
 
