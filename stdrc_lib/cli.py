@@ -153,6 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
+        warmup=100 if args.warmup is None else args.warmup,
         seed=args.seed,
         scheme=args.scheme,
         n_clips=args.clips,
@@ -169,9 +170,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         face_crop=args.face_crop,
         face_cutout=args.face_cutout,
     )
-    info = build_toy_weights(
-        Path(args.out), cfg, from_scratch=args.from_scratch, runs=Path(args.runs), resume=not args.no_resume
-    )
+    if args.init_from and args.from_scratch:
+        print("stdrc train: error: --init-from continues a trained model; drop --from-scratch.", file=sys.stderr)
+        return 2
+    if args.init_from and not (Path(args.init_from) / "transformer").is_dir():
+        print(
+            f"stdrc train: error: --init-from {args.init_from}: no toy model there (expected "
+            f"{Path(args.init_from) / 'transformer'}).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        info = build_toy_weights(
+            Path(args.out),
+            cfg,
+            from_scratch=args.from_scratch,
+            runs=Path(args.runs),
+            resume=not args.no_resume,
+            init_from=Path(args.init_from) if args.init_from else None,
+        )
+    except ValueError as e:
+        if "init_from" not in str(e):
+            raise
+        print(f"stdrc train: error: {str(e).replace('`init_from`', '--init-from')}", file=sys.stderr)
+        return 2
     t = info["transformer"]
     print(
         f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
@@ -195,6 +217,10 @@ def _train_full(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.init_from:
+        print("stdrc train --preset full: error: --init-from is toy-only; the full preset starts from --model.",
+              file=sys.stderr)  # fmt: skip
+        return 2
     missing = [f"--{k}" for k in ("model", "data") if not getattr(args, k)]
     if missing:
         print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
@@ -203,7 +229,7 @@ def _train_full(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
-        warmup=min(200, max(1, args.steps // 10)),
+        warmup=min(200, max(1, args.steps // 10)) if args.warmup is None else args.warmup,
         seed=args.seed,
         scheme=args.scheme,
         sample_every=0,
@@ -324,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
     train.add_argument("--batch", type=int, default=16, help="clips per step (default: 16)")
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    train.add_argument(
+        "--warmup", type=int, default=None, help="linear warm-up steps (default: 100; full preset: steps/10, ≤ 200)"
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="FOLDER",
+        help="toy preset: continue the transformer + text encoder saved in FOLDER (e.g. data/toy) instead of "
+        "starting from random weights; give --runs a fresh folder",
+    )
     train.add_argument("--clips", type=int, default=6000, help="training clips rendered and encoded (default: 6000)")
     train.add_argument("--scheme", choices=SCHEMES, default="tass", help="reference positions (default: tass)")
     train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")

@@ -133,3 +133,41 @@ def test_face_cutout_references_train_and_need_masks(cache):
         train_toy(_fresh(), _cfg(face_cutout=True), cache=replace(cache, ref_masks=None), progress=False)
     with pytest.raises(ValueError, match="`face_crop` and `face_cutout`"):
         _cfg(face_crop=True, face_cutout=True)
+
+
+def test_init_from_continues_a_saved_toy_model(tmp_path, capsys):
+    """`stdrc train --init-from` starts from the saved transformer + text encoder (not random weights),
+    keeps the earlier run's record in the manifest, and refuses a mismatched reference preparation."""
+    import json
+
+    from stdrc_lib import backbone as bb
+    from stdrc_lib.cli import main
+    from stdrc_lib.toyworld.build import build_toy_weights
+    from stdrc_lib.toyworld.readout import Readout
+    from stdrc_lib.train import ToyTrainConfig
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    start = bb.build_toy(seed=5)
+    bb.save_toy(start, src)
+    bb.save_toy(start, out)
+    Readout().save(out / "readout")  # present, so build_toy_weights does not train one
+    (src / "manifest.json").write_text(
+        json.dumps({"command": "stdrc train --face-cutout", "train_config": {"face_cutout": True}, "training": {}})
+    )
+    cfg = ToyTrainConfig(steps=2, batch=2, n_clips=4, sample_every=0, ckpt_every=0, warmup=1, face_cutout=True)
+    info = build_toy_weights(out, cfg, runs=tmp_path / "runs", init_from=src)
+    assert info["transformer"]["continued_from"]["command"] == "stdrc train --face-cutout"
+    before = start.transformer.state_dict()
+    after = bb.load_toy(out).transformer.state_dict()
+    moved = sum((after[k] - before[k]).norm() ** 2 for k in before) ** 0.5
+    fresh = bb.build_toy(seed=6).transformer.state_dict()
+    apart = sum((fresh[k] - before[k]).norm() ** 2 for k in before) ** 0.5
+    assert 0 < moved < 0.1 * apart, (moved, apart)  # two steps away from the saved weights, not a new network
+    with pytest.raises(ValueError, match="init_from.*'cutout'"):
+        build_toy_weights(out, ToyTrainConfig(steps=1, n_clips=2, sample_every=0), runs=tmp_path / "r2", init_from=src)
+    assert main(["train", "--init-from", str(tmp_path / "nowhere")]) == 2
+    assert "--init-from" in capsys.readouterr().err
+    assert main(["train", "--init-from", str(src), "--from-scratch"]) == 2
+    assert "--from-scratch" in capsys.readouterr().err
+    assert main(["train", "--preset", "full", "--init-from", str(src)]) == 2
+    assert "toy-only" in capsys.readouterr().err

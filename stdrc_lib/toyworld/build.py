@@ -119,18 +119,58 @@ def build_toy_weights(
     readout_steps: int = 4000,
     runs: Path = Path("runs/toy"),
     resume: bool = True,
+    init_from: Path | None = None,
 ) -> dict:
+    """Train the toy transformer + text encoder into ``out`` (and, ``from_scratch``, the VAE and readout
+    first). ``init_from`` continues the transformer and text encoder saved in that folder instead of
+    starting from random weights (the VAE stays ``out``'s); the manifest then keeps the earlier run's
+    record under ``training.transformer.continued_from``."""
     from .readout import train_readout
     from .train_vae import train_vae
 
     out, runs = Path(out), Path(runs)
+    earlier = None
+    if init_from is not None:
+        if from_scratch:
+            raise ValueError("`init_from` continues a trained model; it cannot be combined with `from_scratch`.")
+        init_from = Path(init_from)
+        missing = [p for p in ("transformer", "text_encoder") if not (init_from / p).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"`init_from` must hold a toy model; {init_from} lacks {missing}.")
+        prep = bb.reference_prep_of(init_from)
+        asked = "cutout" if cfg.face_cutout else "crop" if cfg.face_crop else "whole"
+        if prep != asked:
+            raise ValueError(
+                f"`init_from`: the model in {init_from} was trained on {prep!r} references, the config asks for "
+                f"{asked!r}; continue it the way it was trained (--face-cutout / --face-crop)."
+            )
+        path = init_from / "manifest.json"
+        if path.is_file():
+            m = json.loads(path.read_text())
+            earlier = {
+                "command": m.get("command"),
+                "train_config": m.get("train_config"),
+                **(m.get("training") or {}).get("transformer", {}),
+            }
     runs.mkdir(parents=True, exist_ok=True)
     info: dict = {}
     if from_scratch or not (out / "vae").is_dir():
         info["vae"] = train_vae(vae_steps, out / "vae", seed=cfg.seed)
     from diffusers import AutoencoderKLLTX2Video
 
-    backbone = bb.build_toy(cfg.seed)
+    if init_from is None:
+        backbone = bb.build_toy(cfg.seed)
+    else:
+        from diffusers import LTX2VideoTransformer3DModel
+
+        from ..text import ToyTextEncoder
+
+        backbone = bb.build_toy(cfg.seed)
+        backbone.transformer = LTX2VideoTransformer3DModel.from_pretrained(
+            init_from / "transformer", local_files_only=True
+        )
+        backbone.text_encoder = ToyTextEncoder.load(init_from / "text_encoder")
+        backbone.trained = True
     backbone.vae = AutoencoderKLLTX2Video.from_pretrained(out / "vae", local_files_only=True).eval()
     # the readout needs only the VAE; it comes first because the identity loss embeds with it
     if from_scratch or not (out / "readout").is_dir():
@@ -162,5 +202,9 @@ def build_toy_weights(
     backbone.text_encoder.save(out / "text_encoder")
     info["transformer"] = {k: v for k, v in log.items() if k not in ("losses", "id_losses")}
     info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
+    if init_from is not None:
+        info["transformer"]["init_from"] = str(init_from)
+        if earlier is not None:
+            info["transformer"]["continued_from"] = earlier
     write_manifest(out, {"seed": cfg.seed, "train_config": log["config"], "training": info})
     return info

@@ -298,7 +298,8 @@ def train_readout(
     also reads augmented references: issue [training] asks ≥ 90 % there).
 
     ``init`` continues from a saved readout (a second, shorter cosine cycle with ``warmup`` linear
-    steps); ``loss_weights`` scales single attributes' cross-entropy (e.g. ``{"mark": 2.0}``)."""
+    steps; give it another ``seed`` to draw a fresh pool of clips); ``loss_weights`` scales single
+    attributes' cross-entropy (e.g. ``{"mark": 2.0}``)."""
     if steps < 1:
         raise ValueError(f"`steps` must be ≥ 1, got {steps}.")
     unknown = set(loss_weights or {}) - set(IDENTITY_ATTRS)
@@ -309,7 +310,7 @@ def train_readout(
     if init is not None and not (Path(init) / "model.safetensors").is_file():
         raise FileNotFoundError(f"`init` must be a readout folder with model.safetensors, got {str(init)!r}.")
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed if init is None else seed + 1000)  # a fine-tune sees other batches
+    g = torch.Generator().manual_seed(seed)
     t0 = time.time()
     x, ident, pattr, box = make_frames("train", pool_clips, seed, vae=vae, vae_fraction=vae_fraction)
     model = Readout() if init is None else Readout.load(init).train()
