@@ -165,7 +165,8 @@ def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3, v
     rng = np.random.default_rng([seed, 7])
     ids, prompts = split_indices("identity", split), split_indices("prompt", split)
     xs, ident, pattr, boxes = [], [], [], []
-    for c in range(n_clips):
+    desc = "rendering readout frames" + (" (part through the VAE)" if vae is not None and vae_fraction > 0 else "")
+    for c in tqdm(range(n_clips), desc=desc, leave=False, mininterval=5, disable=n_clips < 200):
         idn, pr = Identity.from_index(int(rng.choice(ids))), Prompt.from_index(int(rng.choice(prompts)))
         clip, bx = render_clip(idn, pr, rng)
         ref, rb = render_eval_reference(idn, pr, rng)
