@@ -39,18 +39,18 @@ def test_readout_reads_clean_renders():
     p = r.predict(x)
     acc = torch.stack([(p[k] == ident[:, i]).float().mean() for i, k in enumerate(IDENTITY_ATTRS)])
     chance = torch.tensor([1 / len(v) for v in IDENTITY_ATTRS.values()])
-    # Measured on 1,200 held-out frames: 0.959 mean, hair colour (0.83) and the mole (0.93) the
-    # weakest (docs/TOYWORLD.md). On these 160 frames: well above chance on every attribute, ≥ 0.88
-    # on average, and the few-pixel features (eye colour, eye spacing) read reliably.
-    assert acc.mean() >= 0.88, acc
+    # Measured on 1,200 held-out frames: 0.973 mean, hair colour (0.84, where bald people show none) and the
+    # mole (0.97) the weakest (docs/TOYWORLD.md). On these 160 frames: well above chance on every attribute,
+    # ≥ 0.9 on average, and the few-pixel features (eye colour, eye spacing, the mole) read reliably.
+    assert acc.mean() >= 0.9, acc
     assert (acc >= chance + 0.3).all(), acc
-    assert min(acc[4], acc[5]) >= 0.85, acc
+    assert min(acc[4], acc[5], acc[8]) >= 0.9, acc
 
 
 @pytest.mark.skipif(not (DATA / "toy" / "readout").is_dir(), reason="no shipped readout")
 def test_readout_hair_colour_where_it_is_drawn():
     """Bald people without a beard show no hair colour, so no reader can score above chance on them; where it
-    is drawn the readout reads it (measured: 0.965 on 996 held-out frames, against 0.828 over all frames)."""
+    is drawn the readout reads it (measured: 0.976 on 996 held-out frames, against 0.841 over all frames)."""
     from stdrc_lib.toyworld.readout import Readout, evaluate
 
     res = evaluate(Readout.load(DATA / "toy" / "readout"), n_clips=60, seed=5)
