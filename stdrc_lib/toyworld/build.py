@@ -2,6 +2,9 @@
 
     stdrc train --preset toy --from-scratch          # everything, ~1 hour on 2 cores
     stdrc train --preset toy                         # transformer only, reusing data/toy/vae
+    stdrc train --preset toy --init-from data/toy    # continue the saved transformer + text encoder
+
+The exact chain that made the shipped files is the manifest's ``reproduce_all``.
 
 Writes ``data/toy/{vae,readout,transformer,text_encoder}`` and ``data/toy/manifest.json``
 (config, seed, steps, the exact command, metrics, sha256 of every weight file).
