@@ -704,7 +704,7 @@ def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
             "## Interactive\nMove a slider: the clip is regenerated with the same noise, and its readout metrics update."
         ),
         code("""
-s_ref = W.FloatSlider(2.0, min=0.0, max=6.0, step=0.5, description="s_ref")
+s_ref = W.FloatSlider(2.0, min=0.0, max=10.0, step=0.5, description="s_ref")
 s_txt = W.FloatSlider(3.0, min=0.0, max=8.0, step=0.5, description="s_txt")
 order = W.Dropdown(options=guidance.ORDERS, value="ref_first", description="order")
 interval = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="σ interval")
