@@ -114,8 +114,9 @@ def test_dataset_items():
 
 
 def test_face_window_does_not_change_renders(monkeypatch):
-    """Face parts are drawn only within FACE_REACH face heights of the centre; drawing them over the whole
-    canvas instead gives bitwise the same clips (all motions, accessories and evaluation references)."""
+    """Face parts are drawn only within FACE_REACH face heights of the centre, and small parts only in a window
+    around them; drawing them over the whole canvas instead gives bitwise the same clips (all motions,
+    accessories and evaluation references)."""
     import importlib
 
     import numpy as np
@@ -133,6 +134,10 @@ def test_face_window_does_not_change_renders(monkeypatch):
     monkeypatch.setattr(Rn, "FACE_REACH", 100.0)  # the window becomes the whole canvas
     full = sample()
     assert all(np.array_equal(a, b) for a, b in zip(windowed, full))
+    # small parts (eyes, glasses, mole, mouth) drawn over the whole canvas instead of their own window: the same
+    monkeypatch.setattr(Rn._Face, "near", lambda self, *a, **k: (self.cv, self))
+    no_part_windows = sample()
+    assert all(np.array_equal(a, b) for a, b in zip(windowed, no_part_windows))
 
 
 def test_write_manifest_keeps_the_records_of_parts_not_retrained(tmp_path):

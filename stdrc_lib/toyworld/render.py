@@ -81,6 +81,7 @@ class _Canvas:
         self.img = np.zeros((frames, size, size, 3), np.float32)
         # coverage of everything painted onto the picture itself (the person, not the scene), if asked
         self.alpha = np.zeros((frames, size, size), np.float32) if alpha else None
+        self.oy = self.ox = 0  # where this canvas's first pixel sits on the full canvas
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> _Canvas:
         """A canvas over pixels ``[y0:y1, x0:x1]`` of this one, sharing its memory (same pixel grid)."""
@@ -89,6 +90,7 @@ class _Canvas:
         sub.x, sub.y = self.x[:, :, x0:x1], self.y[:, y0:y1]
         sub.img = self.img[:, y0:y1, x0:x1]
         sub.alpha = None if self.alpha is None else self.alpha[:, y0:y1, x0:x1]
+        sub.oy, sub.ox = self.oy + y0, self.ox + x0
         return sub
 
     def paint(self, cover: np.ndarray, colour, img: np.ndarray | None = None) -> None:
@@ -121,12 +123,35 @@ class _Face:
     """Face-local coordinates: u to the right, v downwards, in units of the face height."""
 
     def __init__(self, cv: _Canvas, lay: Layout):
+        self.cv, self.lay = cv, lay
         c = lambda a: np.asarray(a, np.float32)[:, None, None]  # noqa: E731  (F, 1, 1)
         self.px = cv.size * c(lay.scale)  # pixels per face-height unit
         dx, dy = cv.x - c(lay.cx), cv.y - c(lay.cy)
         cos, sin = np.cos(c(lay.tilt)), np.sin(c(lay.tilt))
         self.u = (cos * dx + sin * dy) / c(lay.scale)
         self.v = (-sin * dx + cos * dy) / c(lay.scale)
+
+    def near(self, cu: float, cv_: float, reach: float, pad: float = 2.0) -> tuple[_Canvas, _Face] | None:
+        """Canvas and face coordinates over only the pixels within ``reach`` face heights (plus ``pad`` pixels)
+        of the face-local point ``(cu, cv_)`` in any frame; None if that is off the canvas. Small parts are
+        evaluated there instead of over the whole face window: a part whose coverage is ≤ 0 outside that disc
+        paints exactly the same pixels either way (each pixel's coordinates are computed the same way)."""
+        lay, cv, size = self.lay, self.cv, self.cv.size
+        cos, sin = np.cos(lay.tilt), np.sin(lay.tilt)
+        x = lay.cx + lay.scale * (cos * cu - sin * cv_)
+        y = lay.cy + lay.scale * (sin * cu + cos * cv_)
+        r = lay.scale * reach + pad / size
+
+        def span(c: np.ndarray, origin: int, n: int) -> tuple[int, int]:
+            lo = int(np.floor(np.min(c - r) * size - 0.5)) - origin
+            hi = int(np.ceil(np.max(c + r) * size - 0.5)) + 1 - origin
+            return max(lo, 0), min(hi, n)
+
+        (y0, y1), (x0, x1) = span(y, cv.oy, cv.img.shape[1]), span(x, cv.ox, cv.img.shape[2])
+        if y1 <= y0 or x1 <= x0:
+            return None
+        sub = cv.window(y0, y1, x0, x1)
+        return sub, _Face(sub, lay)
 
     def ellipse(self, cu, cv_, ru, rv) -> np.ndarray:
         """Coverage of a filled ellipse (approximate signed distance, exact on the axes)."""
@@ -189,25 +214,35 @@ def _face(cv: _Canvas, f: _Face, ident: Identity, expression: str, accessory: st
     if n["beard"] == "yes":
         beard = HAIR[ident.hair_colour] * 0.8
         cv.paint(np.minimum(f.ellipse(0, 0.12, aw * 0.95, 0.38), 0.5 + (f.v - 0.16) * f.px), beard)
+    # small parts are drawn in a window around them (_Face.near; reach = the part's extent in face heights,
+    # its anti-aliased rim is within the default pad of 2 pixels)
     ex, ey, er = EYE_SPACING[ident.eye_spacing] * aw * 2, -0.06, 0.075
     for s in (-1, 1):
-        cv.paint(f.ellipse(s * ex, ey, er * 1.25, er), (1, 1, 1))
-        cv.paint(f.ellipse(s * ex, ey, er * 0.7, er * 0.7), EYES[ident.eye_colour])
+        if (eye := f.near(s * ex, ey, er * 1.9 + 0.035)) is None:
+            continue
+        ec, ef = eye
+        ec.paint(ef.ellipse(s * ex, ey, er * 1.25, er), (1, 1, 1))
+        ec.paint(ef.ellipse(s * ex, ey, er * 0.7, er * 0.7), EYES[ident.eye_colour])
         if n["glasses"] == "yes":
-            cv.paint(f.ring(s * ex, ey, er * 1.9, er * 1.7, 0.035), (0.05, 0.05, 0.05))
-    if n["glasses"] == "yes":
-        cv.paint(f.box(-ex + er * 1.9, ey - 0.015, ex - er * 1.9, ey + 0.015), (0.05, 0.05, 0.05))
-    if n["mark"] == "yes":
-        cv.paint(f.ellipse(-aw * 0.55, 0.14, 0.045, 0.045), (0.35, 0.15, 0.1))
+            ec.paint(ef.ring(s * ex, ey, er * 1.9, er * 1.7, 0.035), (0.05, 0.05, 0.05))
+    if n["glasses"] == "yes" and (bridge := f.near(0, ey, abs(ex - er * 1.9) + 0.02)) is not None:
+        bc, bf = bridge
+        bc.paint(bf.box(-ex + er * 1.9, ey - 0.015, ex - er * 1.9, ey + 0.015), (0.05, 0.05, 0.05))
+    if n["mark"] == "yes" and (mole := f.near(-aw * 0.55, 0.14, 0.045)) is not None:
+        mc, mf = mole
+        mc.paint(mf.ellipse(-aw * 0.55, 0.14, 0.045, 0.045), (0.35, 0.15, 0.1))
     lips = (0.55, 0.1, 0.12)
-    if expression == "smiling":
-        cv.paint(np.minimum(f.ring(0, 0.14, 0.2, 0.12, 0.05), 0.5 + (f.v - 0.17) * f.px), lips)
-    elif expression == "neutral":
-        cv.paint(f.box(-0.13, 0.23, 0.13, 0.265), lips)
-    elif expression == "surprised":
-        cv.paint(f.ellipse(0, 0.26, 0.075, 0.1), (0.3, 0.05, 0.05))
-    else:
+    if expression not in PROMPT_ATTRS["expression"]:
         raise ValueError(f"`expression` must be one of {PROMPT_ATTRS['expression']}, got {expression!r}.")
+    mouth = f.near(0, 0.2, 0.3)
+    if mouth is not None:
+        mc, mf = mouth
+        if expression == "smiling":
+            mc.paint(np.minimum(mf.ring(0, 0.14, 0.2, 0.12, 0.05), 0.5 + (mf.v - 0.17) * mf.px), lips)
+        elif expression == "neutral":
+            mc.paint(mf.box(-0.13, 0.23, 0.13, 0.265), lips)
+        else:  # surprised
+            mc.paint(mf.ellipse(0, 0.26, 0.075, 0.1), (0.3, 0.05, 0.05))
     if accessory.endswith("hat"):
         c = ACCESSORY[accessory]
         cv.paint(f.box(-aw * 0.85, -0.85, aw * 0.85, -0.33), c)
