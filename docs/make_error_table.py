@@ -130,6 +130,11 @@ def cases(tmp: Path):
         "toy world: evaluation reference keeping an unknown part of the context",
         lambda: render_eval_reference(Identity.from_index(0), Prompt(), np.random.default_rng(0), keep=("pose",)),
     )
+    yield (
+        "training (CLI): --init-from a folder without a toy model",
+        lambda: main(["train", "--init-from", str(tmp / "no-model-here")]),
+    )
+    yield "readout fine-tune: weight for an unknown attribute", lambda: _readout_weights()
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "ablation claims: unknown claim sign", lambda: _compare_sign()
 
@@ -148,6 +153,12 @@ def _full_with_id(tmp):
     from stdrc_lib.train import ToyTrainConfig
 
     finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", ToyTrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
+
+
+def _readout_weights():
+    from stdrc_lib.toyworld.readout import train_readout
+
+    return train_readout(steps=1, pool_clips=1, loss_weights={"moustache": 2.0})
 
 
 def _denoising(toy, **kw):

@@ -161,14 +161,12 @@ def build_toy_weights(
         info["vae"] = train_vae(vae_steps, out / "vae", seed=cfg.seed)
     from diffusers import AutoencoderKLLTX2Video
 
-    if init_from is None:
-        backbone = bb.build_toy(cfg.seed)
-    else:
+    backbone = bb.build_toy(cfg.seed)
+    if init_from is not None:
         from diffusers import LTX2VideoTransformer3DModel
 
         from ..text import ToyTextEncoder
 
-        backbone = bb.build_toy(cfg.seed)
         backbone.transformer = LTX2VideoTransformer3DModel.from_pretrained(
             init_from / "transformer", local_files_only=True
         )
