@@ -171,17 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         face_crop=args.face_crop,
         face_cutout=args.face_cutout,
     )
-    if args.init_from and args.from_scratch:
-        print("stdrc train: error: --init-from continues a trained model; drop --from-scratch.", file=sys.stderr)
-        return 2
-    if args.init_from and not (Path(args.init_from) / "transformer").is_dir():
-        print(
-            f"stdrc train: error: --init-from {args.init_from}: no toy model there (expected "
-            f"{Path(args.init_from) / 'transformer'}).",
-            file=sys.stderr,
-        )
-        return 2
-    try:
+    try:  # build_toy_weights checks --init-from before it trains anything
         info = build_toy_weights(
             Path(args.out),
             cfg,
@@ -190,10 +180,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=not args.no_resume,
             init_from=Path(args.init_from) if args.init_from else None,
         )
-    except ValueError as e:
-        if "init_from" not in str(e):
+    except (ValueError, FileNotFoundError) as e:
+        if "`init_from`" not in str(e):
             raise
-        print(f"stdrc train: error: {str(e).replace('`init_from`', '--init-from')}", file=sys.stderr)
+        msg = str(e).replace("`init_from`", "--init-from").replace("`from_scratch`", "--from-scratch")
+        print(f"stdrc train: error: {msg}", file=sys.stderr)
         return 2
     t = info["transformer"]
     print(

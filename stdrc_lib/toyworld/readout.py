@@ -280,6 +280,18 @@ def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float
     return hits / n_clips
 
 
+def _check_training_args(steps: int, init, loss_weights: dict | None) -> None:
+    if steps < 1:
+        raise ValueError(f"`steps` must be ≥ 1, got {steps}.")
+    unknown = set(loss_weights or {}) - set(IDENTITY_ATTRS)
+    if unknown:
+        raise ValueError(
+            f"`loss_weights` keys must be identity attributes {list(IDENTITY_ATTRS)}, got {sorted(unknown)}."
+        )
+    if init is not None and not (Path(init) / "model.safetensors").is_file():
+        raise FileNotFoundError(f"`init` must be a readout folder with model.safetensors, got {str(init)!r}.")
+
+
 def train_readout(
     steps: int = 4000,
     out: Path | None = None,
@@ -301,15 +313,7 @@ def train_readout(
     ``init`` continues from a saved readout (a second, shorter cosine cycle with ``warmup`` linear
     steps; give it another ``seed`` to draw a fresh pool of clips); ``loss_weights`` scales single
     attributes' cross-entropy (e.g. ``{"mark": 2.0}``)."""
-    if steps < 1:
-        raise ValueError(f"`steps` must be ≥ 1, got {steps}.")
-    unknown = set(loss_weights or {}) - set(IDENTITY_ATTRS)
-    if unknown:
-        raise ValueError(
-            f"`loss_weights` keys must be identity attributes {list(IDENTITY_ATTRS)}, got {sorted(unknown)}."
-        )
-    if init is not None and not (Path(init) / "model.safetensors").is_file():
-        raise FileNotFoundError(f"`init` must be a readout folder with model.safetensors, got {str(init)!r}.")
+    _check_training_args(steps, init, loss_weights)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
@@ -393,10 +397,11 @@ def main(argv=None) -> None:
             weights[name] = float(value)
         except ValueError:
             ap.error(f"--weight expects ATTR=W with a number W, e.g. mark=2; got {item!r}")
-        if name not in IDENTITY_ATTRS:
-            ap.error(f"--weight: {name!r} is not an identity attribute; expected one of {list(IDENTITY_ATTRS)}")
-    if a.init is not None and not (a.init / "model.safetensors").is_file():
-        ap.error(f"--init: no readout in {a.init} (expected {a.init / 'model.safetensors'})")
+    try:  # before the slow part: the frame pool takes minutes to render
+        _check_training_args(a.steps, a.init, weights)
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).replace("`loss_weights` keys", "--weight names").replace("`init`", "--init")
+        ap.error(msg.replace("`steps`", "--steps"))
     vae = None
     if a.vae and a.vae.is_dir():
         from diffusers import AutoencoderKLLTX2Video
