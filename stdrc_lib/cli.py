@@ -154,7 +154,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
-        warmup=100 if args.warmup is None else args.warmup,
         seed=args.seed,
         scheme=args.scheme,
         n_clips=args.clips,
@@ -170,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         p_relight=args.p_relight,
         face_crop=args.face_crop,
         face_cutout=args.face_cutout,
+        **({} if args.warmup is None else {"warmup": args.warmup}),  # else ToyTrainConfig's default
     )
     try:  # build_toy_weights checks --init-from before it trains anything
         info = build_toy_weights(

@@ -119,8 +119,11 @@ def prepare(px: torch.Tensor, prep: str, boxes: torch.Tensor | None = None, mask
     if prep == "whole":
         return px
     if boxes is None or (prep == "cutout" and masks is None):
-        need = "`box` and `mask`" if prep == "cutout" else "`box`"
-        raise ValueError(f"a {prep!r} reference needs {need} (the face box, and the person's coverage).")
+        need = "`boxes` and `masks`" if prep == "cutout" else "`boxes`"
+        one = "`box` and `mask`" if prep == "cutout" else "`box`"
+        raise ValueError(
+            f"a {prep!r} reference needs {need} ({one} for one image: the face box, and the person's coverage)."
+        )
     return crop_face(px, boxes) if prep == "crop" else cutout_face(px, masks, boxes)
 
 

@@ -150,11 +150,8 @@ def build_toy_weights(
         path = init_from / "manifest.json"
         if path.is_file():
             m = json.loads(path.read_text())
-            earlier = {
-                "command": m.get("command"),
-                "train_config": m.get("train_config"),
-                **(m.get("training") or {}).get("transformer", {}),
-            }
+            # the transformer's record carries its own "config" (the manifest's "train_config" is the same)
+            earlier = {"command": m.get("command"), **(m.get("training") or {}).get("transformer", {})}
     runs.mkdir(parents=True, exist_ok=True)
     info: dict = {}
     if from_scratch or not (out / "vae").is_dir():
