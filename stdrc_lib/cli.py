@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .evaluate import ROWS
+from .evaluate import REF_LIGHTS, ROWS
 from .guidance import ORDERS
 from .positions import SCHEMES
 
@@ -60,8 +60,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "guidance, Euler sampler, decode)."
         )
     ref, ref_mask, ref_box = sample_reference(args.ref_seed, return_mask_box=True)
+    lit = _light_matched(backbone, ref, args.prompt) if args.ref_light == "prompt" else ref
     prep = backbone.extra.get("reference_prep", "whole")
-    model_ref = R.prepare_reference(ref, prep, ref_box, ref_mask)  # as the model was trained to see it
+    model_ref = R.prepare_reference(lit, prep, ref_box, ref_mask)  # as the model was trained to see it
     if prep != "whole":
         print(f"[stdrc] the model was trained on face {prep} references; conditioning on the reference's {prep}")
     out = S.generate(
@@ -78,8 +79,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     video = viz.write_video(out_dir / "demo.mp4", out.frames[0], fps=backbone.fps / 3)
     rows, labels = [ref, out.frames[0]], ["reference", "generated"]
-    if prep != "whole":
-        rows, labels = [ref, model_ref, out.frames[0]], ["reference", f"model input (face {prep})", "generated"]
+    if prep != "whole" or lit is not ref:
+        what = ", ".join(([f"face {prep}"] if prep != "whole" else []) + (["re-lit"] if lit is not ref else []))
+        rows, labels = [ref, model_ref, out.frames[0]], ["reference", f"model input ({what})", "generated"]
     sheet = viz.contact_sheet(rows, labels=labels, upscale=2)
     png = viz.save_image(out_dir / "demo_contact_sheet.png", sheet)
     viz.save_image(out_dir / "demo_reference.png", ref)
@@ -91,6 +93,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[stdrc] wrote {png}")
     print(f"[stdrc] done in {time.time() - t0:.1f} s")
     return 0
+
+
+def _light_matched(backbone, ref, prompt: str):
+    """The toy reference re-lit to the light ``prompt`` names (:func:`toyworld.readout.match_light`), or ``ref``
+    itself when the prompt names none, the weights are random or they come without a readout."""
+    import torch
+
+    from . import reference as R
+    from .toyworld.readout import Readout, match_light
+    from .toyworld.world import PROMPT_ATTRS, light_in_prompt
+
+    light = light_in_prompt(prompt)
+    folder = Path(backbone.source) / "readout"
+    if light is None or not backbone.trained or not (folder / "model.safetensors").is_file():
+        return ref
+    px = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 127.5 - 1
+    lit = R.to_uint8(match_light(Readout.load(folder), px, torch.tensor([light]))[0].permute(1, 2, 0)).numpy()
+    print(
+        f"[stdrc] re-lit the reference to the prompt's {PROMPT_ATTRS['lighting'][light]} light (--ref-light as-is: off)"
+    )
+    return lit
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -269,6 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ref_mode=args.ref_mode,
         face_crop=args.face_crop,
         face_cutout=args.face_cutout,
+        ref_light=args.ref_light,
     )
     save_results(report, Path(args.out))
     print(format_table(report["results"]))
@@ -298,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     demo.add_argument("--ref-seed", type=int, default=3, help="which sample reference face to draw (default: 3)")
     demo.add_argument("--random-weights", action="store_true", help="ignore data/toy and use random weights")
+    demo.add_argument(
+        "--ref-light",
+        choices=REF_LIGHTS,
+        default="prompt",
+        help="prompt: when the prompt names a light ('in warm light'), re-light the reference to it first, its own "
+        "light estimated by the trained readout (default); as-is: condition on the reference in its own light",
+    )
     demo.set_defaults(func=cmd_demo)
 
     gen = sub.add_parser(
@@ -442,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="condition on the person alone on mid grey, cut to the square around the face (models trained with "
         "`stdrc train --face-cutout`)",
+    )
+    ev.add_argument(
+        "--ref-light",
+        choices=REF_LIGHTS,
+        default="as-is",
+        help="as-is: the reference in its own light (default); prompt: re-light it to the prompt's light first, "
+        "its own light estimated by the readout",
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")

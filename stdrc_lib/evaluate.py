@@ -29,6 +29,7 @@ from .metrics import clip_metrics, summarize
 from .toyworld.dataset import SynthFaces
 
 ROWS = ("model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference")
+REF_LIGHTS = ("as-is", "prompt")
 
 
 @torch.no_grad()
@@ -48,6 +49,7 @@ def evaluate(
     isolated_reference: bool = False,
     face_crop: bool = False,
     face_cutout: bool = False,
+    ref_light: str = "as-is",
 ) -> dict:
     """Score ``rows`` on ``n`` held-out clips; returns per-row mean ± 95 % CI and a few examples.
 
@@ -57,7 +59,12 @@ def evaluate(
     cut around the reference's face (:func:`reference.crop_face`, for models trained that way); with
     ``face_cutout`` on the person alone on mid grey, cut the same way (:func:`reference.cutout_face`, the mask
     being the renderer's). The metrics still compare the output with the whole reference image.
+
+    ``ref_light="prompt"`` re-lights each reference to the prompt's light before it is prepared
+    (:func:`toyworld.readout.match_light`: the reference's own light is estimated by ``readout``).
     """
+    if ref_light not in REF_LIGHTS:
+        raise ValueError(f"`ref_light` must be one of {REF_LIGHTS}, got {ref_light!r}.")
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         raise ValueError(f"`rows` must be drawn from {ROWS}, got unknown {unknown}.")
@@ -89,7 +96,9 @@ def evaluate(
             ).frames
 
         if "model" in rows:
-            cond = R.to_uint8(model_references(items, face_crop, face_cutout).permute(0, 2, 3, 1))
+            light_to = torch.stack([it["prompt_attrs"][3] for it in items]) if ref_light == "prompt" else None
+            cond = model_references(items, face_crop, face_cutout, readout=readout, light_to=light_to)
+            cond = R.to_uint8(cond.permute(0, 2, 3, 1))
             clips["model"] = generate([r.numpy() for r in cond], guidance)
         if "no_reference" in rows:  # the reference removed: plain text CFG
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
@@ -107,27 +116,41 @@ def evaluate(
         ref_box = torch.stack([it["ref_box"] for it in items])
         boxes = torch.stack([it["boxes"] for it in items])
         for r, c in clips.items():
-            m = clip_metrics(readout, c, refs, ident, pattr, ref_box, boxes)
+            m = clip_metrics(readout, c, refs, ident, pattr, ref_box, boxes, by_attribute=True)
             for k, v in m.items():
                 per_row[r].setdefault(k, []).append(v)
         if len(examples) < keep_examples:
             for i in range(min(keep_examples - len(examples), len(items))):
                 examples.append({"prompt": prompts[i], "reference": refs[i], **{r: clips[r][i] for r in clips}})
-    results = {r: summarize({k: torch.cat(v) for k, v in per_row[r].items()}) for r in rows}
-    paired = {}
+    cat = {r: {k: torch.cat(v) for k, v in per_row[r].items()} for r in rows}
+    split = {r: _split_by_attribute(summarize(cat[r])) for r in rows}
+    paired, paired_attr = {}, {}
     if "model" in rows and "no_reference" in rows:  # same clips and noise: the reference's effect, clip by clip
-        cat = {r: {k: torch.cat(v) for k, v in per_row[r].items()} for r in ("model", "no_reference")}
-        paired["model_minus_no_reference"] = summarize({k: v - cat["no_reference"][k] for k, v in cat["model"].items()})
+        diff = summarize({k: v - cat["no_reference"][k] for k, v in cat["model"].items()})
+        paired["model_minus_no_reference"], paired_attr["model_minus_no_reference"] = _split_by_attribute(diff)
     return {
-        "results": results,
+        "results": {r: split[r][0] for r in rows},
         "paired": paired,
+        "identity_by_attribute": {**{r: split[r][1] for r in rows}, **paired_attr},
         "n": n,
         "seed": seed,
         "steps": steps,
         "minutes": (time.time() - t0) / 60,
         "guidance": {"s_ref": guidance.s_ref, "s_txt": guidance.s_txt, "order": guidance.order},
+        "ref_light": ref_light,
         "examples": examples,
     }
+
+
+def _split_by_attribute(summary: dict) -> tuple[dict, dict]:
+    """``clip_metrics(..., by_attribute=True)`` summaries → (the metrics, identity accuracy per attribute)."""
+    from .toyworld.world import IDENTITY_ATTRS
+
+    per_attr = {f"identity_{k}" for k in IDENTITY_ATTRS}
+    return (
+        {k: v for k, v in summary.items() if k not in per_attr},
+        {k.removeprefix("identity_"): v for k, v in summary.items() if k in per_attr},
+    )
 
 
 def references_for(backbone, items: list[dict]) -> torch.Tensor:
@@ -136,17 +159,27 @@ def references_for(backbone, items: list[dict]) -> torch.Tensor:
     return _prepared(items, backbone.extra.get("reference_prep", "whole"))
 
 
-def model_references(items: list[dict], face_crop: bool = False, face_cutout: bool = False) -> torch.Tensor:
+def model_references(
+    items: list[dict], face_crop: bool = False, face_cutout: bool = False, readout=None, light_to=None
+) -> torch.Tensor:
     """The references a model is conditioned on, ``(B, 3, H, W)`` in ``[−1, 1]``, from SynthFaces items: whole,
     cut to the square around the face (``face_crop``), or the person alone on mid grey in that square
-    (``face_cutout``, with the renderer's mask standing in for a face parser)."""
+    (``face_cutout``, with the renderer's mask standing in for a face parser). With ``light_to`` (one light
+    index per item) each whole reference is first re-lit to that light by :func:`match_light`, which needs
+    ``readout``."""
     if face_crop and face_cutout:
         raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
-    return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole")
+    if light_to is not None and readout is None:
+        raise ValueError("`readout` is needed with `light_to`: it estimates each reference's own light.")
+    return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole", readout, light_to)
 
 
-def _prepared(items: list[dict], prep: str) -> torch.Tensor:
+def _prepared(items: list[dict], prep: str, readout=None, light_to=None) -> torch.Tensor:
     px = torch.stack([it["reference"] for it in items])
+    if light_to is not None:
+        from .toyworld.readout import match_light
+
+        px = match_light(readout, px, light_to)
     boxes = torch.stack([it["ref_box"] for it in items])
     masks = torch.stack([it["ref_mask"] for it in items]) if prep == "cutout" else None
     return R.prepare(px, prep, boxes, masks)
@@ -175,6 +208,8 @@ def save_results(report: dict, out: Path) -> None:
     md = format_table(report["results"])
     if report.get("paired"):
         md += "\nPaired per clip (same clips and noise):\n\n" + format_table(report["paired"])
+    if report.get("identity_by_attribute"):
+        md += "\nIdentity accuracy by attribute:\n\n" + format_table(report["identity_by_attribute"])
     (out / "eval.md").write_text(md)
     rows, labels = [], []
     for ex in report["examples"]:

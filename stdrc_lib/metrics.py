@@ -48,8 +48,9 @@ def clip_metrics(
     prompt_attrs: torch.Tensor,
     ref_box: torch.Tensor,
     true_boxes: torch.Tensor,
+    by_attribute: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Per-clip metrics.
+    """Per-clip metrics; with ``by_attribute`` also ``identity_<attr>``, the identity accuracy of each attribute.
 
     Args:
         frames: ``(B, F, H, W, 3)`` uint8 generated clips.
@@ -75,7 +76,16 @@ def clip_metrics(
     pos_copy = (d_ref < d_true).float().mean(1)
     majority = ident_pred.mode(dim=1).values  # (B, 9)
     consistency = (ident_pred == majority[:, None]).float().mean((1, 2))
+    per_attr = (
+        {
+            f"identity_{k}": (ident_pred[..., j] == identity[:, None, j]).float().mean(1)
+            for j, k in enumerate(IDENTITY_ATTRS)
+        }
+        if by_attribute
+        else {}
+    )
     return {
+        **per_attr,
         "identity_accuracy": id_acc,
         "embedding_cosine": cos,
         "text_adherence": text_adh,

@@ -31,3 +31,28 @@ def test_demo_bad_argument_is_reported(tmp_path, capsys):
     rc = cli.main(["demo", "--out", str(tmp_path), "--steps", "2", "--frames", "8"])
     assert rc == 2
     assert "num_frames" in capsys.readouterr().err
+
+
+def test_demo_relights_the_reference_to_the_light_the_prompt_names(capsys):
+    """With trained weights and a readout, a prompt naming a light re-lights the reference; a prompt naming none,
+    or random weights, leave it as it is (the very same array)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import pytest
+
+    from stdrc_lib.toyworld import sample_reference
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "toy"
+    if not (folder / "readout" / "model.safetensors").is_file():
+        pytest.skip("no shipped readout in data/toy")
+    ref = sample_reference(3)  # drawn in bright light
+    trained = SimpleNamespace(trained=True, source=str(folder))
+    dim = cli._light_matched(trained, ref, "a person smiling in a forest moving left in dim light")
+    assert dim.shape == ref.shape and dim.dtype == np.uint8
+    assert dim.mean() < 0.6 * ref.mean()  # dim light is about half as bright as bright light
+    assert "re-lit the reference to the prompt's dim light" in capsys.readouterr().out
+    assert cli._light_matched(trained, ref, "a person smiling in a forest in bright light") is not ref  # re-lit...
+    assert np.abs(cli._light_matched(trained, ref, "in bright light").astype(int) - ref).max() <= 1  # ...to itself
+    assert cli._light_matched(trained, ref, "a person smiling in a forest moving left") is ref
+    assert cli._light_matched(SimpleNamespace(trained=False, source="random"), ref, "in dim light") is ref

@@ -42,6 +42,36 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     acc = {r: res[r]["identity_accuracy"]["mean"] for r in ("model", "no_reference")}
     assert abs(d - (acc["model"] - acc["no_reference"])) < 1e-6
     assert "Paired" in (tmp_path / "eval.md").read_text()
+    # identity accuracy is the mean of the per-attribute accuracies, row by row and for the paired difference
+    by_attr = report["identity_by_attribute"]
+    assert set(by_attr) == set(res) | {"model_minus_no_reference"} and len(by_attr["model"]) == 9
+    for row, attrs in by_attr.items():
+        total = (res[row] if row in res else report["paired"][row])["identity_accuracy"]["mean"]
+        assert abs(sum(a["mean"] for a in attrs.values()) / 9 - total) < 1e-6, row
+    assert "by attribute" in (tmp_path / "eval.md").read_text() and "identity_skin" not in res["model"]
+
+
+def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
+    """``ref_light="prompt"`` hands each item's prompt light to ``match_light``, for the model row alone."""
+    import stdrc_lib.toyworld.readout as RO
+
+    seen = []
+
+    def spy(readout, px, light_to):
+        seen.append(light_to.clone())
+        return px
+
+    monkeypatch.setattr(RO, "match_light", spy)
+    rep = evaluate(toy, Readout().eval(), n=3, batch=3, steps=1, progress=False, rows=("model",), ref_light="prompt")
+    from stdrc_lib.toyworld.dataset import SynthFaces
+
+    ds = SynthFaces("eval", 3, seed=0)
+    assert len(seen) == 1 and seen[0].tolist() == [int(ds[i]["prompt_attrs"][3]) for i in range(3)]
+    assert rep["ref_light"] == "prompt"
+    evaluate(toy, Readout().eval(), n=2, batch=2, steps=1, progress=False, rows=("ground_truth",), ref_light="prompt")
+    assert len(seen) == 1
+    with pytest.raises(ValueError, match="`ref_light`"):
+        evaluate(toy, Readout().eval(), n=2, ref_light="oracle")
 
 
 def test_evaluate_rejects_bad_rows(toy):

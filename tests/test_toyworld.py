@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -247,3 +249,49 @@ def test_update_manifest_part_keeps_the_command_a_fine_tune_continues(tmp_path, 
     update_manifest_part(tmp_path, "readout", {"steps": 5000})
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["commands"] == ["stdrc train --preset toy", "python -m stdrc_lib.toyworld.readout --steps 5000"]
+
+
+def test_light_in_prompt_reads_the_grammar():
+    from stdrc_lib.toyworld.world import NUM_PROMPTS, PROMPT_ATTRS, Prompt, light_in_prompt
+
+    for i in range(0, NUM_PROMPTS, 7):
+        p = Prompt.from_index(i)
+        assert light_in_prompt(p.text()) == p.lighting
+    assert light_in_prompt("a person walking on the beach") is None
+    with pytest.raises(ValueError, match="more than one light"):
+        light_in_prompt("a person in dim light then in warm light")
+    with pytest.raises(TypeError, match="`text`"):
+        light_in_prompt(None)
+    assert PROMPT_ATTRS["lighting"][light_in_prompt("A person In WARM light")] == "warm"
+
+
+def test_match_light_estimates_the_reference_light_and_relights_it():
+    """The shipped readout reads each render's own light; matching a dim or warm reference to the bright light
+    gives (nearly) the bright render of the same frame, and matching to its own light changes nothing."""
+    import torch
+
+    from stdrc_lib.toyworld import Identity, render
+    from stdrc_lib.toyworld.readout import Readout, match_light
+    from stdrc_lib.toyworld.render import Layout
+    from stdrc_lib.toyworld.world import PROMPT_ATTRS
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "toy" / "readout"
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip("no shipped readout in data/toy")
+    readout = Readout.load(folder)
+    lights = PROMPT_ATTRS["lighting"]
+    ident, lay = Identity.from_index(321), Layout.still(1, tilt=-0.1)
+    px = {
+        k: torch.from_numpy(render(ident, lay, "office", lighting=k)[0]).permute(2, 0, 1)[None] * 2 - 1 for k in lights
+    }
+    bright = torch.tensor([lights.index("bright")])
+    # the bright render may saturate where the dim one does not, so compare where it is unclipped
+    unclipped = (px["bright"] < 0.999).all(1, keepdim=True).expand_as(px["bright"])
+    for k in ("dim", "warm"):
+        out = match_light(readout, px[k], bright)
+        assert torch.allclose(out[unclipped], px["bright"][unclipped], atol=2e-2), k
+        assert not torch.allclose(px[k], px["bright"], atol=0.05)
+        own = torch.tensor([lights.index(k)])
+        assert torch.allclose(match_light(readout, px[k], own), px[k], atol=1e-6)
+    with pytest.raises(ValueError, match="`px`"):
+        match_light(readout, px["dim"][0], bright)

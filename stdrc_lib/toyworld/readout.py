@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .render import render_clip, render_eval_reference
+from .render import relight, render_clip, render_eval_reference
 from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, split_indices
 
 FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
@@ -127,6 +127,21 @@ class Readout(nn.Module):
         m = cls()
         m.load_state_dict(load_safetensors(Path(folder) / "model.safetensors"))
         return m.eval()
+
+
+@torch.no_grad()
+def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor) -> torch.Tensor:
+    """Re-light whole reference images ``(B, 3, H, W)`` in ``[−1, 1]`` to the prompt's light.
+
+    The reference's own light is *estimated* by the readout's lighting head from the whole image (background
+    included), never taken from the renderer; ``light_to`` holds indices into ``PROMPT_ATTRS["lighting"]``,
+    which the prompt states. This is white balance towards the scene the clip will be in: in SynthFaces a
+    light is a per-channel gain, so a face cut out of its background leaves skin colour and light confounded.
+    """
+    if px.ndim != 4 or px.shape[1] != 3:
+        raise ValueError(f"`px` must be whole reference images (B, 3, H, W), got shape {tuple(px.shape)}.")
+    light_to = torch.as_tensor(light_to).long()
+    return relight(px, readout.predict(px)["lighting"], light_to)
 
 
 def motion_from_boxes(boxes: torch.Tensor) -> torch.Tensor:

@@ -125,6 +125,18 @@ class Prompt(_AttributeTuple):
         )
 
 
+def light_in_prompt(text: str) -> int | None:
+    """The light a prompt names ("... in warm light ..."), as an index into ``PROMPT_ATTRS["lighting"]``, or None."""
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a prompt string, got {type(text).__name__}.")
+    words = text.lower().split()
+    found = {words[i + 1] for i in range(len(words) - 2) if words[i] == "in" and words[i + 2] == "light"}
+    found &= set(PROMPT_ATTRS["lighting"])
+    if len(found) > 1:
+        raise ValueError(f"`text` names more than one light ({sorted(found)}): {text!r}")
+    return PROMPT_ATTRS["lighting"].index(found.pop()) if found else None
+
+
 NUM_IDENTITIES = int(np.prod(_radix(IDENTITY_ATTRS)))
 NUM_PROMPTS = int(np.prod(_radix(PROMPT_ATTRS)))
 
