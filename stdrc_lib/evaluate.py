@@ -121,7 +121,10 @@ def evaluate(
                 per_row[r].setdefault(k, []).append(v)
         if len(examples) < keep_examples:
             for i in range(min(keep_examples - len(examples), len(items))):
-                examples.append({"prompt": prompts[i], "reference": refs[i], **{r: clips[r][i] for r in clips}})
+                ex = {"prompt": prompts[i], "reference": refs[i], **{r: clips[r][i] for r in clips}}
+                if "model" in clips:  # what the model was conditioned on (cut out, re-lit)
+                    ex["model_input"] = cond[i]
+                examples.append(ex)
     cat = {r: {k: torch.cat(v) for k, v in per_row[r].items()} for r in rows}
     split = {r: _split_by_attribute(summarize(cat[r])) for r in rows}
     paired, paired_attr = {}, {}
@@ -215,8 +218,13 @@ def save_results(report: dict, out: Path) -> None:
     for ex in report["examples"]:
         for r in ("ground_truth", "model", "no_reference"):
             if r in ex:
-                rows.append(np.concatenate([ex["reference"].numpy()[None], ex[r].numpy()[::4]]))
-                labels.append(f"{r.replace('_', ' ')}" + (f": {ex['prompt'][9:40]}" if r == "ground_truth" else ""))
+                first = ex["model_input"] if r == "model" and "model_input" in ex else ex["reference"]
+                rows.append(np.concatenate([first.numpy()[None], ex[r].numpy()[::4]]))
+                tag = {
+                    "ground_truth": f": {ex['prompt'][9:40]}",
+                    "model": " (first: its input)" if first is not ex["reference"] else "",
+                }.get(r, "")
+                labels.append(r.replace("_", " ") + tag)
     if rows:
         viz.save_image(out / "eval_examples.png", viz.contact_sheet(rows, labels, upscale=2))
     if report["examples"]:

@@ -131,3 +131,26 @@ def test_model_references_whole_crop_and_cutout():
     assert 0.2 < grey.float().mean() < 0.8 and crop.abs().amax(1).lt(1e-4).float().mean() < 0.05
     with pytest.raises(ValueError, match="choose one"):
         model_references(items, face_crop=True, face_cutout=True)
+
+
+def test_pick_sref_takes_the_smallest_within_tolerance_of_the_best(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("pick_sref", Path(__file__).parents[1] / "bench" / "pick_sref.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    files = []
+    for s, gain in ((2, 0.10), (4, 0.18), (6, 0.195), (8, 0.20)):
+        cell = {"mean": gain, "ci95": 0.03, "n": 64}
+        paired = {k: cell for k in ("identity_accuracy", "embedding_cosine", "text_adherence")}
+        d = {"guidance": {"s_ref": s}, "n": 64, "seed": 0, "paired": {"model_minus_no_reference": paired}}
+        files.append(tmp_path / f"s{s}.json")
+        files[-1].write_text(json.dumps(d))
+    assert mod.main([str(f) for f in files]) == 0
+    assert "pick: s_ref = 6" in capsys.readouterr().out
+    assert mod.main([str(f) for f in files] + ["--tol", "0"]) == 0
+    assert "pick: s_ref = 8" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="does not exist"):
+        mod.main([str(tmp_path / "missing.json")])
