@@ -657,6 +657,10 @@ def nb04():
 Reference-first (default): `v = v(∅,∅) + s_ref·[v(r,∅) − v(∅,∅)] + s_txt·[v(r,c) − v(r,∅)]`.
 Text-first: `v = v(∅,∅) + s_txt·[v(∅,c) − v(∅,∅)] + s_ref·[v(r,c) − v(∅,c)]`.
 With `s_ref = s_txt = s` both are plain CFG between `v(r,c)` and `v(∅,∅)`.
+
+The references are held-out stills in another light than the clip. Before the model sees one, it is re-lit to the
+light the prompt names (the readout estimates the still's own light) and cut out, as `stdrc eval` and `stdrc demo`
+do: a cut-out face alone cannot tell skin colour from light.
 """),
         md("## Configuration"),
         code("""
@@ -691,7 +695,7 @@ u8 = lambda x: ((x + 1) * 127.5).round().clamp(0, 255).byte()
 def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
     batch = items[:n]
     refs = torch.stack([u8(it["reference"].permute(1, 2, 0)) for it in batch])   # what the metrics compare with
-    model_refs = u8(references_for(bb, batch).permute(0, 2, 3, 1))             # what the model is conditioned on
+    model_refs = u8(references_for(bb, batch, readout if bb.trained else None).permute(0, 2, 3, 1))  # re-lit, cut out
     cfg = guidance.GuidanceConfig(s_ref, s_txt, order, ref_interval=interval, txt_interval=interval)
     frames = sampling.generate(bb, [it["prompt"] for it in batch], [r.numpy() for r in model_refs], num_steps=STEPS,
                                guidance=cfg, generator=torch.Generator().manual_seed(SEED), progress=False).frames

@@ -156,10 +156,12 @@ def _split_by_attribute(summary: dict) -> tuple[dict, dict]:
     )
 
 
-def references_for(backbone, items: list[dict]) -> torch.Tensor:
+def references_for(backbone, items: list[dict], readout=None) -> torch.Tensor:
     """:func:`model_references` prepared the way ``backbone`` was trained (``backbone.extra["reference_prep"]``,
-    read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise)."""
-    return _prepared(items, backbone.extra.get("reference_prep", "whole"))
+    read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise). With ``readout``, each
+    reference is first re-lit to its item's prompt light (:func:`toyworld.readout.match_light`)."""
+    light_to = None if readout is None else torch.stack([it["prompt_attrs"][3] for it in items])
+    return _prepared(items, backbone.extra.get("reference_prep", "whole"), readout, light_to)
 
 
 def model_references(
