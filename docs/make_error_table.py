@@ -37,7 +37,7 @@ def cases(tmp: Path):
     from stdrc_lib.cli import main
     from stdrc_lib.text import ToyTextEncoder
     from stdrc_lib.toyworld.render import relight, render_eval_reference
-    from stdrc_lib.toyworld.world import Identity, Prompt
+    from stdrc_lib.toyworld.world import Identity, Prompt, light_in_prompt
     from stdrc_lib.train import ToyTrainConfig
 
     toy = bb.build_toy(seed=0, num_layers=1)
@@ -109,6 +109,14 @@ def cases(tmp: Path):
     yield (
         "toy world: re-light with a light index out of range",
         lambda: relight(torch.zeros(1, 3, 8, 8), torch.tensor([0]), torch.tensor([3])),
+    )
+    yield (
+        "toy world: a prompt naming two lights",
+        lambda: light_in_prompt("a person in dim light then in warm light"),
+    )
+    yield (
+        "eval: unknown reference light",
+        lambda: _evaluate(toy, ref_light="oracle"),
     )
     yield (
         "reference: face crop with one box for two images",
@@ -225,6 +233,13 @@ def table() -> str:
         "|---|---|---|",
     ]
     return "\n".join(head + rows) + "\n"
+
+
+def _evaluate(toy, **kw):
+    from stdrc_lib.evaluate import evaluate
+    from stdrc_lib.toyworld.readout import Readout
+
+    return evaluate(toy, Readout().eval(), n=2, progress=False, **kw)
 
 
 def main() -> None:

@@ -477,9 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--ref-light",
         choices=REF_LIGHTS,
-        default="as-is",
-        help="as-is: the reference in its own light (default); prompt: re-light it to the prompt's light first, "
-        "its own light estimated by the readout",
+        default="prompt",
+        help="prompt: re-light each reference to the light its prompt names before it is prepared, its own light "
+        "estimated by the readout (default, as `stdrc demo` does); as-is: the reference in its own light (results "
+        "before session 10)",
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")
