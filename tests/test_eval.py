@@ -154,3 +154,39 @@ def test_pick_sref_takes_the_smallest_within_tolerance_of_the_best(tmp_path, cap
     assert "pick: s_ref = 8" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="does not exist"):
         mod.main([str(tmp_path / "missing.json")])
+
+
+def test_compare_evals_lines_up_attributes_of_two_runs(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from stdrc_lib.toyworld.world import IDENTITY_ATTRS
+
+    spec = importlib.util.spec_from_file_location("cmp", Path(__file__).parents[1] / "bench" / "compare_evals.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def cell(x):
+        return {"mean": x, "ci95": 0.01, "n": 8}
+
+    def report(model_acc):
+        by = {r: {a: cell(v) for a in IDENTITY_ATTRS} for r, v in (("model", model_acc), ("no_reference", 0.4))}
+        by["model_minus_no_reference"] = {a: cell(model_acc - 0.4) for a in IDENTITY_ATTRS}
+        res = {r: {"identity_accuracy": cell(by[r]["skin"]["mean"])} for r in ("model", "no_reference")}
+        paired = {"model_minus_no_reference": {"identity_accuracy": cell(model_acc - 0.4)}}
+        return {"n": 8, "seed": 1, "identity_by_attribute": by, "results": res, "paired": paired}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(report(0.5)))
+    b.write_text(json.dumps(report(0.6)))
+    assert mod.main([str(a), str(b), "--names", "own", "relit"]) == 0
+    out = capsys.readouterr().out
+    assert "| skin | 0.400 | 0.500 | +0.100 ± 0.010 | 0.600 | +0.200 ± 0.010 |" in out
+    assert out.count("\n") == 2 + len(IDENTITY_ATTRS) + 1
+    b.write_text(json.dumps({**report(0.6), "seed": 2}))
+    with pytest.raises(SystemExit, match="same clips"):
+        mod.main([str(a), str(b)])
+    b.write_text(json.dumps({"n": 8, "seed": 1}))
+    with pytest.raises(SystemExit, match="per-attribute"):
+        mod.main([str(a), str(b)])
