@@ -27,8 +27,8 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
         type=float,
         default=8.0,
         help="reference guidance scale s_ref (default: 8.0, chosen for the shipped toy model on held-out clips: "
-        "identity rises with it from 4 to 8 while text adherence stays at or above the no-reference level; README, "
-        "'What the demo shows')",
+        "identity rises with it up to 8 and no further at 10, while text adherence stays at or above the "
+        "no-reference level; README, 'What the demo shows')",
     )
     p.add_argument("--s-txt", type=float, default=3.0, help="text guidance scale s_txt (default: 3.0)")
     p.add_argument("--order", choices=ORDERS, default="ref_first", help="guidance stream order")
@@ -96,20 +96,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _light_matched(backbone, ref, prompt: str):
-    """The toy reference re-lit to the light ``prompt`` names (:func:`toyworld.readout.match_light`), or ``ref``
-    itself when the prompt names none, the weights are random or they come without a readout."""
-    import torch
-
-    from . import reference as R
-    from .toyworld.readout import Readout, match_light
+    """The toy reference re-lit to the light ``prompt`` names (:func:`toyworld.readout.match_prompt_light`), or
+    ``ref`` itself when the prompt names none, the weights are random or they come without a readout."""
+    from .toyworld.readout import Readout, match_prompt_light
     from .toyworld.world import PROMPT_ATTRS, light_in_prompt
 
     light = light_in_prompt(prompt)
     folder = Path(backbone.source) / "readout"
     if light is None or not backbone.trained or not (folder / "model.safetensors").is_file():
         return ref
-    px = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 127.5 - 1
-    lit = R.to_uint8(match_light(Readout.load(folder), px, torch.tensor([light]))[0].permute(1, 2, 0)).numpy()
+    lit = match_prompt_light(ref, prompt, Readout.load(folder))
     print(
         f"[stdrc] re-lit the reference to the prompt's {PROMPT_ATTRS['lighting'][light]} light (--ref-light as-is: off)"
     )

@@ -56,3 +56,18 @@ def test_demo_relights_the_reference_to_the_light_the_prompt_names(capsys):
     assert np.abs(cli._light_matched(trained, ref, "in bright light").astype(int) - ref).max() <= 1  # ...to itself
     assert cli._light_matched(trained, ref, "a person smiling in a forest moving left") is ref
     assert cli._light_matched(SimpleNamespace(trained=False, source="random"), ref, "in dim light") is ref
+
+
+def test_readme_library_example_runs():
+    """The first code block under 'Using the library' runs as written (2 sampling steps instead of 20)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Using the library") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("\n```", start)]
+    assert "num_steps=20" in code and "match_prompt_light" in code
+    scope: dict = {}
+    exec(compile(code.replace("num_steps=20", "num_steps=2"), "README.md", "exec"), scope)
+    assert tuple(scope["out"].frames.shape) == (1, 17, 64, 64, 3)
+    assert not np.array_equal(scope["ref_in"], scope["ref"])  # re-lit to warm light and cut out

@@ -144,6 +144,22 @@ def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor) -> t
     return relight(px, readout.predict(px)["lighting"], light_to)
 
 
+def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout) -> np.ndarray:
+    """One uint8 ``(H, W, 3)`` reference re-lit to the light ``prompt`` names (:func:`match_light`); the image
+    itself when the prompt names none."""
+    from ..reference import to_uint8
+    from .world import light_in_prompt
+
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"`image` must be uint8 (H, W, 3), got {img.dtype} {img.shape}.")
+    light = light_in_prompt(prompt)
+    if light is None:
+        return image
+    px = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return to_uint8(match_light(readout, px, torch.tensor([light]))[0].permute(1, 2, 0)).numpy()
+
+
 def motion_from_boxes(boxes: torch.Tensor) -> torch.Tensor:
     """Motion class per clip from face boxes ``(B, F, 3)`` = (cx, cy, scale).
 
