@@ -295,3 +295,39 @@ def test_match_light_estimates_the_reference_light_and_relights_it():
         assert torch.allclose(match_light(readout, px[k], own), px[k], atol=1e-6)
     with pytest.raises(ValueError, match="`px`"):
         match_light(readout, px["dim"][0], bright)
+
+
+def test_check_light_estimate_recovers_the_true_light_of_evaluation_references():
+    """The bench's replayed light is the one the still was rendered in: re-lighting the still from it to the
+    prompt's light gives the same still rendered in the prompt's light (``keep=("lighting",)``), wherever
+    nothing clipped. And the shipped readout reads those lights."""
+    import importlib.util
+
+    from stdrc_lib.toyworld.dataset import SynthFaces
+    from stdrc_lib.toyworld.readout import Readout
+    from stdrc_lib.toyworld.render import relight
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("cle", root / "bench" / "check_light_estimate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    refs, lights = mod.true_lights(12, seed=3)
+    ds = SynthFaces("eval", 12, seed=3)
+    assert torch.equal(refs, torch.stack([ds[i]["reference"] for i in range(12)]))  # the references are untouched
+    prompt_light = torch.stack([ds[i]["prompt_attrs"][3] for i in range(12)])
+    assert (lights != prompt_light).all()  # evaluation references are always in another light
+    import stdrc_lib.toyworld.dataset as D
+
+    real = D.render_eval_reference
+    D.render_eval_reference = lambda *a, **k: real(*a, **{**k, "keep": ("lighting",)})
+    try:
+        kept = torch.stack([SynthFaces("eval", 12, seed=3)[i]["reference"] for i in range(12)])
+    finally:
+        D.render_eval_reference = real
+    relit = relight(refs, lights, prompt_light)
+    ok = (refs.abs() < 0.999).all(1, keepdim=True) & (kept.abs() < 0.999).all(1, keepdim=True)
+    assert ok.float().mean() > 0.5
+    assert torch.allclose(relit[ok.expand_as(relit)], kept[ok.expand_as(kept)], atol=2e-5)
+    if (root / "data" / "toy" / "readout" / "model.safetensors").is_file():
+        pred = Readout.load(root / "data" / "toy" / "readout").predict(refs)["lighting"]
+        assert (pred == lights).float().mean() >= 11 / 12
