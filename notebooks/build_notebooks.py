@@ -137,6 +137,35 @@ x_photo = reference.image_to_tensor(face_crop, size=(SIZE, SIZE))
 print(x_toy.shape, x_photo.shape, float(x_toy.min()), float(x_toy.max()))
 """),
         md("""
+### What the shipped toy model is conditioned on
+
+The shipped toy model was trained on frames of each clip, so its references were always in the prompt's light,
+and on face cut-outs: the person alone on a plain colour, cut to the square around the face. A cut-out has no
+background left to tell the light by, and in SynthFaces a light is a colour gain, so a pale face in warm light looks
+like a tan face in bright light. So before a reference is cut out, it is re-lit to the light the prompt names. The
+readout estimates the reference's own light from the whole image. This is our step for the toy world, not the
+paper's: `stdrc eval`, `stdrc demo` and notebook 04 do it, and the README measures what it is worth.
+"""),
+        code("""
+from stdrc_lib.toyworld.readout import Readout, match_prompt_light
+
+ref, mask, box = sample_reference(3, return_mask_box=True)      # drawn in bright light
+prep = bb.extra.get("reference_prep", "whole")                  # how the weights were trained ("cutout")
+readout_dir = backbone.TOY_DIR / "readout"
+readout = Readout.load(readout_dir) if readout_dir.is_dir() else None
+prompts = ["... in bright light", "... in dim light", "... in warm light"]
+fig, ax = plt.subplots(2, 3, figsize=(8, 5.5))
+for j, p in enumerate(prompts):
+    lit = match_prompt_light(ref, p, readout) if readout is not None else ref
+    ax[0, j].imshow(lit); ax[0, j].set_title(f"re-lit: {p[7:]}")
+    ax[1, j].imshow(reference.prepare_reference(lit, prep, box, mask)); ax[1, j].set_title(f"model input ({prep})")
+for a in ax.flat:
+    a.axis("off")
+plt.tight_layout(); plt.show()
+if readout is None:
+    print("no trained readout in data/toy: the references are shown in their own light")
+"""),
+        md("""
 ## 3 · The VAE latent
 
 LTX-2's encoder is *causal* and encodes the first frame on its own. So one image, as a 1-frame video,
