@@ -25,7 +25,7 @@ from . import guidance as G
 from . import positions as P
 from . import reference as R
 from . import sampling as S
-from .metrics import clip_metrics, summarize
+from .metrics import PROMPT_COLS, clip_metrics, summarize
 from .toyworld.dataset import SynthFaces
 
 ROWS = ("model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference")
@@ -96,7 +96,7 @@ def evaluate(
             ).frames
 
         if "model" in rows:
-            light_to = torch.stack([it["prompt_attrs"][3] for it in items]) if ref_light == "prompt" else None
+            light_to = _prompt_lights(items) if ref_light == "prompt" else None
             cond = model_references(items, face_crop, face_cutout, readout=readout, light_to=light_to)
             cond = R.to_uint8(cond.permute(0, 2, 3, 1))
             clips["model"] = generate([r.numpy() for r in cond], guidance)
@@ -160,7 +160,7 @@ def references_for(backbone, items: list[dict], readout=None) -> torch.Tensor:
     """:func:`model_references` prepared the way ``backbone`` was trained (``backbone.extra["reference_prep"]``,
     read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise). With ``readout``, each
     reference is first re-lit to its item's prompt light (:func:`toyworld.readout.match_light`)."""
-    light_to = None if readout is None else torch.stack([it["prompt_attrs"][3] for it in items])
+    light_to = None if readout is None else _prompt_lights(items)
     return _prepared(items, backbone.extra.get("reference_prep", "whole"), readout, light_to)
 
 
@@ -177,6 +177,11 @@ def model_references(
     if light_to is not None and readout is None:
         raise ValueError("`readout` is needed with `light_to`: it estimates each reference's own light.")
     return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole", readout, light_to)
+
+
+def _prompt_lights(items: list[dict]) -> torch.Tensor:
+    """The light each item's prompt names, as indices into ``PROMPT_ATTRS["lighting"]``."""
+    return torch.stack([it["prompt_attrs"][PROMPT_COLS["lighting"]] for it in items])
 
 
 def _prepared(items: list[dict], prep: str, readout=None, light_to=None) -> torch.Tensor:
