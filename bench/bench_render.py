@@ -1,6 +1,6 @@
 """SynthFaces rendering speed: clips per second on one core (17 frames, 64×64).
 
-Usage: python bench/bench_render.py [--clips 300] [--repeats 5] [--against GIT_REV]
+Usage: python bench/bench_render.py [--clips 300] [--repeats 5] [--against GIT_REV [--check-equal N]]
 
 Prints the median and the best of the repeats: this machine's speed drifts by ±15 % between runs of
 a few seconds, so one run says little. With ``--against``, the renderer of that git revision
@@ -46,20 +46,63 @@ def _renderer_at(rev: str):
     return mod
 
 
+def check_equal(a, b, n: int, seed: int = 7) -> int:
+    """How many of ``n`` random clips (with masks, and their evaluation references) render differently. Masks are
+    compared only where both renderers draw them (older revisions do not)."""
+    import inspect
+
+    masks = all("return_alpha" in inspect.signature(m.render_clip).parameters for m in (a, b))
+    kw = {"return_alpha": True} if masks else {}
+    rng = np.random.default_rng(seed)
+    differ = 0
+    for k in range(n):
+        ident = Identity.from_index(int(rng.integers(NUM_IDENTITIES)))
+        prompt = Prompt.from_index(int(rng.integers(NUM_PROMPTS)))
+        outs = [
+            (
+                m.render_clip(ident, prompt, np.random.default_rng(k), **kw),
+                m.render_eval_reference(ident, prompt, np.random.default_rng(k), **kw),
+            )
+            for m in (a, b)
+        ]
+        flat = [[np.asarray(x) for part in o for x in part] for o in outs]
+        differ += not all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(*flat))
+    return differ
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--against", metavar="GIT_REV", help="also time the renderer of this git revision; print the ratio")
+    ap.add_argument(
+        "--check-equal",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --against, first check that both renderers give bitwise the same N clips, masks and evaluation "
+        "references (exit 1 if not)",
+    )
     args = ap.parse_args()
+    if args.check_equal and not args.against:
+        ap.error("--check-equal needs --against GIT_REV: the renderer to compare with")
+    if args.check_equal < 0:
+        ap.error(f"--check-equal must be >= 0, got {args.check_equal}")
     rng = np.random.default_rng(0)
     jobs = [
         (Identity.from_index(int(rng.integers(NUM_IDENTITIES))), Prompt.from_index(int(rng.integers(NUM_PROMPTS))))
         for _ in range(args.clips)
     ]
-    renderers = {"current": importlib.import_module("stdrc_lib.toyworld.render").render_clip}
+    current = importlib.import_module("stdrc_lib.toyworld.render")
+    renderers = {"current": current.render_clip}
     if args.against:
-        renderers[args.against] = _renderer_at(args.against).render_clip
+        other = _renderer_at(args.against)
+        renderers[args.against] = other.render_clip
+        if args.check_equal:
+            n = check_equal(current, other, args.check_equal)
+            if n:
+                raise SystemExit(f"{n} of {args.check_equal} clips differ from {args.against}'s renderer")
+            print(f"bitwise equal to {args.against}: {args.check_equal} clips, masks and evaluation references")
     for fn in renderers.values():
         fn(*jobs[0], np.random.default_rng(0))  # warm-up
     rates: dict[str, list[float]] = {k: [] for k in renderers}

@@ -331,3 +331,24 @@ def test_check_light_estimate_recovers_the_true_light_of_evaluation_references()
     if (root / "data" / "toy" / "readout" / "model.safetensors").is_file():
         pred = Readout.load(root / "data" / "toy" / "readout").predict(refs)["lighting"]
         assert (pred == lights).float().mean() >= 11 / 12
+
+
+def test_bench_render_check_equal_counts_differing_clips():
+    import importlib
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_render", Path(__file__).resolve().parents[1] / "bench" / "bench_render.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    render = importlib.import_module("stdrc_lib.toyworld.render")
+    assert mod.check_equal(render, render, 3) == 0
+
+    def brighter(identity, prompt, rng, return_alpha=False):
+        img, *rest = render.render_clip(identity, prompt, rng, return_alpha=return_alpha)
+        return (img * 1.001, *rest)
+
+    other = SimpleNamespace(render_clip=brighter, render_eval_reference=render.render_eval_reference)
+    assert mod.check_equal(render, other, 3) == 3
