@@ -352,3 +352,14 @@ def test_bench_render_check_equal_counts_differing_clips():
 
     other = SimpleNamespace(render_clip=brighter, render_eval_reference=render.render_eval_reference)
     assert mod.check_equal(render, other, 3) == 3
+
+
+def test_match_prompt_light_rejects_bad_input_by_name():
+    from stdrc_lib.toyworld.readout import Readout, match_prompt_light
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(TypeError, match="`prompt`"):
+        match_prompt_light(img, None, Readout().eval())
+    with pytest.raises(ValueError, match="`image`"):
+        match_prompt_light(img.astype(np.float32), "in dim light", Readout().eval())
+    assert match_prompt_light(img, "no light named here", Readout().eval()) is img

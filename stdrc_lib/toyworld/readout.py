@@ -147,16 +147,19 @@ def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor) -> t
 def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout) -> np.ndarray:
     """One uint8 ``(H, W, 3)`` reference re-lit to the light ``prompt`` names (:func:`match_light`); the image
     itself when the prompt names none."""
+    from ..metrics import to_model_frames
     from ..reference import to_uint8
     from .world import light_in_prompt
 
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
         raise ValueError(f"`image` must be uint8 (H, W, 3), got {img.dtype} {img.shape}.")
+    if not isinstance(prompt, str):
+        raise TypeError(f"`prompt` must be a string, got {type(prompt).__name__}.")
     light = light_in_prompt(prompt)
     if light is None:
         return image
-    px = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    px = to_model_frames(torch.from_numpy(img))  # (1, 3, H, W) in [−1, 1]
     return to_uint8(match_light(readout, px, torch.tensor([light]))[0].permute(1, 2, 0)).numpy()
 
 
