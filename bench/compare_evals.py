@@ -10,31 +10,32 @@ accuracy (the ceiling) where the first file scored it. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from stdrc_lib.evaluate import load_results
 
 
 def _cell(d: dict, signed: bool = False) -> str:
     return f"{d['mean']:+.3f} ± {d['ci95']:.3f}" if signed else f"{d['mean']:.3f}"
 
 
-def load(path: Path) -> dict:
-    if not path.is_file():
-        raise SystemExit(f"error: {path} does not exist; pass eval.json files written by `stdrc eval`.")
-    d = json.loads(path.read_text())
-    by = d.get("identity_by_attribute")
-    if not by or "model" not in by or "model_minus_no_reference" not in by:
-        raise SystemExit(
-            f"error: {path} has no per-attribute model and paired rows; rerun it with this version of `stdrc eval` "
-            "and `--rows` including model and no_reference."
-        )
-    return d
+def load(paths: list[Path]) -> list[dict]:
+    try:
+        reports = load_results(paths)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
+    for path, d in zip(paths, reports):
+        by = d.get("identity_by_attribute")
+        if not by or "model" not in by or "model_minus_no_reference" not in by:
+            raise SystemExit(
+                f"error: {path} has no per-attribute model and paired rows; rerun it with this version of "
+                "`stdrc eval` and `--rows` including model and no_reference."
+            )
+    return reports
 
 
 def table(reports: list[dict], names: list[str]) -> str:
-    if len({(r["n"], r["seed"]) for r in reports}) > 1:
-        raise SystemExit("error: the files must score the same clips (same --n and --seed).")
     first = reports[0]
     attrs = list(first["identity_by_attribute"]["model"])
     vae = first["identity_by_attribute"].get("vae_reconstruction")
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     names = args.names or [f.parent.name for f in args.files]
     if len(names) != len(args.files):
         ap.error(f"--names must give one name per file: {len(args.files)} files, {len(names)} names")
-    print(table([load(f) for f in args.files], names))
+    print(table(load(args.files), names))
     return 0
 
 

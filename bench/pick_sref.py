@@ -12,24 +12,23 @@ Prints one row per ``s_ref`` (paired identity, embedding and text-adherence gain
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from stdrc_lib.evaluate import load_results
+
 
 def load(paths: list[Path]) -> list[dict]:
+    try:
+        reports = load_results(paths)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from e
     rows = []
-    for p in paths:
-        if not p.is_file():
-            raise SystemExit(f"error: {p} does not exist; pass eval.json files written by `stdrc eval`.")
-        d = json.loads(p.read_text())
+    for p, d in zip(paths, reports):
         paired = d.get("paired", {}).get("model_minus_no_reference")
         if not paired:
             raise SystemExit(f"error: {p} has no paired gain; run `stdrc eval` with `--rows model no_reference`.")
         rows.append({"path": str(p), "s_ref": d["guidance"]["s_ref"], "n": d["n"], "seed": d["seed"], **paired})
-    seen = [(r["n"], r["seed"]) for r in rows]
-    if len(set(seen)) > 1:
-        raise SystemExit(f"error: the files must share clips (n, seed); got {sorted(set(seen))}.")
     if len({r["s_ref"] for r in rows}) < len(rows):
         raise SystemExit("error: two files have the same s_ref.")
     return sorted(rows, key=lambda r: r["s_ref"])

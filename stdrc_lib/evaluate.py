@@ -238,6 +238,19 @@ def save_results(report: dict, out: Path) -> None:
         viz.write_video(out / "eval_examples.gif", animated_grid(report["examples"]), fps=8, upscale=2)
 
 
+def load_results(paths: list[Path]) -> list[dict]:
+    """Reports written by :func:`save_results` (their ``eval.json``), checked to score the same clips."""
+    reports = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} does not exist; pass eval.json files written by `stdrc eval`.")
+        reports.append(json.loads(p.read_text()))
+    clips = sorted({(r["n"], r["seed"]) for r in reports})
+    if len(clips) > 1:
+        raise ValueError(f"the files must score the same clips (same --n and --seed); got (n, seed) {clips}.")
+    return reports
+
+
 def animated_grid(examples: list[dict], cols=("reference", "ground_truth", "model", "no_reference"), pad: int = 2):
     """One row per example, columns reference | truth | model | no reference, animated over frames."""
     cols = [c for c in cols if c in examples[0]]
