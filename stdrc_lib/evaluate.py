@@ -247,7 +247,7 @@ def load_results(paths: list[Path]) -> list[dict]:
         reports.append(json.loads(p.read_text()))
     clips = sorted({(r["n"], r["seed"]) for r in reports})
     if len(clips) > 1:
-        raise ValueError(f"the files must score the same clips (same --n and --seed); got (n, seed) {clips}.")
+        raise ValueError(f"`paths` must all score the same clips (same --n and --seed); got (n, seed) {clips}.")
     return reports
 
 
