@@ -14,7 +14,7 @@ Every variant trains the toy transformer + text encoder from scratch for --steps
 seed, same VAE, same budget) with checkpoints every 100 steps in runs/ablation/<variant>/ckpt, so a
 killed run continues where it stopped. It is then scored by ``stdrc eval``'s code on --clips held-out
 clips with evaluation-mode references, with and without the reference, and by the one-step denoising probe
-(``stdrc_lib.evaluate.denoising_identity`` at σ = 0.7 and 0.9: does the reference add identity where the
+(``stdrc_lib.toy.evaluate.denoising_identity`` at σ = 0.7 and 0.9: does the reference add identity where the
 noise hides it, paired on the same clips and noise; more sensitive than reading blurry samples). Results go to
 docs/ablation/<variant>.json (committed); a finished variant is skipped on the next run.
 
@@ -33,15 +33,14 @@ from pathlib import Path
 
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import positions as P
-from stdrc_lib.augment import NO_AUGMENT, AugmentConfig
-from stdrc_lib.evaluate import denoising_identity, evaluate
-from stdrc_lib.faces import ToyFaceEmbedder
-from stdrc_lib.io import atomic_write
-from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import positions as P
+from stdrc_lib.core.io import atomic_write
+from stdrc_lib.prep.augment import NO_AUGMENT, AugmentConfig
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import denoising_identity, evaluate
+from stdrc_lib.toy.readout import Readout, ToyFaceEmbedder
+from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "ablation"
@@ -105,7 +104,7 @@ def run_guidance(args, readout, name: str = "guidance") -> None:
     identity from its reference, so ``s_ref`` has something to amplify). Finished cells are kept in
     runs/ablation/<name>_cells.json, so a killed run continues with the next cell; the results file is
     written when the grid is complete."""
-    b = bb.load_toy()
+    b = TW.load_toy()
     ref_mode = GRIDS[name]
     partial = RUNS / f"{name}_cells.json"
     key = {"clips": args.grid_clips, "steps": args.sample_steps, "ref_mode": ref_mode}
@@ -140,7 +139,7 @@ def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
     encode each seed once (the VAE encode is deterministic, so a reloaded cache equals a rebuilt one)."""
     from dataclasses import fields
 
-    from stdrc_lib.train import ClipCache
+    from stdrc_lib.toy.train import ToyClipCache as ClipCache
 
     path = RUNS / f"clip_cache_seed{seed}_n{n_clips}{'_xref' if cross_reference else ''}.pt"
     if path.is_file():
@@ -148,7 +147,7 @@ def _clip_cache(vae, n_clips: int, seed: int, cross_reference: bool = False):
         if cache.ref_masks is not None:
             return cache
         # written before caches held reference masks: render them (the same items, so the same masks)
-        from stdrc_lib.toyworld.dataset import SynthFaces
+        from stdrc_lib.toy.dataset import SynthFaces
 
         ds = SynthFaces("train", n_clips, seed=seed, cross_reference=cross_reference)
         items = [ds[i] for i in range(n_clips)]
@@ -182,8 +181,8 @@ def run_variant(name: str, args, readout, caches: dict) -> None:
         face_crop=name in FACE_CROP,
         face_cutout=name in FACE_CUTOUT,
     )
-    b = bb.build_toy(seed)
-    b.vae = AutoencoderKLLTX2Video.from_pretrained(bb.TOY_DIR / "vae", local_files_only=True).eval()
+    b = TW.build_toy(seed)
+    b.vae = AutoencoderKLLTX2Video.from_pretrained(TW.TOY_DIR / "vae", local_files_only=True).eval()
     key = (seed, p_cross > 0)
     if key not in caches:
         caches[key] = _clip_cache(b.vae, cfg.n_clips, seed, cross_reference=p_cross > 0)
@@ -235,13 +234,13 @@ def add_denoising(name: str, args, readout, b=None) -> None:
         return
     scheme, _, _, _, isolated = VARIANTS[name]
     if b is None:
-        from stdrc_lib.checkpoint import latest_checkpoint, load_checkpoint
+        from stdrc_lib.train.checkpoint import latest_checkpoint, load_checkpoint
 
         ckpt = latest_checkpoint(RUNS / name / "ckpt")
         if ckpt is None:
             print(f"{name}: no checkpoint in {RUNS / name / 'ckpt'}, cannot add the denoising probe")
             return
-        b = bb.load_toy()
+        b = TW.load_toy()
         load_checkpoint(ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     b.transformer.eval()
     b.text_encoder.eval()
@@ -299,7 +298,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; choose from {names}")
     torch.manual_seed(0)
-    readout = Readout.load(bb.TOY_DIR / "readout")
+    readout = Readout.load(TW.TOY_DIR / "readout")
     caches: dict = {}
     if args.denoising:
         for name in [n for n in todo if n in VARIANTS and (RESULTS / f"{n}.json").is_file()]:

@@ -3,7 +3,7 @@
 Usage: python bench/ablation_report.py               # prints the Markdown tables, writes docs/ablation/*.png
        python bench/ablation_report.py --write-doc   # also puts the tables into docs/ABLATION.md (between markers)
 
-The logic lives in stdrc_lib/ablation.py (notebook 05 uses it too); it never trains anything.
+The logic lives in stdrc_lib/toy/ablation.py (notebook 05 uses it too); it never trains anything.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import re
 from pathlib import Path
 
-from stdrc_lib.ablation import (
+from stdrc_lib.toy.ablation import (
     RESULTS,
     claims,
     claims_table,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from stdrc_lib import backbone as bb
 from stdrc_lib import viz
-from stdrc_lib.augment import AugmentConfig, augment
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.toyworld.world import IDENTITY_ATTRS
+from stdrc_lib.prep.augment import AugmentConfig, augment
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.readout import Readout
+from stdrc_lib.toy.world import IDENTITY_ATTRS
 
 OFF = dict(p_relayout=0, p_affine=0, p_flip=0, p_colour=0, p_grayscale=0, p_blur=0, p_noise=0)
 OPS = {
@@ -47,7 +47,7 @@ def identity_accuracy(readout: Readout, x: torch.Tensor, ident: torch.Tensor) ->
 
 
 def report(n: int = 400) -> dict[str, float]:
-    readout = Readout.load(bb.TOY_DIR / "readout")
+    readout = Readout.load(TW.TOY_DIR / "readout")
     x, boxes, ident = references(n)
     acc = {"clean": identity_accuracy(readout, x, ident)}
     for name, cfg in OPS.items():

@@ -7,7 +7,7 @@ This builds a `LTX2VideoTransformer3DModel` with that token count but a shrunk w
 4 heads × 32) and --layers layers, and runs one forward (no grad) in a fresh process per mode:
 
 * plain:   the model's own attention processors;
-* capture: stdrc_lib.attention.capture_attention on every layer (chunked over queries).
+* capture: stdrc_lib.core.attention.capture_attention on every layer (chunked over queries).
 
 Peak memory is the process's peak resident set size (ru_maxrss) minus its resident size just before the
 forward, so model construction is not counted. The children run with MALLOC_MMAP_THRESHOLD_=131072: with
@@ -39,13 +39,14 @@ def child(mode: str, layers: int, chunk: int) -> None:
 
     import torch
 
-    from stdrc_lib import attention as A
-    from stdrc_lib import backbone as bb
-    from stdrc_lib import positions as P
-    from stdrc_lib import reference as R
+    from stdrc_lib.core import attention as A
+    from stdrc_lib.core import backbone as bb
+    from stdrc_lib.core import positions as P
+    from stdrc_lib.core import reference as R
+    from stdrc_lib.toy import weights as TW
 
     torch.set_num_threads(2)
-    b = bb.build_toy(seed=0, num_layers=layers)
+    b = TW.build_toy(seed=0, num_layers=layers)
     tr = b.transformer.eval()
     grid, ref_grid = (16, 16, 24), (16, 24)
     n_v, n_r = 16 * 16 * 24, 16 * 24

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib.evaluate import evaluate
-from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.core import guidance as G
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import evaluate
+from stdrc_lib.toy.readout import Readout
 
 
 def main() -> None:
@@ -28,8 +28,8 @@ def main() -> None:
     ap.add_argument("--scales", type=float, nargs=2, default=(2.0, 3.0), metavar=("S_REF", "S_TXT"))
     args = ap.parse_args()
     s_ref, s_txt = args.scales
-    b = bb.load_toy()
-    readout = Readout.load(bb.TOY_DIR / "readout")
+    b = TW.load_toy()
+    readout = Readout.load(TW.TOY_DIR / "readout")
     rows = []
     settings = [(f"every step, s_ref {s_ref:g}, s_txt {s_txt:g}", G.GuidanceConfig(s_ref, s_txt))]
     settings += [

@@ -24,10 +24,10 @@ import time
 
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import positions as P
-from stdrc_lib import sampling as S
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import sampling as S
+from stdrc_lib.toy import weights as TW
 
 MODES = {
     "separate": dict(batched=False),
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    b = bb.build_toy(seed=0, num_layers=args.layers)
+    b = TW.build_toy(seed=0, num_layers=args.layers)
     grid, ref_grid = b.latent_grid(17, 64, 64), (8, 8)
     print(
         f"toy transformer: {args.layers} layers, width 128; {grid[0] * grid[1] * grid[2]} video + 64 ref tokens; "

@@ -4,7 +4,7 @@ Usage: python bench/bench_render.py [--clips 300] [--repeats 5] [--against GIT_R
 
 Prints the median and the best of the repeats: this machine's speed drifts by ±15 % between runs of
 a few seconds, so one run says little. With ``--against``, the renderer of that git revision
-(``stdrc_lib/toyworld/render.py`` there) is timed in the same run, alternating with the current one on the
+(``stdrc_lib/toy/render.py`` there) is timed in the same run, alternating with the current one on the
 same clips, and the ratio of the medians is printed: the number to trust when the machine drifts.
 """
 
@@ -24,21 +24,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from stdrc_lib.toyworld import NUM_IDENTITIES, NUM_PROMPTS, Identity, Prompt  # noqa: E402
+from stdrc_lib.toy import NUM_IDENTITIES, NUM_PROMPTS, Identity, Prompt  # noqa: E402
 
 
 def _renderer_at(rev: str):
     """The render module as it was at git revision ``rev`` (loaded beside the current one)."""
     try:
         src = subprocess.run(
-            ["git", "show", f"{rev}:stdrc_lib/toyworld/render.py"], capture_output=True, text=True, check=True
+            ["git", "show", f"{rev}:stdrc_lib/toy/render.py"], capture_output=True, text=True, check=True
         ).stdout
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        raise SystemExit(f"--against {rev}: cannot read stdrc_lib/toyworld/render.py at that revision ({e})") from e
+        raise SystemExit(f"--against {rev}: cannot read stdrc_lib/toy/render.py at that revision ({e})") from e
     path = os.path.join(tempfile.mkdtemp(), "render_at_rev.py")
     with open(path, "w") as f:
         f.write(src)
-    name = "stdrc_lib.toyworld._render_at_rev"
+    name = "stdrc_lib.toy._render_at_rev"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses look their module up
@@ -93,7 +93,7 @@ def main() -> None:
         (Identity.from_index(int(rng.integers(NUM_IDENTITIES))), Prompt.from_index(int(rng.integers(NUM_PROMPTS))))
         for _ in range(args.clips)
     ]
-    current = importlib.import_module("stdrc_lib.toyworld.render")
+    current = importlib.import_module("stdrc_lib.toy.render")
     renderers = {"current": current.render_clip}
     if args.against:
         other = _renderer_at(args.against)

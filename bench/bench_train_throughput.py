@@ -22,10 +22,12 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import positions as P
-from stdrc_lib.augment import AugmentConfig, augment
-from stdrc_lib.train import ToyTrainConfig, build_cache, dropout_masks, flow_matching_loss, sample_sigma
+from stdrc_lib.core import positions as P
+from stdrc_lib.core.losses import flow_matching_loss
+from stdrc_lib.prep.augment import AugmentConfig, augment
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.train import ToyTrainConfig, build_cache
+from stdrc_lib.train.trainer import dropout_masks, sample_sigma
 
 
 def matmul_ceiling(sizes=(256, 512, 1024, 2048), repeats: int = 5) -> float:
@@ -94,7 +96,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     torch.manual_seed(0)
-    b = bb.load_toy()
+    b = TW.load_toy()
     b.vae.requires_grad_(False)
     cfg = ToyTrainConfig(batch=args.batch)
     cache = build_cache(b.vae, 64, progress=False)
@@ -113,7 +115,7 @@ def main() -> None:
         sigma = sample_sigma(args.batch, g)
         x0 = cache.latents[idx]
         noise = torch.randn(x0.shape, generator=g)
-        loss = flow_matching_loss(b, x0, refs, [cache.prompts[i] for i in idx], kt, kr, sigma, noise, pos)
+        loss, _ = flow_matching_loss(b, x0, refs, [cache.prompts[i] for i in idx], kt, kr, sigma, noise, pos)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

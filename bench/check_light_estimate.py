@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import stdrc_lib.toyworld.dataset as D
-from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.toyworld.world import PROMPT_ATTRS
+import stdrc_lib.toy.dataset as D
+from stdrc_lib.toy.readout import Readout
+from stdrc_lib.toy.world import PROMPT_ATTRS
 
 
 def true_lights(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

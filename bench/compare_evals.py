@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stdrc_lib.evaluate import load_results
+from stdrc_lib.toy.evaluate import load_results
 
 
 def _cell(d: dict, signed: bool = False) -> str:

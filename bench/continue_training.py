@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from stdrc_lib import backbone as bb
-from stdrc_lib.augment import AugmentConfig
-from stdrc_lib.evaluate import evaluate
-from stdrc_lib.faces import ToyFaceEmbedder
-from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.train import ToyTrainConfig, train_toy
+from stdrc_lib.prep.augment import AugmentConfig
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import evaluate
+from stdrc_lib.toy.readout import Readout, ToyFaceEmbedder
+from stdrc_lib.toy.train import ToyTrainConfig, train_toy
 
 
 def main() -> None:
@@ -49,12 +48,12 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    b = bb.load_toy()
-    readout = Readout.load(bb.TOY_DIR / "readout")
+    b = TW.load_toy()
+    readout = Readout.load(TW.TOY_DIR / "readout")
     if args.eval_only:
         from diffusers import LTX2VideoTransformer3DModel
 
-        from stdrc_lib.text import ToyTextEncoder
+        from stdrc_lib.toy.text import ToyTextEncoder
 
         b.transformer = LTX2VideoTransformer3DModel.from_pretrained(f"{args.out}/transformer").eval()
         b.text_encoder = ToyTextEncoder.load(f"{args.out}/text_encoder").eval()

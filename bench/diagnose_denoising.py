@@ -20,18 +20,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import positions as P
-from stdrc_lib.evaluate import DENOISING_SIGMAS, denoising_identity
-from stdrc_lib.metrics import identity_chance
-from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.core import positions as P
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import DENOISING_SIGMAS, denoising_identity
+from stdrc_lib.toy.metrics import identity_chance
+from stdrc_lib.toy.readout import Readout
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=32, help="held-out clips (default 32)")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--weights", default=str(bb.TOY_DIR), help="toy weights folder (default data/toy)")
+    ap.add_argument("--weights", default=str(TW.TOY_DIR), help="toy weights folder (default data/toy)")
     ap.add_argument(
         "--model",
         help="folder with transformer/ and text_encoder/ to test instead of the shipped ones (e.g. a continued run "
@@ -51,16 +51,16 @@ def main() -> None:
     ap.add_argument("--sigmas", type=float, nargs="+", default=list(DENOISING_SIGMAS))
     ap.add_argument("--out", default="docs/img/denoising_by_sigma.png")
     args = ap.parse_args()
-    b = bb.load_toy(args.weights)
+    b = TW.load_toy(args.weights)
     if args.model:
         from diffusers import LTX2VideoTransformer3DModel
 
-        from stdrc_lib.text import ToyTextEncoder
+        from stdrc_lib.toy.text import ToyTextEncoder
 
         b.transformer = LTX2VideoTransformer3DModel.from_pretrained(Path(args.model) / "transformer").eval()
         b.text_encoder = ToyTextEncoder.load(Path(args.model) / "text_encoder").eval()
     if args.ckpt:
-        from stdrc_lib.checkpoint import load_checkpoint
+        from stdrc_lib.train.checkpoint import load_checkpoint
 
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")

@@ -33,14 +33,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import positions as P
-from stdrc_lib import reference as R
-from stdrc_lib.augment import relayout
-from stdrc_lib.metrics import clip_metrics, mean_ci
-from stdrc_lib.toyworld.readout import Readout
-from stdrc_lib.toyworld.render import relight, render_clip, render_eval_reference
-from stdrc_lib.toyworld.world import PROMPT_ATTRS, Identity, Prompt, split_indices
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import reference as R
+from stdrc_lib.prep import crop as PC
+from stdrc_lib.prep.augment import relayout
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.metrics import clip_metrics, mean_ci
+from stdrc_lib.toy.readout import Readout
+from stdrc_lib.toy.render import relight, render_clip, render_eval_reference
+from stdrc_lib.toy.world import PROMPT_ATTRS, Identity, Prompt, split_indices
 
 CONDITIONS = (
     "clip frame",
@@ -100,7 +101,7 @@ def conditions(prep: str = "whole") -> tuple[str, ...]:
 
 def model_view(refs: dict, boxes: dict, masks: dict, prep: str) -> dict:
     """What a model trained on ``prep`` references is conditioned on, per condition."""
-    return {c: R.prepare(refs[c], prep, boxes[c], masks.get(c)) for c in refs if prep != "cutout" or c in masks}
+    return {c: PC.prepare(refs[c], prep, boxes[c], masks.get(c)) for c in refs if prep != "cutout" or c in masks}
 
 
 def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:
@@ -121,7 +122,7 @@ def shifted(items: list[dict], g: torch.Generator) -> tuple[dict, dict]:
 def reference_shift(
     backbone, readout, n: int, sigmas, batch: int, seed: int, positions, isolated: bool, prep: str = "whole"
 ) -> dict:
-    from stdrc_lib.train import flow_matching_loss
+    from stdrc_lib.core.losses import flow_matching_loss
 
     conds = conditions(prep)
     acc = {c: {s: [] for s in sigmas} for c in (*conds, "no reference")}
@@ -142,7 +143,7 @@ def reference_shift(
                 _, x0_hat = flow_matching_loss(
                     backbone, x0, ref, [it["prompt"] for it in items], torch.ones(k, dtype=torch.bool),
                     torch.full((k,), cond != "no reference"), torch.full((k,), s), noise, positions,
-                    return_x0_estimate=True, isolated_reference=isolated,
+                    isolated_reference=isolated,
                 )  # fmt: skip
                 frames = R.to_uint8(R.decode(backbone.vae, x0_hat).permute(0, 2, 3, 4, 1))
                 m = clip_metrics(readout, frames, ref_u8, *meta, ref_box, true_boxes)
@@ -196,7 +197,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.7, 0.9])
-    ap.add_argument("--weights", default=str(bb.TOY_DIR), help="toy weights folder (default data/toy)")
+    ap.add_argument("--weights", default=str(TW.TOY_DIR), help="toy weights folder (default data/toy)")
     ap.add_argument(
         "--ckpt", help="a training checkpoint folder whose transformer and text encoder replace the shipped ones"
     )
@@ -224,9 +225,9 @@ def main() -> None:
         raise SystemExit(f"diagnose_reference_shift: `--sigmas` must lie in (0, 1), got {args.sigmas}.")
     if args.threads:
         torch.set_num_threads(args.threads)
-    b = bb.load_toy(args.weights)
+    b = TW.load_toy(args.weights)
     if args.ckpt:
-        from stdrc_lib.checkpoint import load_checkpoint
+        from stdrc_lib.train.checkpoint import load_checkpoint
 
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
     readout = Readout.load(Path(args.weights) / "readout")
@@ -234,7 +235,7 @@ def main() -> None:
     prep = "crop" if args.face_crop else "cutout" if args.face_cutout else b.extra.get("reference_prep", "whole")
     rep = reference_shift(b, readout, args.clips, sorted(args.sigmas), args.batch, args.seed, pos, args.isolated, prep)
     rep["reference_prep"] = prep
-    rep["model"] = args.ckpt or ("shipped model (data/toy)" if args.weights == str(bb.TOY_DIR) else args.weights)
+    rep["model"] = args.ckpt or ("shipped model (data/toy)" if args.weights == str(TW.TOY_DIR) else args.weights)
     print(f"paired identity gain over no reference, one-step x̂₀ ({args.clips} held-out clips, model {rep['model']})")
     print("| reference | " + " | ".join(f"σ = {s:g}" for s in rep["sigmas"]) + " |")
     print("|---|" + "---:|" * len(rep["sigmas"]))

@@ -13,13 +13,13 @@ import argparse
 
 import torch
 
-from stdrc_lib import attention as A
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import sampling as S
-from stdrc_lib.evaluate import evaluate
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.core import attention as A
+from stdrc_lib.core import guidance as G
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.evaluate import evaluate
+from stdrc_lib.toy.readout import Readout
 
 
 def main() -> None:
@@ -27,14 +27,14 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=32)
     ap.add_argument("--steps", type=int, default=12)
     args = ap.parse_args()
-    b = bb.load_toy()
-    readout = Readout.load(bb.TOY_DIR / "readout")
+    b = TW.load_toy()
+    readout = Readout.load(TW.TOY_DIR / "readout")
     ds = SynthFaces("eval", 4, seed=7)
     items = [ds[i] for i in range(4)]
     refs = [((it["reference"].permute(1, 2, 0) + 1) * 127.5).byte().numpy() for it in items]
     n_video = 5 * 8 * 8
     with A.capture_attention(b.transformer, n_video) as store:
-        S.generate(
+        generate(
             b,
             [it["prompt"] for it in items],
             refs,

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stdrc_lib.evaluate import load_results
+from stdrc_lib.toy.evaluate import load_results
 
 
 def load(paths: list[Path]) -> list[dict]:

@@ -14,18 +14,18 @@ import argparse
 import numpy as np
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import sampling as S
 from stdrc_lib import viz
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.core import guidance as G
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.dataset import SynthFaces
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/img/samples_in_distribution.png")
     args = ap.parse_args()
-    b = bb.load_toy()
+    b = TW.load_toy()
     items = [SynthFaces("train", 2, seed=21)[i] for i in range(2)]
     refs = [((it["reference"].permute(1, 2, 0) + 1) * 127.5).byte().numpy() for it in items]
     rows, labels = [], []
@@ -33,7 +33,7 @@ def main() -> None:
         rows.append(np.concatenate([r[None] / 255, ((it["video"].permute(1, 2, 3, 0) + 1) / 2).numpy()[::4]]))
         labels.append("truth")
     for s_ref, s_txt, steps in [(1, 1, 20), (2, 3, 20), (1, 1, 50)]:
-        out = S.generate(
+        out = generate(
             b, [it["prompt"] for it in items], refs, num_steps=steps, guidance=G.GuidanceConfig(s_ref, s_txt),
             generator=torch.Generator().manual_seed(0), progress=False,
         )  # fmt: skip

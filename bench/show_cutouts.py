@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from stdrc_lib import reference as R
 from stdrc_lib import viz
-from stdrc_lib.evaluate import model_references
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.core import reference as R
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.evaluate import model_references
 
 
 def main() -> None:

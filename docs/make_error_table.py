@@ -28,26 +28,29 @@ OUT = ROOT / "docs" / "ERRORS.md"
 
 
 def cases(tmp: Path):
-    from stdrc_lib import backbone as bb
-    from stdrc_lib import checkpoint as C
-    from stdrc_lib import guidance as G
-    from stdrc_lib import positions as P
-    from stdrc_lib import reference as R
-    from stdrc_lib import sampling as S
     from stdrc_lib.cli import main
-    from stdrc_lib.text import ToyTextEncoder
-    from stdrc_lib.toyworld.render import relight, render_eval_reference
-    from stdrc_lib.toyworld.world import Identity, Prompt, light_in_prompt
-    from stdrc_lib.train import ToyTrainConfig
+    from stdrc_lib.core import backbone as bb
+    from stdrc_lib.core import guidance as G
+    from stdrc_lib.core import positions as P
+    from stdrc_lib.core import reference as R
+    from stdrc_lib.core import sampling as S
+    from stdrc_lib.pipeline import generate
+    from stdrc_lib.prep import crop as PC
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.render import relight, render_eval_reference
+    from stdrc_lib.toy.text import ToyTextEncoder
+    from stdrc_lib.toy.train import ToyTrainConfig
+    from stdrc_lib.toy.world import Identity, Prompt, light_in_prompt
+    from stdrc_lib.train import checkpoint as C
 
-    toy = bb.build_toy(seed=0, num_layers=1)
+    toy = TW.build_toy(seed=0, num_layers=1)
     te = tmp / "te"
-    shutil.copytree(bb.TOY_DIR / "text_encoder", te)
+    shutil.copytree(TW.TOY_DIR / "text_encoder", te)
     cfg = json.loads((te / "config.json").read_text())
     cfg["hidden_size"] = 7
     (te / "config.json").write_text(json.dumps(cfg))
     trunc = tmp / "toy"
-    shutil.copytree(bb.TOY_DIR, trunc)
+    shutil.copytree(TW.TOY_DIR, trunc)
     f = trunc / "text_encoder" / "model.safetensors"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     notimg = tmp / "notes.png"
@@ -75,11 +78,11 @@ def cases(tmp: Path):
     yield "video: 4-D instead of 5-D", lambda: R.encode(toy.vae, torch.zeros(1, 3, 32, 32))
     yield "video: 6 frames (not k·4+1)", lambda: R.encode(toy.vae, torch.zeros(1, 3, 6, 32, 32))
     yield "video: 30×32 pixels (not multiples of 8)", lambda: R.encode(toy.vae, torch.zeros(1, 3, 5, 30, 32))
-    yield "generate: num_frames=8", lambda: S.generate(toy, "a", None, num_frames=8, num_steps=1, progress=False)
-    yield "generate: num_steps=0", lambda: S.generate(toy, "a", None, num_frames=5, num_steps=0, progress=False)
+    yield "generate: num_frames=8", lambda: generate(toy, "a", None, num_frames=8, num_steps=1, progress=False)
+    yield "generate: num_steps=0", lambda: generate(toy, "a", None, num_frames=5, num_steps=0, progress=False)
     yield (
         "generate: 3 references for 2 prompts",
-        lambda: S.generate(
+        lambda: generate(
             toy, ["a", "b"], [np.zeros((8, 8, 3), np.uint8)] * 3, num_frames=5, num_steps=1, progress=False
         ),
     )
@@ -89,7 +92,7 @@ def cases(tmp: Path):
     yield "guidance: s_ref = inf", lambda: G.GuidanceConfig(s_ref=float("inf"))
     yield "guidance: rescale = 1.5", lambda: G.GuidanceConfig(rescale=1.5)
     yield "training: p_text = 1.5", lambda: ToyTrainConfig(p_text=1.5)
-    yield "weights: truncated safetensors", lambda: bb.load_toy(trunc)
+    yield "weights: truncated safetensors", lambda: TW.load_toy(trunc)
     yield "config: unknown key", lambda: ToyTextEncoder.load(te)
     yield "weights: LTX-2.3 missing while offline", lambda: bb.load_full(tmp / "no-such-folder")
     yield "pipeline: hub id while offline", lambda: _pipe_offline()
@@ -120,15 +123,15 @@ def cases(tmp: Path):
     )
     yield (
         "reference: face crop with one box for two images",
-        lambda: R.crop_face(torch.zeros(2, 3, 8, 8), torch.zeros(1, 4)),
+        lambda: PC.crop_face(torch.zeros(2, 3, 8, 8), torch.zeros(1, 4)),
     )
     yield (
         "reference: face cut-out with a mask of the wrong size",
-        lambda: R.cutout_face(torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 4), torch.zeros(2, 4)),
+        lambda: PC.cutout_face(torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 4), torch.zeros(2, 4)),
     )
     yield (
         "reference: a cut-out reference prepared without its mask",
-        lambda: R.prepare_reference(np.zeros((8, 8, 3), np.uint8), "cutout", box=(0.5, 0.5, 0.3, 0.4)),
+        lambda: PC.prepare_reference(np.zeros((8, 8, 3), np.uint8), "cutout", box=(0.5, 0.5, 0.3, 0.4)),
     )
     yield (
         "fine-tuning (CLI): --face-cutout with the full preset",
@@ -148,7 +151,7 @@ def cases(tmp: Path):
 
 
 def _uncaptioned(tmp):
-    from stdrc_lib.finetune import find_videos
+    from stdrc_lib.train.finetune import find_videos
 
     d = tmp / "videos"
     d.mkdir(exist_ok=True)
@@ -157,27 +160,27 @@ def _uncaptioned(tmp):
 
 
 def _full_with_id(tmp):
-    from stdrc_lib.finetune import finetune
-    from stdrc_lib.train import ToyTrainConfig
+    from stdrc_lib.toy.train import ToyTrainConfig
+    from stdrc_lib.train.finetune import finetune
 
     finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", ToyTrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
 
 
 def _readout_weights():
-    from stdrc_lib.toyworld.readout import train_readout
+    from stdrc_lib.toy.readout import train_readout
 
     return train_readout(steps=1, pool_clips=1, loss_weights={"moustache": 2.0})
 
 
 def _denoising(toy, **kw):
-    from stdrc_lib.evaluate import denoising_identity
-    from stdrc_lib.toyworld.readout import Readout
+    from stdrc_lib.toy.evaluate import denoising_identity
+    from stdrc_lib.toy.readout import Readout
 
     denoising_identity(toy, Readout().eval(), n=2, **kw)
 
 
 def _compare_sign():
-    from stdrc_lib.ablation import compare
+    from stdrc_lib.toy.ablation import compare
 
     compare((0.5, 0.03), (0.4, 0.03), 2)
 
@@ -185,7 +188,7 @@ def _compare_sign():
 def _no_face():
     from skimage.data import coffee
 
-    from stdrc_lib.faces import detect_and_align
+    from stdrc_lib.prep.faces import detect_and_align
 
     detect_and_align(coffee())
 
@@ -197,7 +200,7 @@ def _pipe_offline():
 
 
 def _missing_pack(tmp):
-    from stdrc_lib.faces import InsightFaceEmbedder
+    from stdrc_lib.prep.faces import InsightFaceEmbedder
 
     InsightFaceEmbedder(pack="buffalo_l", root=tmp / "insightface")
 
@@ -236,8 +239,8 @@ def table() -> str:
 
 
 def _evaluate(toy, **kw):
-    from stdrc_lib.evaluate import evaluate
-    from stdrc_lib.toyworld.readout import Readout
+    from stdrc_lib.toy.evaluate import evaluate
+    from stdrc_lib.toy.readout import Readout
 
     return evaluate(toy, Readout().eval(), n=2, progress=False, **kw)
 

@@ -71,8 +71,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from stdrc_lib import backbone, positions, reference
-from stdrc_lib.toyworld import sample_reference
+from stdrc_lib.core import backbone, positions, reference
+from stdrc_lib.prep import crop as PC
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy import sample_reference
 from stdrc_lib.utils import seed_everything, smoke_mode
 
 SMOKE = smoke_mode()
@@ -89,7 +91,7 @@ configuration. If trained SynthFaces weights are in `data/toy` it loads them; ot
 (and the pictures below will look like noise, which is honest).
 """),
         code("""
-bb = backbone.toy_backbone()
+bb = TW.toy_backbone()
 T, S = bb.vae_factors
 print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in space")
 """),
@@ -110,7 +112,7 @@ from matplotlib import cbook
 toy_ref = sample_reference(3)                                   # (64, 64, 3) uint8
 photo = Image.open(cbook.get_sample_data("grace_hopper.jpg"))   # 512×600 RGB photograph
 try:
-    from stdrc_lib import faces
+    from stdrc_lib.prep import faces
     detector = faces.MTCNNDetector()
     face = detector.detect(photo)[0]                           # best face: box, 5 landmarks, score
     face_crop = Image.fromarray(faces.crop_reference(photo, detector))
@@ -147,18 +149,18 @@ readout estimates the reference's own light from the whole image. This is our st
 paper's: `stdrc eval`, `stdrc demo` and notebook 04 do it, and the README measures what it is worth.
 """),
         code("""
-from stdrc_lib.toyworld.readout import Readout, match_prompt_light
+from stdrc_lib.toy.readout import Readout, match_prompt_light
 
 ref, mask, box = sample_reference(3, return_mask_box=True)      # drawn in bright light
 prep = bb.extra.get("reference_prep", "whole")                  # how the weights were trained ("cutout")
-readout_dir = backbone.TOY_DIR / "readout"
+readout_dir = TW.TOY_DIR / "readout"
 readout = Readout.load(readout_dir) if readout_dir.is_dir() else None
 prompts = ["... in bright light", "... in dim light", "... in warm light"]
 fig, ax = plt.subplots(2, 3, figsize=(8, 5.5))
 for j, p in enumerate(prompts):
     lit = match_prompt_light(ref, p, readout) if readout is not None else ref
     ax[0, j].imshow(lit); ax[0, j].set_title(f"re-lit: {p[7:]}")
-    ax[1, j].imshow(reference.prepare_reference(lit, prep, box, mask)); ax[1, j].set_title(f"model input ({prep})")
+    ax[1, j].imshow(PC.prepare_reference(lit, prep, box, mask)); ax[1, j].set_title(f"model input ({prep})")
 for a in ax.flat:
     a.axis("off")
 plt.tight_layout(); plt.show()
@@ -191,7 +193,7 @@ plt.show()
 """),
         md("**Check the frame-0 convention:** encode a clip, then its first frame alone; the latents agree."),
         code("""
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.toy.dataset import SynthFaces
 
 item = SynthFaces("train", 1, seed=SEED, frames=NUM_FRAMES)[0]
 with torch.no_grad():
@@ -320,9 +322,11 @@ import numpy as np
 import torch
 from diffusers.models.transformers.transformer_ltx2 import apply_split_rotary_emb
 
-from stdrc_lib import attention, backbone, guidance, positions, reference, sampling
-from stdrc_lib.evaluate import references_for
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.core import attention, backbone, guidance, positions, reference
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import references_for
+from stdrc_lib.toy.dataset import SynthFaces
 from stdrc_lib.utils import seed_everything, smoke_mode
 
 SMOKE = smoke_mode()
@@ -330,7 +334,7 @@ SEED = 0
 STEPS = 4 if SMOKE else 20          # sampling steps
 NUM_FRAMES = 17
 generator = seed_everything(SEED)
-bb = backbone.toy_backbone()
+bb = TW.toy_backbone()
 print("trained toy weights:", bb.trained)
 """),
         md("""
@@ -404,7 +408,7 @@ ref_img = ((references_for(bb, [item])[0].permute(1, 2, 0) + 1) * 127.5).round()
 maps, clips = {}, {}
 for scheme in ("shared", "tass"):
     with attention.capture_attention(bb.transformer, n_video) as store:
-        out = sampling.generate(bb, item["prompt"], ref_img, num_steps=STEPS, num_frames=NUM_FRAMES,
+        out = generate(bb, item["prompt"], ref_img, num_steps=STEPS, num_frames=NUM_FRAMES,
                                 positions=positions.PositionConfig(scheme),
                                 generator=torch.Generator().manual_seed(SEED), progress=False)
     # last step, conditional stream (row 2 of the 3 batched streams), mean over layers: (N_v, N_r)
@@ -474,7 +478,7 @@ plt.suptitle(item["prompt"]); plt.tight_layout(); plt.show()
             (
                 "Capture per-head maps (`per_head=True`) and find the head that looks most at the reference.",
                 "```python\nwith attention.capture_attention(bb.transformer, n_video, per_head=True) as st:\n    "
-                "sampling.generate(bb, item['prompt'], ref_img, num_steps=2, progress=False)\n"
+                "generate(bb, item['prompt'], ref_img, num_steps=2, progress=False)\n"
                 "print(st.maps[0][2].sum(-1).mean(-1))  # mass per head, layer 0\n```",
             ),
         ]
@@ -505,10 +509,11 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLLTX2Video
 
-from stdrc_lib import backbone, sampling
-from stdrc_lib.augment import NO_AUGMENT, AugmentConfig, augment
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.prep.augment import NO_AUGMENT, AugmentConfig, augment
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
 from stdrc_lib.utils import seed_everything, smoke_mode
 
 SMOKE = smoke_mode()
@@ -528,10 +533,10 @@ We train a new toy transformer and text encoder from scratch. The VAE is frozen:
 `data/toy/vae` when it is there.
 """),
         code("""
-bb = backbone.build_toy(seed=SEED, num_layers=NUM_LAYERS)
-if (backbone.TOY_DIR / "vae").is_dir():
-    bb.vae = AutoencoderKLLTX2Video.from_pretrained(backbone.TOY_DIR / "vae", local_files_only=True).eval()
-print("trained VAE:", (backbone.TOY_DIR / "vae").is_dir())
+bb = TW.build_toy(seed=SEED, num_layers=NUM_LAYERS)
+if (TW.TOY_DIR / "vae").is_dir():
+    bb.vae = AutoencoderKLLTX2Video.from_pretrained(TW.TOY_DIR / "vae", local_files_only=True).eval()
+print("trained VAE:", (TW.TOY_DIR / "vae").is_dir())
 """),
         md("""
 ## 2 · What augmentation does to a training reference
@@ -572,7 +577,7 @@ probe = [held[i] for i in range(2)]
 probe_refs = [((p["reference"].permute(1, 2, 0) + 1) * 127.5).byte().numpy() for p in probe]
 
 def samples(model):
-    return sampling.generate(model, [p["prompt"] for p in probe], probe_refs, num_steps=SAMPLE_STEPS,
+    return generate(model, [p["prompt"] for p in probe], probe_refs, num_steps=SAMPLE_STEPS,
                              generator=torch.Generator().manual_seed(SEED), progress=False).frames
 
 before = samples(bb)
@@ -580,9 +585,9 @@ cfg = ToyTrainConfig(steps=STEPS, n_clips=CLIPS, seed=SEED, augment=AugmentConfi
                      lambda_id=IDENTITY_LOSS, log_every=max(1, STEPS // 20), sample_every=0)
 embedder = None
 if IDENTITY_LOSS > 0:  # the toy face embedder: the SynthFaces readout's identity embedding, frozen
-    from stdrc_lib.faces import ToyFaceEmbedder
-    from stdrc_lib.toyworld.readout import Readout
-    embedder = ToyFaceEmbedder(Readout.load(backbone.TOY_DIR / "readout"))
+    from stdrc_lib.toy.readout import ToyFaceEmbedder
+    from stdrc_lib.toy.readout import Readout
+    embedder = ToyFaceEmbedder(Readout.load(TW.TOY_DIR / "readout"))
 cache = build_cache(bb.vae, CLIPS, seed=SEED)
 log = train_toy(bb, cfg, cache=cache, embedder=embedder)
 after = samples(bb)
@@ -635,7 +640,7 @@ reuse the same loss with cached text embeddings.
             '"ff.net.2"])\n'
             "full.transformer = get_peft_model(full.transformer, lora)\n"
             "full.transformer.print_trainable_parameters()\n"
-            "# then: the same flow-matching step as stdrc_lib.train.flow_matching_loss, with cached Gemma prompt\n"
+            "# then: the same flow-matching step as stdrc_lib.core.losses.flow_matching_loss, with cached Gemma prompt\n"
             "# embeddings in place of the toy text encoder.",
             metadata={"tags": ["skip-execution"]},
         ),
@@ -699,11 +704,13 @@ import numpy as np
 import torch
 from IPython.display import display
 
-from stdrc_lib import backbone, guidance, sampling
-from stdrc_lib.evaluate import references_for
-from stdrc_lib.metrics import clip_metrics
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.core import guidance
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.evaluate import references_for
+from stdrc_lib.toy.metrics import clip_metrics
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.readout import Readout
 from stdrc_lib.utils import seed_everything, smoke_mode
 
 SMOKE = smoke_mode()
@@ -712,8 +719,8 @@ STEPS = 3 if SMOKE else 16
 GRID_S = [1.0, 3.0] if SMOKE else [1.0, 2.0, 3.0, 5.0]
 GRID_CLIPS = 1 if SMOKE else 8
 generator = seed_everything(SEED)
-bb = backbone.toy_backbone()
-readout = Readout.load(backbone.TOY_DIR / "readout") if (backbone.TOY_DIR / "readout").is_dir() else Readout().eval()
+bb = TW.toy_backbone()
+readout = Readout.load(TW.TOY_DIR / "readout") if (TW.TOY_DIR / "readout").is_dir() else Readout().eval()
 print("trained weights:", bb.trained)
 """),
         code("""
@@ -726,7 +733,7 @@ def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
     refs = torch.stack([u8(it["reference"].permute(1, 2, 0)) for it in batch])   # what the metrics compare with
     model_refs = u8(references_for(bb, batch, readout if bb.trained else None).permute(0, 2, 3, 1))  # re-lit, cut out
     cfg = guidance.GuidanceConfig(s_ref, s_txt, order, ref_interval=interval, txt_interval=interval)
-    frames = sampling.generate(bb, [it["prompt"] for it in batch], [r.numpy() for r in model_refs], num_steps=STEPS,
+    frames = generate(bb, [it["prompt"] for it in batch], [r.numpy() for r in model_refs], num_steps=STEPS,
                                guidance=cfg, generator=torch.Generator().manual_seed(SEED), progress=False).frames
     m = clip_metrics(readout, frames, refs, torch.stack([it["identity"] for it in batch]),
                      torch.stack([it["prompt_attrs"] for it in batch]), torch.stack([it["ref_box"] for it in batch]),
@@ -829,7 +836,7 @@ def nb05():
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stdrc_lib import ablation
+from stdrc_lib.toy import ablation
 from stdrc_lib.utils import seed_everything, smoke_mode
 
 SMOKE = smoke_mode()        # nothing to shrink: this notebook never trains

@@ -2,8 +2,11 @@
 
 The pipeline holds the same parts as diffusers' ``LTX2Pipeline`` minus audio (``transformer``,
 ``vae``, ``scheduler``, and a text side that is either the toy text encoder or Gemma 3 with its
-tokenizer and ``LTX2TextConnectors``) and runs :func:`stdrc_lib.sampling.sample`, so a pipeline
-and the library's own sampler give the same frames for the same seed.
+tokenizer and ``LTX2TextConnectors``) and runs :func:`stdrc_lib.core.sampling.sample`.
+
+It is the one way to generate: ``stdrc demo``, ``stdrc generate``, the notebooks and :func:`generate`
+(a :class:`~stdrc_lib.core.backbone.Backbone` in, uint8 frames out) all call it, with the defaults of
+:class:`~stdrc_lib.core.config.GuidanceConfig`.
 
     pipe = STDRCPipeline.from_pretrained("path/or/hub-id", torch_dtype=torch.bfloat16)
     pipe.load_lora_weights("my-stdrc-lora")          # diffusers' LTX-2 LoRA loader
@@ -24,21 +27,32 @@ import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.loaders import LTX2LoraLoaderMixin
 from diffusers.utils import BaseOutput
+from PIL import Image
 
-from . import guidance as G
-from . import positions as P
-from . import reference as R
-from . import sampling as S
-from .validation import check_choice, check_positive_int
+from .core import guidance as G
+from .core import positions as P
+from .core import reference as R
+from .core import sampling as S
+from .core.config import SAMPLING_STEPS
+from .core.validation import check_choice, check_positive_int
 
-OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+OUTPUT_TYPES = ("np", "pt", "pil", "uint8", "latent")
 
 
 @dataclass
 class STDRCPipelineOutput(BaseOutput):
-    """``frames``: ``(B, F, H, W, 3)`` floats in [0, 1] (``np``/``pt``), lists of PIL images, or latents."""
+    """The generated clips.
+
+    Attributes:
+        frames: ``(B, F, H, W, 3)`` floats in [0, 1] (``np``/``pt``), uint8 (``uint8``, a CPU tensor), lists of PIL
+            images (``pil``), or the normalized latents ``(B, C, F', H', W')`` (``latent``).
+        latents: the normalized latents, whatever ``output_type`` is.
+        velocities: with ``return_velocities``, every stream's velocity at every step.
+    """
 
     frames: object
+    latents: torch.Tensor | None = None
+    velocities: list | None = None
 
 
 class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
@@ -88,9 +102,10 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         return int(self.vae.spatial_compression_ratio)
 
     def _defaults(self) -> tuple[int, int, int]:
+        """Frames, height and width when the caller gives none: LTX-2.3's, or the toy preset's."""
         if self.vae_spatial_factor >= 32:  # LTX-2.3
             return 121, 512, 768
-        return 17, 64, 64  # the toy preset
+        return 17, 64, 64
 
     def check_inputs(
         self,
@@ -126,12 +141,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 )
         if prompt is not None and self.text_encoder is None:
             raise ValueError("This pipeline has no text encoder; pass `prompt_embeds` instead of `prompt`.")
-        t, s = self.vae_temporal_factor, self.vae_spatial_factor
-        if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % t:
-            raise ValueError(f"`num_frames` must be k·{t}+1 (e.g. {t + 1}, {4 * t + 1}), got {num_frames!r}.")
-        for name, v in (("height", height), ("width", width)):
-            if not isinstance(v, int) or v < s or v % s:
-                raise ValueError(f"`{name}` must be a positive multiple of {s} (the VAE's spatial factor), got {v!r}.")
+        R.latent_grid(num_frames, height, width, (self.vae_temporal_factor, self.vae_spatial_factor))
         check_positive_int(num_inference_steps, "num_inference_steps")
         for name, v in (
             ("reference_guidance_scale", reference_guidance_scale),
@@ -168,6 +178,54 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         return video, cmask
 
     # ------------------------------------------------------------------ call
+    def _text(self, prompt, negative_prompt, embeds, mask, neg_embeds, neg_mask, device):
+        """Prompt (or its embeddings) and the null / negative prompt → transformer-width text and masks."""
+        if embeds is None:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            embeds, mask = self.encode_prompt(prompts, device)
+            neg_embeds, neg_mask = self.encode_prompt([negative_prompt] * len(prompts), device)
+        if mask is None:
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        if neg_embeds is None:
+            if self.text_encoder is None:
+                raise ValueError(
+                    "Pass `negative_prompt_embeds` too: this pipeline has no text encoder for the null prompt."
+                )
+            neg_embeds, neg_mask = self.encode_prompt([negative_prompt] * embeds.shape[0], device)
+        if neg_mask is None:
+            neg_mask = torch.ones(neg_embeds.shape[:2], dtype=torch.long, device=neg_embeds.device)
+        text, tmask = self._to_transformer_text(embeds.to(device), mask.to(device))
+        null, nmask = self._to_transformer_text(neg_embeds.to(device), neg_mask.to(device))
+        return text, tmask, null, nmask
+
+    def _references(self, reference_image, b: int, size: tuple[int, int], detect_face: bool, device):
+        """One image (for every prompt), one per prompt, or None → reference tokens and their latent grids."""
+        if reference_image is None:
+            return [], []
+        images = reference_image if isinstance(reference_image, (list, tuple)) else [reference_image] * b
+        if len(images) != b:
+            raise ValueError(
+                f"`reference_image` has {len(images)} images but there are {b} prompts; pass one image, or one per "
+                "prompt."
+            )
+        if detect_face:
+            from .prep.faces import crop_reference, default_detector
+
+            det = default_detector()
+            images = [crop_reference(im, det) for im in images]
+        z = torch.cat([R.encode_reference(self.vae, im, size) for im in images])  # (B, C, 1, Hr, Wr)
+        return [R.pack(z).to(device)], [tuple(z.shape[-2:])]
+
+    def _output(self, latents: torch.Tensor, output_type: str):
+        if output_type == "latent":
+            return latents
+        pixels = R.decode(self.vae, latents).permute(0, 2, 3, 4, 1)  # (B, F, H, W, 3) in [−1, 1]
+        if output_type in ("uint8", "pil"):
+            u8 = R.to_uint8(pixels).cpu()
+            return u8 if output_type == "uint8" else [[Image.fromarray(f) for f in clip] for clip in u8.numpy()]
+        video = ((pixels.float() + 1) / 2).cpu()  # (B, F, H, W, 3) in [0, 1]
+        return video if output_type == "pt" else video.numpy()
+
     @torch.no_grad()
     def __call__(
         self,
@@ -177,13 +235,13 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         num_frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 30,
-        reference_guidance_scale: float = 2.0,
-        text_guidance_scale: float = 3.0,
-        guidance_order: str = "ref_first",
-        guidance_rescale: float = 0.0,
-        position_scheme: str = "tass",
-        frame_rate: float = 24.0,
+        num_inference_steps: int = SAMPLING_STEPS,
+        reference_guidance_scale: float = G.GuidanceConfig.s_ref,
+        text_guidance_scale: float = G.GuidanceConfig.s_txt,
+        guidance_order: str = G.GuidanceConfig.order,
+        guidance_rescale: float = G.GuidanceConfig.rescale,
+        position_scheme: str = P.PositionConfig.scheme,
+        frame_rate: float = P.PositionConfig.fps,
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
         prompt_embeds: torch.Tensor | None = None,
@@ -196,26 +254,38 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         detect_face: bool = False,
         progress: bool = True,
+        guidance: G.GuidanceConfig | None = None,
+        positions: P.PositionConfig | None = None,
+        **sampler_options,
     ):
         """Generate clips.
 
         Args:
             prompt: text (or a list, one clip each); or pass ``prompt_embeds`` (``(B, L, D)``).
             reference_image: one image (PIL, numpy, torch; shared by all prompts), one per prompt, or None.
-                It is resized (aspect kept, padded) to ``height`` × ``width`` and encoded by the VAE.
+                It is resized to ``height`` × ``width`` and encoded by the VAE.
             detect_face: first crop each reference around its face (insightface's detector when its
                 model pack is on disk, the offline MTCNN detector otherwise; see
-                :func:`stdrc_lib.faces.default_detector` and :func:`stdrc_lib.faces.crop_reference`); a
-                picture without a face then raises :class:`~stdrc_lib.faces.NoFaceFoundError`. Off by
+                :func:`stdrc_lib.prep.faces.default_detector` and :func:`stdrc_lib.prep.faces.crop_reference`); a
+                picture without a face then raises :class:`~stdrc_lib.prep.faces.NoFaceFoundError`. Off by
                 default (toy references are framed).
-            reference_guidance_scale / text_guidance_scale: ``s_ref`` and ``s_txt`` of three-stream guidance.
-            guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.guidance`).
+            reference_guidance_scale / text_guidance_scale: ``s_ref`` and ``s_txt`` of three-stream guidance
+                (defaults: :class:`~stdrc_lib.core.config.GuidanceConfig`).
+            guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.core.guidance`).
             guidance_rescale: φ in [0, 1] of the per-step automatic weighting (``GuidanceConfig.rescale``).
-            position_scheme: ``"tass"`` (default), ``"shared"``, ``"temporal"``, ``"spatial"`` or ``"nope"``.
+            position_scheme: one of :data:`stdrc_lib.core.positions.SCHEMES` (default ``"tass"``).
+            output_type: ``"np"``, ``"pt"``, ``"pil"``, ``"uint8"`` or ``"latent"`` (see :class:`STDRCPipelineOutput`).
             callback_on_step_end: ``f(pipe, step, sigma, {"latents": ...}) -> dict``, as in diffusers.
+            guidance / positions: a whole :class:`~stdrc_lib.core.config.GuidanceConfig` (with guidance intervals)
+                or :class:`~stdrc_lib.core.config.PositionConfig` (with offsets), used instead of the scalar
+                arguments above.
+            sampler_options: passed to :func:`stdrc_lib.core.sampling.sample` (``batched``,
+                ``isolated_reference``, ``return_velocities``, ...).
         """
         f0, h0, w0 = self._defaults()
-        num_frames, height, width = num_frames or f0, height or h0, width or w0
+        num_frames = f0 if num_frames is None else num_frames
+        height, width = (h0 if height is None else height), (w0 if width is None else width)
+        scales = (reference_guidance_scale, text_guidance_scale, guidance_order)
         self.check_inputs(
             prompt,
             prompt_embeds,
@@ -224,55 +294,26 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             height,
             width,
             num_inference_steps,
-            reference_guidance_scale,
-            text_guidance_scale,
-            guidance_order,
-            position_scheme,
+            *((guidance.s_ref, guidance.s_txt, guidance.order) if guidance is not None else scales),
+            positions.scheme if positions is not None else position_scheme,
             output_type,
             callback_on_step_end_tensor_inputs,
         )
+        guidance = guidance or G.GuidanceConfig(*scales, rescale=guidance_rescale)
+        positions = positions or P.PositionConfig(scheme=position_scheme, fps=frame_rate)
         device = self._execution_device
-        if prompt_embeds is None:
-            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-            prompt_embeds, prompt_attention_mask = self.encode_prompt(prompts, device)
-            negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt(
-                [negative_prompt] * len(prompts), device
-            )
-        b = prompt_embeds.shape[0]
-        if prompt_attention_mask is None:
-            prompt_attention_mask = torch.ones(prompt_embeds.shape[:2], dtype=torch.long, device=prompt_embeds.device)
-        if negative_prompt_embeds is None:
-            if self.text_encoder is None:
-                raise ValueError(
-                    "Pass `negative_prompt_embeds` too: this pipeline has no text encoder for the null prompt."
-                )
-            negative_prompt_embeds, negative_prompt_attention_mask = self.encode_prompt([negative_prompt] * b, device)
-        if negative_prompt_attention_mask is None:
-            negative_prompt_attention_mask = torch.ones(
-                negative_prompt_embeds.shape[:2], dtype=torch.long, device=negative_prompt_embeds.device
-            )
-        text, tmask = self._to_transformer_text(prompt_embeds.to(device), prompt_attention_mask.to(device))
-        null, nmask = self._to_transformer_text(
-            negative_prompt_embeds.to(device), negative_prompt_attention_mask.to(device)
+        text, tmask, null, nmask = self._text(
+            prompt,
+            negative_prompt,
+            prompt_embeds,
+            prompt_attention_mask,
+            negative_prompt_embeds,
+            negative_prompt_attention_mask,
+            device,
         )
-        refs, ref_grids = [], []
-        if reference_image is not None:
-            images = reference_image if isinstance(reference_image, (list, tuple)) else [reference_image] * b
-            if len(images) != b:
-                raise ValueError(
-                    f"`reference_image` has {len(images)} images but there are {b} prompts; "
-                    "pass one image, or one per prompt."
-                )
-            if detect_face:
-                from .faces import crop_reference, default_detector
-
-                det = default_detector()
-                images = [crop_reference(im, det) for im in images]
-            z = torch.cat([R.encode_reference(self.vae, im, (height, width)) for im in images])
-            refs, ref_grids = [R.pack(z).to(device)], [tuple(z.shape[-2:])]
+        refs, ref_grids = self._references(reference_image, text.shape[0], (height, width), detect_face, device)
         cond = S.Conditioning(text, tmask, null, nmask, refs, ref_grids)
-        t, s = self.vae_temporal_factor, self.vae_spatial_factor
-        grid = ((num_frames - 1) // t + 1, height // s, width // s)
+        grid = R.latent_grid(num_frames, height, width, (self.vae_temporal_factor, self.vae_spatial_factor))
         cb = None
         if callback_on_step_end is not None:
 
@@ -286,34 +327,20 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             cond,
             grid,
             num_inference_steps,
-            G.GuidanceConfig(
-                reference_guidance_scale, text_guidance_scale, order=guidance_order, rescale=guidance_rescale
-            ),
-            P.PositionConfig(scheme=position_scheme, fps=frame_rate),
+            guidance,
+            positions,
             generator,
             latents=latents,
             scheduler=sched,
             callback_on_step_end=cb,
             progress=progress,
+            **sampler_options,
         )
         self.maybe_free_model_hooks()
-        if output_type == "latent":
-            frames = out.latents
-        else:
-            pixels = R.decode(self.vae, out.latents)  # (B, 3, F, H, W) in [−1, 1]
-            video = ((pixels.float() + 1) / 2).permute(0, 2, 3, 4, 1).cpu()  # (B, F, H, W, 3) in [0, 1]
-            if output_type == "pt":
-                frames = video
-            elif output_type == "np":
-                frames = video.numpy()
-            else:
-                from PIL import Image
-
-                u8 = R.to_uint8(pixels.permute(0, 2, 3, 4, 1)).cpu().numpy()
-                frames = [[Image.fromarray(fr) for fr in clip] for clip in u8]
+        frames = self._output(out.latents, output_type)
         if not return_dict:
             return (frames,)
-        return STDRCPipelineOutput(frames=frames)
+        return STDRCPipelineOutput(frames=frames, latents=out.latents, velocities=out.velocities)
 
 
 def _offline() -> bool:
@@ -321,10 +348,41 @@ def _offline() -> bool:
 
 
 def pipeline_from_backbone(backbone) -> STDRCPipeline:
-    """Wrap a :class:`~stdrc_lib.backbone.Backbone` (e.g. the shipped toy model) as a pipeline."""
+    """Wrap a :class:`~stdrc_lib.core.backbone.Backbone` (e.g. the shipped toy model) as a pipeline."""
     return STDRCPipeline(
         transformer=backbone.transformer,
         vae=backbone.vae,
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0),
         text_encoder=backbone.text_encoder,
     )
+
+
+def generate(
+    backbone,
+    prompt: str | list[str],
+    reference_image=None,
+    num_steps: int = SAMPLING_STEPS,
+    guidance: G.GuidanceConfig | None = None,
+    positions: P.PositionConfig | None = None,
+    **kwargs,
+) -> STDRCPipelineOutput:
+    """:class:`STDRCPipeline` on a :class:`~stdrc_lib.core.backbone.Backbone`, with uint8 frames.
+
+    ``frames`` is a ``(B, F, H, W, 3)`` uint8 CPU tensor. ``guidance`` defaults to
+    :class:`~stdrc_lib.core.config.GuidanceConfig`, ``positions`` to the backbone's frame rate with the
+    default scheme; every other keyword goes to :meth:`STDRCPipeline.__call__` (``negative_prompt``,
+    ``num_frames``, ``height``, ``width``, ``generator``, ``progress``, ``batched``, ``isolated_reference``,
+    ``return_velocities``, ...).
+    """
+    if backbone.text_encoder is None:
+        raise ValueError("`backbone` has no text encoder; use STDRCPipeline with `prompt_embeds` instead.")
+    if prompt is None or (isinstance(prompt, list) and not prompt):
+        raise ValueError(f"`prompt` must be a non-empty string or list of strings, got {prompt!r}.")
+    check_positive_int(num_steps, "num_steps")
+    pipe = pipeline_from_backbone(backbone)
+    positions = positions or P.PositionConfig(fps=backbone.fps)
+    guidance = guidance or G.GuidanceConfig()
+    return pipe(
+        prompt, reference_image, num_inference_steps=num_steps, guidance=guidance, positions=positions,
+        output_type="uint8", **kwargs,
+    )  # fmt: skip

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core import reference as R
+
 
 def _mediapy():
     import imageio_ffmpeg
@@ -18,10 +20,10 @@ def _mediapy():
 
 
 def to_uint8(frames) -> np.ndarray:
-    """``(F, H, W, 3)`` uint8 from a tensor or array (uint8, or float in [0, 1])."""
+    """``(F, H, W, 3)`` uint8 from a tensor or array (uint8, or float in [0, 1]), through
+    :func:`stdrc_lib.core.reference.to_uint8`."""
     a = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if a.dtype != np.uint8:
-        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    a = R.to_uint8(a, (0.0, 1.0))
     if a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"`frames` must be (F, H, W, 3), got {a.shape}.")
     return a

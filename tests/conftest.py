@@ -6,9 +6,10 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
-from stdrc_lib import backbone as bb  # noqa: E402
-from stdrc_lib import positions as P  # noqa: E402
-from stdrc_lib import reference as R  # noqa: E402
+from stdrc_lib.core import backbone as bb  # noqa: E402
+from stdrc_lib.core import positions as P  # noqa: E402
+from stdrc_lib.core import reference as R  # noqa: E402
+from stdrc_lib.toy import weights as TW  # noqa: E402
 
 GRID = (3, 4, 4)  # latent (F, H, W): 9 frames of 32×32 pixels with the toy VAE
 REF_GRID = (4, 4)
@@ -17,7 +18,7 @@ REF_GRID = (4, 4)
 @pytest.fixture(scope="session")
 def toy():
     """A 2-layer toy backbone with a fixed seed (the real diffusers classes)."""
-    return bb.build_toy(seed=0, num_layers=2)
+    return TW.build_toy(seed=0, num_layers=2)
 
 
 def forward(toy, x, refs, coords, text=None, mask=None, sigma=0.7):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stdrc_lib import ablation as AB
+from stdrc_lib.toy import ablation as AB
 
 
 def _variant(scheme, ident, copy, ident_noref=0.38, cos=0.1, text=0.6):
@@ -158,7 +158,7 @@ def test_guidance_grid_resumes_from_its_finished_cells(tmp_path, monkeypatch):
     monkeypatch.setattr(ablate, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(ablate, "GRID_S_REF", (1.0, 2.0))
     monkeypatch.setattr(ablate, "GRID_S_TXT", (1.0,))
-    monkeypatch.setattr(ablate.bb, "load_toy", lambda: None)
+    monkeypatch.setattr(ablate.TW, "load_toy", lambda: None)
     calls, killed = [], []
 
     def fake_evaluate(b, readout, guidance, ref_mode, **kw):

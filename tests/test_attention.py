@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
-from stdrc_lib import attention as A
-from stdrc_lib import reference as R
+from stdrc_lib.core import attention as A
+from stdrc_lib.core import reference as R
 
 N_V = GRID[0] * GRID[1] * GRID[2]
 N_R = REF_GRID[0] * REF_GRID[1]
@@ -77,8 +77,8 @@ def test_processors_restored(toy):
 
 
 def test_bad_layer():
-    from stdrc_lib import backbone as bb
+    from stdrc_lib.toy import weights as TW
 
     with pytest.raises(ValueError, match="layers"):
-        with A.capture_attention(bb.build_toy(num_layers=1).transformer, 10, layers=[3]):
+        with A.capture_attention(TW.build_toy(num_layers=1).transformer, 10, layers=[3]):
             pass

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from stdrc_lib.augment import NO_AUGMENT, AugmentConfig, augment, relayout
-from stdrc_lib.toyworld.dataset import SynthFaces
+from stdrc_lib.prep.augment import NO_AUGMENT, AugmentConfig, augment, relayout
+from stdrc_lib.toy.dataset import SynthFaces
 
 
 def _batch(n=6):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from conftest import coords_for, forward, make_tokens
-from stdrc_lib import backbone as bb
+from stdrc_lib.core import backbone as bb
+from stdrc_lib.toy import weights as TW
 
 
 def test_full_config_on_meta_device():
@@ -28,7 +29,7 @@ def test_toy_preset_is_consistent(toy):
 def test_mismatched_vae_is_rejected(toy):
     from diffusers import AutoencoderKLLTX2Video
 
-    cfg = dict(bb.TOY_VAE_CONFIG, spatial_compression_ratio=16)
+    cfg = dict(TW.TOY_VAE_CONFIG, spatial_compression_ratio=16)
     with pytest.raises(ValueError, match="vae_scale_factors"):
         bb.check_consistency(toy.transformer, AutoencoderKLLTX2Video(**cfg))
 
@@ -55,16 +56,16 @@ def test_full_loading_code_on_tiny_saved_config(tmp_path, toy):
 
 
 def test_save_load_toy_roundtrip(tmp_path, toy):
-    bb.save_toy(toy, tmp_path / "toy")
+    TW.save_toy(toy, tmp_path / "toy")
     assert (tmp_path / "toy" / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
-    loaded = bb.load_toy(tmp_path / "toy")
+    loaded = TW.load_toy(tmp_path / "toy")
     x, refs = make_tokens()
     c = coords_for(toy)
     assert torch.equal(forward(toy, x, refs, c), forward(loaded, x, refs, c))
     assert loaded.trained and loaded.extra["reference_prep"] == "whole"  # no manifest: whole images
     for cfg, prep in (({"face_cutout": True}, "cutout"), ({"face_crop": True}, "crop"), ({}, "whole")):
         (tmp_path / "toy" / "manifest.json").write_text(json.dumps({"train_config": cfg}))
-        assert bb.load_toy(tmp_path / "toy").extra["reference_prep"] == prep
+        assert TW.load_toy(tmp_path / "toy").extra["reference_prep"] == prep
 
 
 def test_forward_rejects_bad_timestep(toy):

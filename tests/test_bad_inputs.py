@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from stdrc_lib import positions as P
-from stdrc_lib import reference as R
-from stdrc_lib import sampling as S
-from stdrc_lib.toyworld import sample_reference
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import reference as R
+from stdrc_lib.core import sampling as S
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import sample_reference
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_nan_latents(toy):
         ((1, 3, 32, 32), "must be 5-D"),
         ((1, 4, 5, 32, 32), "must have 3 channels"),
         ((1, 3, 6, 32, 32), r"k·4\+1"),
-        ((1, 3, 5, 30, 32), "multiples of the VAE's spatial factor 8"),
+        ((1, 3, 5, 30, 32), "multiple of the VAE's spatial factor 8"),
     ],
 )
 def test_bad_video_shapes(toy, shape, match):
@@ -57,9 +58,9 @@ def test_bad_video_shapes(toy, shape, match):
 
 def test_generate_sizes(toy):
     with pytest.raises(ValueError, match="num_frames"):
-        S.generate(toy, "a face", None, num_frames=8, height=32, width=32, num_steps=1)
+        generate(toy, "a face", None, num_frames=8, height=32, width=32, num_steps=1)
     with pytest.raises(ValueError, match="height"):
-        S.generate(toy, "a face", None, num_frames=5, height=36, width=32, num_steps=1)
+        generate(toy, "a face", None, num_frames=5, height=36, width=32, num_steps=1)
 
 
 def test_unknown_scheme_name():
@@ -93,4 +94,4 @@ def test_reference_image_with_nan_through_generate(toy):
     img = sample_reference(0).astype(np.float32) / 255
     img[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="`image` contains"):
-        S.generate(toy, "a face", img, num_frames=5, height=32, width=32, num_steps=1)
+        generate(toy, "a face", img, num_frames=5, height=32, width=32, num_steps=1)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from stdrc_lib import metrics
-from stdrc_lib.evaluate import evaluate, format_table, save_results
-from stdrc_lib.toyworld.readout import Readout, motion_from_boxes
+from stdrc_lib.toy import metrics
+from stdrc_lib.toy.evaluate import evaluate, format_table, save_results
+from stdrc_lib.toy.readout import Readout, motion_from_boxes
 
 
 def test_motion_from_boxes():
@@ -53,7 +53,7 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
 
 def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
     """``ref_light="prompt"`` hands each item's prompt light to ``match_light``, for the model row alone."""
-    import stdrc_lib.toyworld.readout as RO
+    import stdrc_lib.toy.readout as RO
 
     seen = []
 
@@ -63,7 +63,7 @@ def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
 
     monkeypatch.setattr(RO, "match_light", spy)
     rep = evaluate(toy, Readout().eval(), n=3, batch=3, steps=1, progress=False, rows=("model",), ref_light="prompt")
-    from stdrc_lib.toyworld.dataset import SynthFaces
+    from stdrc_lib.toy.dataset import SynthFaces
 
     ds = SynthFaces("eval", 3, seed=0)
     assert len(seen) == 1 and seen[0].tolist() == [int(ds[i]["prompt_attrs"][3]) for i in range(3)]
@@ -89,7 +89,7 @@ def test_denoising_identity_at_tiny_sigma_reads_the_truth(toy):
     clips, latents and noise, fail this."""
     import pytest
 
-    from stdrc_lib.evaluate import denoising_identity
+    from stdrc_lib.toy.evaluate import denoising_identity
 
     torch.manual_seed(0)
     readout = Readout().eval()
@@ -109,7 +109,7 @@ def test_denoising_identity_at_tiny_sigma_reads_the_truth(toy):
 def test_denoising_identity_with_face_crop_changes_only_the_conditioned_rows(toy, prep):
     """The crop (or cut-out) reaches the model (the with-reference rows change) and nothing else: the
     no-reference row and the VAE ceiling are the same clips, latents and noise either way."""
-    from stdrc_lib.evaluate import denoising_identity
+    from stdrc_lib.toy.evaluate import denoising_identity
 
     torch.manual_seed(0)
     readout = Readout().eval()
@@ -119,8 +119,8 @@ def test_denoising_identity_with_face_crop_changes_only_the_conditioned_rows(toy
 
 
 def test_model_references_whole_crop_and_cutout():
-    from stdrc_lib.evaluate import model_references
-    from stdrc_lib.toyworld.dataset import SynthFaces
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.evaluate import model_references
 
     items = [SynthFaces("eval", 2, seed=0)[i] for i in range(2)]
     whole = model_references(items)
@@ -161,7 +161,7 @@ def test_compare_evals_lines_up_attributes_of_two_runs(tmp_path, capsys):
     import json
     from pathlib import Path
 
-    from stdrc_lib.toyworld.world import IDENTITY_ATTRS
+    from stdrc_lib.toy.world import IDENTITY_ATTRS
 
     spec = importlib.util.spec_from_file_location("cmp", Path(__file__).parents[1] / "bench" / "compare_evals.py")
     mod = importlib.util.module_from_spec(spec)

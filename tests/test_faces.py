@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stdrc_lib import faces as F
+from stdrc_lib.prep import faces as F
 
 pytest.importorskip("insightface")
 pytest.importorskip("onnxruntime")

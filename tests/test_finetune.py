@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib.finetune import PromptEmbeddingCache, find_videos, finetune, load_clip
 from stdrc_lib.pipeline import STDRCPipeline, pipeline_from_backbone
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.train import ToyTrainConfig
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.train import ToyTrainConfig
+from stdrc_lib.train.finetune import PromptEmbeddingCache, find_videos, finetune, load_clip
 from stdrc_lib.viz import _mediapy
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("ft")
-    pipeline_from_backbone(bb.build_toy(seed=0, num_layers=1)).save_pretrained(root / "model")
+    pipeline_from_backbone(TW.build_toy(seed=0, num_layers=1)).save_pretrained(root / "model")
     data = root / "videos"
     data.mkdir()
     ds = SynthFaces("train", 3, seed=0)

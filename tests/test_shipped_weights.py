@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stdrc_lib import backbone as bb
+from stdrc_lib.toy import weights as TW
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MANIFEST = DATA / "toy" / "manifest.json"
@@ -25,14 +25,14 @@ def test_manifest_hashes_match_and_size_budget():
 
 
 def test_toy_backbone_uses_shipped_weights():
-    b = bb.toy_backbone()
-    assert b.trained and b.transformer.config.num_layers == bb.TOY_TRANSFORMER_CONFIG["num_layers"]
+    b = TW.toy_backbone()
+    assert b.trained and b.transformer.config.num_layers == TW.TOY_TRANSFORMER_CONFIG["num_layers"]
 
 
 @pytest.mark.skipif(not (DATA / "toy" / "readout").is_dir(), reason="no shipped readout")
 def test_readout_reads_clean_renders():
-    from stdrc_lib.toyworld.readout import Readout, make_frames
-    from stdrc_lib.toyworld.world import IDENTITY_ATTRS
+    from stdrc_lib.toy.readout import Readout, make_frames
+    from stdrc_lib.toy.world import IDENTITY_ATTRS
 
     r = Readout.load(DATA / "toy" / "readout")
     x, ident, _, _ = make_frames("eval", 40, seed=5)
@@ -51,7 +51,7 @@ def test_readout_reads_clean_renders():
 def test_readout_hair_colour_where_it_is_drawn():
     """Bald people without a beard show no hair colour, so no reader can score above chance on them; where it
     is drawn the readout reads it (measured: 0.976 on 996 held-out frames, against 0.841 over all frames)."""
-    from stdrc_lib.toyworld.readout import Readout, evaluate
+    from stdrc_lib.toy.readout import Readout, evaluate
 
     res = evaluate(Readout.load(DATA / "toy" / "readout"), n_clips=60, seed=5)
     assert res["hair_colour_where_drawn"] >= 0.9 and res["hair_colour_where_drawn"] > res["hair_colour"], res

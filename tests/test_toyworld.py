@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stdrc_lib.toyworld import (
+from stdrc_lib.toy import (
     HELD_OUT_IDENTITIES,
     HELD_OUT_PROMPTS,
     IDENTITY_ATTRS,
@@ -17,8 +17,8 @@ from stdrc_lib.toyworld import (
     render_eval_reference,
     split_indices,
 )
-from stdrc_lib.toyworld.dataset import SynthFaces
-from stdrc_lib.toyworld.render import LIGHT, Layout, render
+from stdrc_lib.toy.dataset import SynthFaces
+from stdrc_lib.toy.render import LIGHT, Layout, render
 
 
 def test_world_size_and_splits():
@@ -123,9 +123,9 @@ def test_face_window_does_not_change_renders(monkeypatch):
 
     import numpy as np
 
-    from stdrc_lib.toyworld.dataset import SynthFaces
+    from stdrc_lib.toy.dataset import SynthFaces
 
-    Rn = importlib.import_module("stdrc_lib.toyworld.render")
+    Rn = importlib.import_module("stdrc_lib.toy.render")
 
     def sample():
         tr = SynthFaces("train", 60, seed=11)
@@ -145,7 +145,7 @@ def test_face_window_does_not_change_renders(monkeypatch):
 def test_write_manifest_keeps_the_records_of_parts_not_retrained(tmp_path):
     import json
 
-    from stdrc_lib.toyworld.build import write_manifest
+    from stdrc_lib.toy.manifest import write_manifest
 
     write_manifest(tmp_path, {"seed": 0, "training": {"vae": {"psnr_mean": 22.7}, "transformer": {"steps": 1}}})
     write_manifest(tmp_path, {"seed": 0, "training": {"transformer": {"steps": 2400}}})
@@ -158,9 +158,9 @@ def test_relight_turns_one_light_into_another():
     render gives the bright and the warm render of the same frame, and the identity light changes nothing."""
     import torch
 
-    from stdrc_lib.toyworld import Identity, render
-    from stdrc_lib.toyworld.render import Layout, relight
-    from stdrc_lib.toyworld.world import PROMPT_ATTRS
+    from stdrc_lib.toy import Identity, render
+    from stdrc_lib.toy.render import Layout, relight
+    from stdrc_lib.toy.world import PROMPT_ATTRS
 
     lights = PROMPT_ATTRS["lighting"]
     ident, lay = Identity.from_index(123), Layout.still(1, tilt=0.1)
@@ -207,7 +207,7 @@ def test_reference_shift_items_match_the_dataset():
 def test_readout_fine_tune_continues_from_saved_weights(tmp_path, monkeypatch):
     """`--init` continues a saved readout (new weights, not a fresh start), records where it came from,
     and bad arguments name themselves. Scoring is skipped here: it renders hundreds of clips."""
-    from stdrc_lib.toyworld import readout as RO
+    from stdrc_lib.toy import readout as RO
 
     monkeypatch.setattr(RO, "evaluate", lambda *a, **k: {"stub": 1.0})
     first, _ = RO.train_readout(steps=2, out=tmp_path / "a", batch=4, pool_clips=2)
@@ -233,26 +233,26 @@ def test_update_manifest_part_keeps_the_command_a_fine_tune_continues(tmp_path, 
     import json
     import sys
 
-    from stdrc_lib.toyworld.build import update_manifest_part
+    from stdrc_lib.toy.manifest import update_manifest_part
 
-    scratch = "python -m stdrc_lib.toyworld.readout --steps 4000"
+    scratch = "python -m stdrc_lib.toy.readout --steps 4000"
     (tmp_path / "manifest.json").write_text(
         json.dumps({"commands": ["stdrc train --preset toy", scratch], "training": {"readout": {"steps": 4000}}})
     )
     monkeypatch.setattr(sys, "argv", ["readout", "--init", "data/toy/readout", "--steps", "1500"])
     update_manifest_part(tmp_path, "readout", {"steps": 1500}, keep_commands=True)
     m = json.loads((tmp_path / "manifest.json").read_text())
-    assert m["commands"][1:] == [scratch, "python -m stdrc_lib.toyworld.readout --init data/toy/readout --steps 1500"]
+    assert m["commands"][1:] == [scratch, "python -m stdrc_lib.toy.readout --init data/toy/readout --steps 1500"]
     assert m["training"]["readout"]["steps"] == 1500 and m["training"]["readout"]["history"][0]["steps"] == 4000
     # retraining from scratch replaces the part's commands
     monkeypatch.setattr(sys, "argv", ["readout", "--steps", "5000"])
     update_manifest_part(tmp_path, "readout", {"steps": 5000})
     m = json.loads((tmp_path / "manifest.json").read_text())
-    assert m["commands"] == ["stdrc train --preset toy", "python -m stdrc_lib.toyworld.readout --steps 5000"]
+    assert m["commands"] == ["stdrc train --preset toy", "python -m stdrc_lib.toy.readout --steps 5000"]
 
 
 def test_light_in_prompt_reads_the_grammar():
-    from stdrc_lib.toyworld.world import NUM_PROMPTS, PROMPT_ATTRS, Prompt, light_in_prompt
+    from stdrc_lib.toy.world import NUM_PROMPTS, PROMPT_ATTRS, Prompt, light_in_prompt
 
     for i in range(0, NUM_PROMPTS, 7):
         p = Prompt.from_index(i)
@@ -265,15 +265,16 @@ def test_light_in_prompt_reads_the_grammar():
     assert PROMPT_ATTRS["lighting"][light_in_prompt("A person In WARM light")] == "warm"
 
 
+@pytest.mark.slow  # the shipped weights
 def test_match_light_estimates_the_reference_light_and_relights_it():
     """The shipped readout reads each render's own light; matching a dim or warm reference to the bright light
     gives (nearly) the bright render of the same frame, and matching to its own light changes nothing."""
     import torch
 
-    from stdrc_lib.toyworld import Identity, render
-    from stdrc_lib.toyworld.readout import Readout, match_light
-    from stdrc_lib.toyworld.render import Layout
-    from stdrc_lib.toyworld.world import PROMPT_ATTRS
+    from stdrc_lib.toy import Identity, render
+    from stdrc_lib.toy.readout import Readout, match_light
+    from stdrc_lib.toy.render import Layout
+    from stdrc_lib.toy.world import PROMPT_ATTRS
 
     folder = Path(__file__).resolve().parents[1] / "data" / "toy" / "readout"
     if not (folder / "model.safetensors").is_file():
@@ -297,15 +298,16 @@ def test_match_light_estimates_the_reference_light_and_relights_it():
         match_light(readout, px["dim"][0], bright)
 
 
+@pytest.mark.slow  # the shipped weights
 def test_check_light_estimate_recovers_the_true_light_of_evaluation_references():
     """The bench's replayed light is the one the still was rendered in: re-lighting the still from it to the
     prompt's light gives the same still rendered in the prompt's light (``keep=("lighting",)``), wherever
     nothing clipped. And the shipped readout reads those lights."""
     import importlib.util
 
-    from stdrc_lib.toyworld.dataset import SynthFaces
-    from stdrc_lib.toyworld.readout import Readout
-    from stdrc_lib.toyworld.render import relight
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.readout import Readout
+    from stdrc_lib.toy.render import relight
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("cle", root / "bench" / "check_light_estimate.py")
@@ -316,7 +318,7 @@ def test_check_light_estimate_recovers_the_true_light_of_evaluation_references()
     assert torch.equal(refs, torch.stack([ds[i]["reference"] for i in range(12)]))  # the references are untouched
     prompt_light = torch.stack([ds[i]["prompt_attrs"][3] for i in range(12)])
     assert (lights != prompt_light).all()  # evaluation references are always in another light
-    import stdrc_lib.toyworld.dataset as D
+    import stdrc_lib.toy.dataset as D
 
     real = D.render_eval_reference
     D.render_eval_reference = lambda *a, **k: real(*a, **{**k, "keep": ("lighting",)})
@@ -343,7 +345,7 @@ def test_bench_render_check_equal_counts_differing_clips():
     )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    render = importlib.import_module("stdrc_lib.toyworld.render")
+    render = importlib.import_module("stdrc_lib.toy.render")
     assert mod.check_equal(render, render, 3) == 0
 
     def brighter(identity, prompt, rng, return_alpha=False):
@@ -355,7 +357,7 @@ def test_bench_render_check_equal_counts_differing_clips():
 
 
 def test_match_prompt_light_rejects_bad_input_by_name():
-    from stdrc_lib.toyworld.readout import Readout, match_prompt_light
+    from stdrc_lib.toy.readout import Readout, match_prompt_light
 
     img = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(TypeError, match="`prompt`"):

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stdrc_lib import backbone as bb
-from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
 
 
 @pytest.fixture(scope="module")
 def cache():
-    return build_cache(bb.build_toy(seed=0, num_layers=1).vae, 8, progress=False, cross_reference=True)
+    return build_cache(TW.build_toy(seed=0, num_layers=1).vae, 8, progress=False, cross_reference=True)
 
 
 def _fresh():
-    return bb.build_toy(seed=0, num_layers=1)
+    return TW.build_toy(seed=0, num_layers=1)
 
 
 def _cfg(**kw):
@@ -70,31 +70,31 @@ def test_relit_references_change_the_batch(cache):
     with pytest.raises(ValueError, match="p_relight"):
         _cfg(p_relight=1.5)
     # references from another context are lit by a light the prompt does not name: never re-lit
-    from stdrc_lib.train import _relight_some
+    from stdrc_lib.toy.train import relight_some
 
     refs = cache.refs[:2]
     g = torch.Generator().manual_seed(0)
     assert torch.equal(
-        _relight_some(refs, cache.prompt_attrs[:2], 1.0, g, torch.ones(2, 1, 1, 1, dtype=torch.bool)), refs
+        relight_some(refs, cache.prompt_attrs[:2], 1.0, g, torch.ones(2, 1, 1, 1, dtype=torch.bool)), refs
     )
-    assert not torch.equal(_relight_some(refs, cache.prompt_attrs[:2], 1.0, g), refs)
+    assert not torch.equal(relight_some(refs, cache.prompt_attrs[:2], 1.0, g), refs)
 
 
 def test_isolated_reference_trains(cache):
     """Training with the reference in its own pass: losses are finite and differ from the joint
     model's. Checkpointing is refused, since its recomputation would miss the cache."""
     # two layers: with one, the reference keys/values of layer 0 are the same in both forms
-    log = train_toy(bb.build_toy(seed=0, num_layers=2), _cfg(isolated_reference=True), cache=cache, progress=False)
+    log = train_toy(TW.build_toy(seed=0, num_layers=2), _cfg(isolated_reference=True), cache=cache, progress=False)
     assert all(torch.isfinite(torch.tensor(log["losses"])))
-    joint = train_toy(bb.build_toy(seed=0, num_layers=2), _cfg(), cache=cache, progress=False)["losses"]
+    joint = train_toy(TW.build_toy(seed=0, num_layers=2), _cfg(), cache=cache, progress=False)["losses"]
     assert log["losses"][-1] != pytest.approx(joint[-1], rel=1e-6)
     with pytest.raises(ValueError, match="gradient_checkpointing"):
         _cfg(isolated_reference=True, gradient_checkpointing=True)
 
 
 def test_isolated_reference_loss_sends_gradient_through_the_reference_pass():
-    from stdrc_lib import positions as P
-    from stdrc_lib.train import flow_matching_loss
+    from stdrc_lib.core import positions as P
+    from stdrc_lib.core.losses import flow_matching_loss
 
     b = _fresh()
     g = torch.Generator().manual_seed(0)
@@ -104,14 +104,14 @@ def test_isolated_reference_loss_sends_gradient_through_the_reference_pass():
     sigma = torch.tensor([0.5, 0.8])
     noise = torch.randn(x0.shape, generator=g)
     pos = P.PositionConfig(fps=b.fps)
-    loss = flow_matching_loss(b, x0, refs, ["a", "b"], keep, keep, sigma, noise, pos, isolated_reference=True)
+    loss, _ = flow_matching_loss(b, x0, refs, ["a", "b"], keep, keep, sigma, noise, pos, isolated_reference=True)
     # only the reference pass reads to_k / to_v of block 0 for reference tokens; drop the reference
     # and those rows' gradients change
     loss.backward()
     gk = b.transformer.transformer_blocks[0].attn1.to_k.weight.grad.clone()
     b.transformer.zero_grad()
     no_ref = torch.tensor([False, False])
-    flow_matching_loss(b, x0, refs, ["a", "b"], keep, no_ref, sigma, noise, pos, isolated_reference=True).backward()
+    flow_matching_loss(b, x0, refs, ["a", "b"], keep, no_ref, sigma, noise, pos, isolated_reference=True)[0].backward()
     gk0 = b.transformer.transformer_blocks[0].attn1.to_k.weight.grad
     assert gk.abs().sum() > 0 and (gk - gk0).abs().max() > 1e-8
 
@@ -140,16 +140,15 @@ def test_init_from_continues_a_saved_toy_model(tmp_path, capsys):
     keeps the earlier run's record in the manifest, and refuses a mismatched reference preparation."""
     import json
 
-    from stdrc_lib import backbone as bb
     from stdrc_lib.cli import main
-    from stdrc_lib.toyworld.build import build_toy_weights
-    from stdrc_lib.toyworld.readout import Readout
-    from stdrc_lib.train import ToyTrainConfig
+    from stdrc_lib.toy.build import build_toy_weights
+    from stdrc_lib.toy.readout import Readout
+    from stdrc_lib.toy.train import ToyTrainConfig
 
     src, out = tmp_path / "src", tmp_path / "out"
-    start = bb.build_toy(seed=5)
-    bb.save_toy(start, src)
-    bb.save_toy(start, out)
+    start = TW.build_toy(seed=5)
+    TW.save_toy(start, src)
+    TW.save_toy(start, out)
     Readout().save(out / "readout")  # present, so build_toy_weights does not train one
     (src / "manifest.json").write_text(
         json.dumps({"command": "stdrc train --face-cutout", "train_config": {"face_cutout": True}, "training": {}})
@@ -158,9 +157,9 @@ def test_init_from_continues_a_saved_toy_model(tmp_path, capsys):
     info = build_toy_weights(out, cfg, runs=tmp_path / "runs", init_from=src)
     assert info["transformer"]["continued_from"]["command"] == "stdrc train --face-cutout"
     before = start.transformer.state_dict()
-    after = bb.load_toy(out).transformer.state_dict()
+    after = TW.load_toy(out).transformer.state_dict()
     moved = sum((after[k] - before[k]).norm() ** 2 for k in before) ** 0.5
-    fresh = bb.build_toy(seed=6).transformer.state_dict()
+    fresh = TW.build_toy(seed=6).transformer.state_dict()
     apart = sum((fresh[k] - before[k]).norm() ** 2 for k in before) ** 0.5
     assert 0 < moved < 0.1 * apart, (moved, apart)  # two steps away from the saved weights, not a new network
     with pytest.raises(ValueError, match="init_from.*'cutout'"):

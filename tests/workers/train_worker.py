@@ -28,7 +28,7 @@ def main() -> None:
     if args.slow_save:
         import safetensors.torch as st
 
-        from stdrc_lib import checkpoint
+        from stdrc_lib.train import checkpoint
 
         real = st.save_file
 
@@ -42,9 +42,9 @@ def main() -> None:
 
     from safetensors.torch import save_file
 
-    from stdrc_lib import augment as A
-    from stdrc_lib.backbone import build_toy
-    from stdrc_lib.train import ToyTrainConfig, build_cache, train_toy
+    from stdrc_lib.prep import augment as A
+    from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
+    from stdrc_lib.toy.weights import build_toy
 
     b = build_toy(seed=0, num_layers=1)
     cache = build_cache(b.vae, 8, seed=0, progress=False)

@@ -1,0 +1,236 @@
+"""The ``stdrc`` commands; :mod:`stdrc_lib.cli` builds their parser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .. import viz
+from ..core import positions as P
+from ..pipeline import STDRCPipeline
+from ..prep.augment import NO_AUGMENT, AugmentConfig
+from ..toy import weights as TW
+from ..toy.build import build_toy_weights
+from ..toy.demo import demo_clip
+from ..toy.evaluate import evaluate, format_table, save_results
+from ..toy.readout import Readout
+from ..toy.train import ToyTrainConfig
+from ..toy.world import PROMPT_ATTRS, light_in_prompt
+from ..train.finetune import finetune
+from ..train.trainer import TrainConfig
+from . import guidance_from
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    t0 = time.time()
+    backbone = TW.toy_backbone(prefer_trained=not args.random_weights, seed=args.seed)
+    if backbone.trained:
+        print(f"[stdrc] using trained toy weights from {backbone.source}")
+    else:
+        print(
+            "[stdrc] NOTE: no trained toy weights in data/toy, so this demo runs RANDOM weights: the clip will be "
+            "noise-like. It still exercises the full ST-DRC path (VAE reference tokens, TASS-RoPE, three-stream "
+            "guidance, Euler sampler, decode)."
+        )
+    clip = demo_clip(
+        backbone,
+        args.prompt,
+        args.ref_seed,
+        args.ref_light,
+        guidance_from(args),
+        P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+        args.steps,
+        args.frames,
+        args.negative_prompt,
+        args.seed,
+    )
+    prep = backbone.extra.get("reference_prep", "whole")
+    if prep != "whole":
+        print(f"[stdrc] the model was trained on face {prep} references; conditioning on the reference's {prep}")
+    if "re-lit" in clip.notes:
+        light = PROMPT_ATTRS["lighting"][light_in_prompt(args.prompt)]
+        print(f"[stdrc] re-lit the reference to the prompt's {light} light (--ref-light as-is: off)")
+    out_dir = Path(args.out)
+    video = viz.write_video(out_dir / "demo.mp4", clip.frames[0], fps=backbone.fps / 3)
+    rows, labels = [clip.reference, clip.frames[0]], ["reference", "generated"]
+    if clip.notes:
+        rows = [clip.reference, clip.model_input, clip.frames[0]]
+        labels = ["reference", f"model input ({', '.join(clip.notes)})", "generated"]
+    png = viz.save_image(out_dir / "demo_contact_sheet.png", viz.contact_sheet(rows, labels=labels, upscale=2))
+    viz.save_image(out_dir / "demo_reference.png", clip.reference)
+    print(
+        f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
+        f"{args.steps} steps"
+    )
+    print(f"[stdrc] wrote {video} ({clip.frames.shape[1]} frames, {clip.frames.shape[2]}×{clip.frames.shape[3]})")
+    print(f"[stdrc] wrote {png}")
+    print(f"[stdrc] done in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    ref_path = Path(args.reference)
+    if not ref_path.is_file():
+        raise FileNotFoundError(f"`--reference` {ref_path} does not exist; pass an image file (PNG, JPEG, ...).")
+    try:
+        ref = Image.open(ref_path)
+        ref.load()
+    except OSError as e:
+        raise ValueError(f"`--reference` {ref_path} is not a readable image: {e}") from e
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    t0 = time.time()
+    pipe = STDRCPipeline.from_pretrained(args.model, torch_dtype=dtype)
+    if args.lora:
+        pipe.load_lora_weights(args.lora)
+    if args.cpu_offload:
+        pipe.enable_model_cpu_offload()
+    elif torch.cuda.is_available():
+        pipe.to("cuda")
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    out = pipe(
+        prompt=args.prompt,
+        reference_image=ref,
+        negative_prompt=args.negative_prompt,
+        num_frames=args.frames,
+        height=args.height,
+        width=args.width,
+        num_inference_steps=args.steps,
+        guidance=guidance_from(args),
+        positions=P.PositionConfig(scheme=args.scheme, fps=args.fps),
+        generator=torch.Generator().manual_seed(args.seed),
+        output_type="np",
+        detect_face=args.detect_face,
+    )
+    clip = viz.to_uint8(out.frames[0])  # (F, H, W, 3)
+    path = viz.write_video(args.out, clip, fps=args.fps, upscale=args.upscale)
+    print(f"[stdrc] wrote {path} ({clip.shape[0]} frames, {clip.shape[1]}×{clip.shape[2]}) in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.preset == "full":
+        return _train_full(args)
+    cfg = ToyTrainConfig(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        scheme=args.scheme,
+        n_clips=args.clips,
+        sample_every=args.sample_every,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        lambda_id=args.lambda_id,
+        sigma_id=args.sigma_id,
+        ema_decay=args.ema,
+        gradient_checkpointing=args.gradient_checkpointing,
+        ckpt_every=args.ckpt_every,
+        face_loss_weight=args.face_loss_weight,
+        p_cross_ref=args.p_cross_ref,
+        p_relight=args.p_relight,
+        face_crop=args.face_crop,
+        face_cutout=args.face_cutout,
+        **({} if args.warmup is None else {"warmup": args.warmup}),  # else ToyTrainConfig's default
+    )
+    try:  # build_toy_weights checks --init-from before it trains anything
+        info = build_toy_weights(
+            Path(args.out),
+            cfg,
+            from_scratch=args.from_scratch,
+            runs=Path(args.runs),
+            resume=not args.no_resume,
+            init_from=Path(args.init_from) if args.init_from else None,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        if "`init_from`" not in str(e):
+            raise
+        msg = str(e).replace("`init_from`", "--init-from").replace("`from_scratch`", "--from-scratch")
+        print(f"stdrc train: error: {msg}", file=sys.stderr)
+        return 2
+    t = info["transformer"]
+    print(
+        f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
+        f"({t['sec_per_step']:.2f} s/step); weights in {args.out}, samples in {args.runs}"
+    )
+    return 0
+
+
+def _train_full(args: argparse.Namespace) -> int:
+    for flag in ("p_cross_ref", "p_relight", "face_crop", "face_cutout"):
+        if getattr(args, flag):
+            print(
+                f"stdrc train --preset full: error: --{flag.replace('_', '-')} needs rendered references; "
+                "it is toy-only.",
+                file=sys.stderr,
+            )
+            return 2
+    if args.init_from:
+        print("stdrc train --preset full: error: --init-from is toy-only; the full preset starts from --model.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    missing = [f"--{k}" for k in ("model", "data") if not getattr(args, k)]
+    if missing:
+        print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
+        return 2
+    cfg = TrainConfig(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        warmup=min(200, max(1, args.steps // 10)) if args.warmup is None else args.warmup,
+        seed=args.seed,
+        scheme=args.scheme,
+        sample_every=0,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        ema_decay=args.ema,
+        gradient_checkpointing=args.gradient_checkpointing,
+        ckpt_every=args.ckpt_every,
+        lora_rank=args.lora_rank,
+        lambda_id=args.lambda_id,  # finetune() refuses > 0 with a message: not wired for real faces
+        face_loss_weight=args.face_loss_weight,
+    )
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    out = args.out if args.out != str(Path("data") / "toy") else str(Path("runs") / "lora")
+    info = finetune(
+        args.model, args.data, out, cfg, args.frames, args.height, args.width, dtype, not args.no_detect_face
+    )
+    print(f"[stdrc] LoRA fine-tuned on {info['clips']} clips in {info['minutes']:.1f} min; adapter in {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    backbone = TW.load_toy(args.weights)
+    readout = Readout.load(Path(args.weights) / "readout")
+    if not (args.face_crop or args.face_cutout):  # prepare references the way the model was trained
+        prep = backbone.extra.get("reference_prep", "whole")
+        args.face_crop, args.face_cutout = prep == "crop", prep == "cutout"
+        if prep != "whole":
+            print(f"[stdrc] {args.weights} was trained on face {prep} references; evaluating with them")
+    report = evaluate(
+        backbone,
+        readout,
+        n=args.n,
+        seed=args.seed,
+        batch=args.batch,
+        steps=args.steps,
+        guidance=guidance_from(args),
+        positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+        rows=tuple(args.rows),
+        ref_mode=args.ref_mode,
+        face_crop=args.face_crop,
+        face_cutout=args.face_cutout,
+        ref_light=args.ref_light,
+    )
+    save_results(report, Path(args.out))
+    print(format_table(report["results"]))
+    if report["paired"]:
+        print("\npaired per clip (same clips and noise):\n" + format_table(report["paired"]))
+    print(
+        f"[stdrc] {args.n} held-out clips in {report['minutes']:.1f} min; wrote {args.out}/eval.json, eval.md, "
+        "eval_examples.png"
+    )
+    return 0

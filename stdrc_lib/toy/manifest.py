@@ -1,0 +1,66 @@
+"""The manifest of a toy weights folder: the command, machine, file hashes and training record of each part."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(out: Path, extra: dict) -> Path:
+    files = sorted(p for p in out.rglob("*.safetensors"))
+    manifest = {
+        "command": " ".join(["stdrc", *sys.argv[1:]]) if Path(sys.argv[0]).name == "stdrc" else " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "files": {str(p.relative_to(out)): {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files},
+        **extra,
+    }
+    path = out / "manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if isinstance(old.get("training"), dict) and isinstance(manifest.get("training"), dict):
+        # retraining only the transformer keeps the VAE's and readout's records
+        manifest["training"] = {**old["training"], **manifest["training"]}
+    old.update(manifest)
+    path.write_text(json.dumps(old, indent=2))
+    return path
+
+
+def update_manifest_part(root: Path, part: str, info: dict, keep_commands: bool = False) -> Path | None:
+    """After retraining one part (e.g. the readout) on its own: refresh the sha256 of every weight
+    file, store the part's metrics under ``training[part]`` and its command in ``commands``
+    (replacing the part's earlier command, or after it with ``keep_commands``, for a fine-tune that
+    continues from it). Returns None when ``root`` has no manifest (a run outside ``data/``)."""
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())
+    m["files"] = {
+        str(p.relative_to(root)): {"sha256": sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(Path(root).rglob("*.safetensors"))
+    }
+    record = {**info, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    training = m.setdefault("training", {})
+    if keep_commands and part in training:
+        earlier = {k: v for k, v in training[part].items() if k != "history"}
+        record["history"] = [*training[part].get("history", []), earlier]
+    training[part] = record
+    prefix = f"python -m stdrc_lib.toy.{part}"
+    command = " ".join([prefix, *sys.argv[1:]])
+    kept = [c for c in m.get("commands", []) if keep_commands or not c.startswith(prefix)]
+    m["commands"] = [c for c in kept if c != command] + [command]
+    path.write_text(json.dumps(m, indent=2))
+    return path

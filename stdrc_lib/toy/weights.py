@@ -1,0 +1,148 @@
+"""The toy preset's weights: configs of diffusers' LTX-2 classes at tiny widths, and where the shipped ones live.
+
+* transformer: ``LTX2VideoTransformer3DModel`` with the LTX-2.3 flags, 4 layers of width 128;
+* VAE: ``AutoencoderKLLTX2Video`` with factors (temporal 4, spatial 8), so 17 frames of 64×64 pixels become a
+  5×8×8 latent (320 video tokens);
+* text: :class:`~stdrc_lib.toy.text.ToyTextEncoder`.
+
+The shipped weights are in ``data/toy`` (or the folder ``STDRC_DATA`` names).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..core.backbone import Backbone, check_consistency
+from .text import ToyTextEncoder
+
+# VAE factors (temporal, spatial) of the toy preset; vae_scale_factors must agree with them.
+TOY_T, TOY_S = 4, 8
+TOY_SIZE = 64
+TOY_FRAMES = 17
+
+TOY_TRANSFORMER_CONFIG = dict(
+    in_channels=16,
+    out_channels=16,
+    patch_size=1,
+    patch_size_t=1,
+    num_attention_heads=4,
+    attention_head_dim=32,
+    cross_attention_dim=128,  # must equal the inner width with cross_attn_mod
+    vae_scale_factors=(TOY_T, TOY_S, TOY_S),
+    pos_embed_max_pos=20,
+    base_height=2048,
+    base_width=2048,
+    gated_attn=True,
+    cross_attn_mod=True,
+    audio_in_channels=4,
+    audio_out_channels=4,
+    audio_num_attention_heads=1,
+    audio_attention_head_dim=16,
+    audio_cross_attention_dim=16,
+    audio_gated_attn=True,
+    audio_cross_attn_mod=True,
+    num_layers=4,
+    caption_channels=128,
+    rope_theta=10000.0,
+    rope_double_precision=True,
+    rope_type="split",
+    use_prompt_embeddings=False,
+    perturbed_attn=True,
+    timestep_scale_multiplier=1000,
+    cross_attn_timestep_scale_multiplier=1000,
+)
+
+TOY_VAE_CONFIG = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=16,
+    block_out_channels=(32, 64),
+    down_block_types=("LTX2VideoDownBlock3D", "LTX2VideoDownBlock3D"),
+    decoder_block_out_channels=(32, 64),
+    layers_per_block=(1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1),
+    spatio_temporal_scaling=(True, True),
+    decoder_spatio_temporal_scaling=(True, True),
+    decoder_inject_noise=(False, False, False),
+    downsample_type=("spatiotemporal", "spatiotemporal"),
+    upsample_type=("spatiotemporal", "spatiotemporal"),
+    upsample_residual=(False, False),
+    upsample_factor=(1, 1),
+    timestep_conditioning=False,
+    patch_size=2,
+    patch_size_t=1,
+    encoder_causal=True,
+    decoder_causal=False,
+    # Always explicit: the automatic value is wrong for LTX-2 VAEs.
+    spatial_compression_ratio=TOY_S,
+    temporal_compression_ratio=TOY_T,
+)
+
+DATA_DIR = Path(os.environ.get("STDRC_DATA", Path(__file__).resolve().parents[2] / "data"))
+TOY_DIR = DATA_DIR / "toy"
+
+
+def build_toy(seed: int = 0, num_layers: int | None = None) -> Backbone:
+    """Fresh, randomly initialised toy backbone (deterministic for a seed)."""
+    from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
+
+    g = torch.random.fork_rng()
+    with g:
+        torch.manual_seed(seed)
+        cfg = dict(TOY_TRANSFORMER_CONFIG)
+        if num_layers is not None:
+            cfg["num_layers"] = num_layers
+        transformer = LTX2VideoTransformer3DModel(**cfg)
+        vae = AutoencoderKLLTX2Video(**TOY_VAE_CONFIG)
+        text = ToyTextEncoder()
+    check_consistency(transformer, vae)
+    return Backbone(transformer.eval(), vae.eval(), text.eval())
+
+
+def save_toy(backbone: Backbone, folder: str | Path) -> Path:
+    """Write transformer, VAE (diffusers format, safetensors) and text encoder under ``folder``."""
+    folder = Path(folder)
+    backbone.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
+    backbone.vae.save_pretrained(folder / "vae", safe_serialization=True)
+    backbone.text_encoder.save(folder / "text_encoder")
+    return folder
+
+
+def load_toy(folder: str | Path | None = None) -> Backbone:
+    """Load a saved toy backbone; ``folder`` defaults to ``data/toy``."""
+    from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
+
+    folder = Path(folder) if folder is not None else TOY_DIR
+    missing = [p for p in ("transformer", "vae", "text_encoder") if not (folder / p).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"toy weights incomplete in {folder}: missing {missing}. Train them with `stdrc train --preset toy` "
+            "or use `build_toy()` for random weights."
+        )
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(folder / "transformer", local_files_only=True)
+    vae = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", local_files_only=True)
+    text = ToyTextEncoder.load(folder / "text_encoder")
+    check_consistency(transformer, vae)
+    extra = {"reference_prep": reference_prep_of(folder)}
+    return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
+
+
+def reference_prep_of(folder: str | Path) -> str:
+    """How the toy model in ``folder`` was trained to see its reference, from its manifest: ``"whole"`` image,
+    face ``"crop"`` or face ``"cutout"`` (see :mod:`stdrc_lib.prep.crop`). ``"whole"`` without a manifest."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return "whole"
+    cfg = json.loads(path.read_text()).get("train_config") or {}
+    return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
+
+
+def toy_backbone(prefer_trained: bool = True, seed: int = 0) -> Backbone:
+    """Trained toy weights from ``data/toy`` when present, else random ones (``source='random'``)."""
+    if prefer_trained and (TOY_DIR / "transformer").is_dir():
+        return load_toy(TOY_DIR)
+    return build_toy(seed)
