@@ -35,6 +35,7 @@ from .core import reference as R
 from .core import sampling as S
 from .core.config import SAMPLING_STEPS
 from .core.validation import check_choice, check_positive_int
+from .prep.faces import crop_reference, default_detector
 
 OUTPUT_TYPES = ("np", "pt", "pil", "uint8", "latent")
 
@@ -209,8 +210,6 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 "prompt."
             )
         if detect_face:
-            from .prep.faces import crop_reference, default_detector
-
             det = default_detector()
             images = [crop_reference(im, det) for im in images]
         z = torch.cat([R.encode_reference(self.vae, im, size) for im in images])  # (B, C, 1, Hr, Wr)

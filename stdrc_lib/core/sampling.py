@@ -24,6 +24,7 @@ from . import positions as P
 from . import reference as R
 from .backbone import transformer_forward
 from .config import SAMPLING_STEPS
+from .refcache import record_reference, reference_kv_cache, video_forward
 from .validation import check_finite, check_positive_int
 
 
@@ -162,8 +163,6 @@ def _one_stream(transformer, x, sigma, cond, coords, stream, ref_self_only, atte
 def _isolated_velocities(transformer, state, x, sigma, cond, coords, streams, batched):
     """Velocities of ``streams`` for an isolated-reference model, reading the reference keys and
     values recorded in ``state`` (cache rows ``[prompt rows | null-prompt rows]``)."""
-    from .refcache import video_forward
-
     b, n_v, _ = x.shape
     present = bool(cond.refs)
     rows = [
@@ -186,8 +185,6 @@ def _isolated_velocities(transformer, state, x, sigma, cond, coords, streams, ba
 
 def _record_isolated(transformer, state, cond, coords, n_v):
     """Run the isolated reference pass for both text streams (prompt rows, then null-prompt rows)."""
-    from .refcache import record_reference
-
     if not cond.refs:
         return
     refs = R.concat_tokens(cond.refs[0], cond.refs[1:]) if len(cond.refs) > 1 else cond.refs[0]
@@ -259,8 +256,6 @@ def sample(
     with contextlib.ExitStack() as stack:
         state = None
         if isolated_reference:
-            from .refcache import reference_kv_cache
-
             state = stack.enter_context(reference_kv_cache(transformer))
         for i in tqdm(range(num_steps), desc="sampling", disable=not progress, leave=False):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]

@@ -21,6 +21,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..core.reference import image_to_tensor, to_uint8
+
 
 class FaceEmbedder(Protocol):
     differentiable: bool
@@ -38,8 +40,6 @@ class NoFaceFoundError(ValueError):
 
 def _to_uint8_rgb(image) -> np.ndarray:
     """PIL / numpy / torch image → ``(H, W, 3)`` uint8 RGB (via the reference loader's checks)."""
-    from ..core.reference import image_to_tensor, to_uint8
-
     return to_uint8(image_to_tensor(image).permute(1, 2, 0)).numpy()  # validated, (H, W, 3)
 
 

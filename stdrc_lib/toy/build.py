@@ -18,9 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import pipeline as PL
+from .. import viz
 from . import weights as TW
+from .dataset import SynthFaces
+from .evaluate import model_references
 from .manifest import write_manifest
+from .readout import Readout, ToyFaceEmbedder, train_readout
+from .text import ToyTextEncoder
 from .train import ToyTrainConfig, train_toy
+from .train_vae import train_vae
 
 
 def sample_grid_callback(
@@ -28,11 +35,6 @@ def sample_grid_callback(
 ):
     """Save a contact sheet of held-out generations every ``sample_every`` training steps (the references
     prepared the way the model is trained: whole, face crop or face cut-out)."""
-    from .. import pipeline as PL
-    from .. import viz
-    from .dataset import SynthFaces
-    from .evaluate import model_references
-
     ds = SynthFaces("eval", n, seed=123)
     items = [ds[i] for i in range(n)]
     ref_px = model_references(items, face_crop, face_cutout)
@@ -71,9 +73,6 @@ def build_toy_weights(
     first). ``init_from`` continues the transformer and text encoder saved in that folder instead of
     starting from random weights (the VAE stays ``out``'s); the manifest then keeps the earlier run's
     record under ``training.transformer.continued_from``."""
-    from .readout import train_readout
-    from .train_vae import train_vae
-
     out, runs = Path(out), Path(runs)
     earlier = None
     if init_from is not None:
@@ -105,8 +104,6 @@ def build_toy_weights(
     if init_from is not None:
         from diffusers import LTX2VideoTransformer3DModel
 
-        from .text import ToyTextEncoder
-
         backbone.transformer = LTX2VideoTransformer3DModel.from_pretrained(
             init_from / "transformer", local_files_only=True
         )
@@ -126,8 +123,6 @@ def build_toy_weights(
         )
     embedder = None
     if cfg.lambda_id > 0:
-        from .readout import Readout, ToyFaceEmbedder
-
         embedder = ToyFaceEmbedder(Readout.load(out / "readout"))
     log = train_toy(
         backbone,

@@ -22,13 +22,17 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import pipeline as PL
+from .. import viz
 from ..core import guidance as G
 from ..core import positions as P
 from ..core import reference as R
+from ..core.losses import flow_matching_loss
 from ..prep import crop as PC
 from .choices import REF_LIGHTS, ROWS
 from .dataset import SynthFaces
-from .metrics import PROMPT_COLS, clip_metrics, summarize
+from .metrics import PROMPT_COLS, clip_metrics, mean_ci, summarize
+from .readout import match_light
+from .world import IDENTITY_ATTRS
 
 
 @torch.no_grad()
@@ -146,8 +150,6 @@ def evaluate(
 
 def _split_by_attribute(summary: dict) -> tuple[dict, dict]:
     """``clip_metrics(..., by_attribute=True)`` summaries → (the metrics, identity accuracy per attribute)."""
-    from .world import IDENTITY_ATTRS
-
     per_attr = {f"identity_{k}" for k in IDENTITY_ATTRS}
     return (
         {k: v for k, v in summary.items() if k not in per_attr},
@@ -186,8 +188,6 @@ def _prompt_lights(items: list[dict]) -> torch.Tensor:
 def _prepared(items: list[dict], prep: str, readout=None, light_to=None) -> torch.Tensor:
     px = torch.stack([it["reference"] for it in items])
     if light_to is not None:
-        from .readout import match_light
-
         px = match_light(readout, px, light_to)
     boxes = torch.stack([it["ref_box"] for it in items])
     masks = torch.stack([it["ref_mask"] for it in items]) if prep == "cutout" else None
@@ -209,8 +209,6 @@ def format_table(results: dict) -> str:
 
 
 def save_results(report: dict, out: Path) -> None:
-    from .. import viz
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2))
@@ -297,9 +295,6 @@ def denoising_identity(
     Returns ``{"sigmas", "ceiling" (VAE reconstruction), "accuracy": {condition: [mean_ci per σ]},
     "gain": {"clip reference" | "evaluation reference": [mean_ci per σ]}}``.
     """
-    from ..core.losses import flow_matching_loss
-    from .metrics import mean_ci
-
     if n < 2:
         raise ValueError(f"`n` must be at least 2 for a confidence interval, got {n}.")
     sigmas = tuple(float(s) for s in sigmas)

@@ -96,6 +96,4 @@ def summarize(per_clip: dict[str, torch.Tensor]) -> dict[str, dict]:
 
 def identity_chance() -> float:
     """Identity accuracy of a random guess: the mean over the identity attributes of 1 / number of values."""
-    from .world import IDENTITY_ATTRS
-
     return sum(1 / len(v) for v in IDENTITY_ATTRS.values()) / len(IDENTITY_ATTRS)

@@ -25,9 +25,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core import reference as R
+from ..core.io import load_safetensors
+from ..core.reference import to_uint8
+from ..prep.augment import AugmentConfig, augment
 from ..train.schedule import warmup_cosine
+from .manifest import update_manifest_part
 from .render import relight, render_clip, render_eval_reference
-from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, split_indices
+from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, light_in_prompt, split_indices
 
 FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
 SCENE_HEADS = ("scene", "lighting", "accessory")  # read from the whole frame; expression from the face crop
@@ -122,8 +127,6 @@ class Readout(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path) -> Readout:
-        from ..core.io import load_safetensors
-
         m = cls()
         m.load_state_dict(load_safetensors(Path(folder) / "model.safetensors"))
         return m.eval()
@@ -175,9 +178,6 @@ def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor) -> t
 def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout) -> np.ndarray:
     """One uint8 ``(H, W, 3)`` reference re-lit to the light ``prompt`` names (:func:`match_light`); the image
     itself when the prompt names none."""
-    from ..core.reference import to_uint8
-    from .world import light_in_prompt
-
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
         raise ValueError(f"`image` must be uint8 (H, W, 3), got {img.dtype} {img.shape}.")
@@ -249,8 +249,6 @@ def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3, v
 
 @torch.no_grad()
 def _through_vae(vae, clip: np.ndarray, ref: np.ndarray):
-    from ..core import reference as R
-
     x = torch.from_numpy(clip).permute(3, 0, 1, 2)[None] * 2 - 1  # (1, 3, F, H, W)
     r = torch.from_numpy(ref).permute(2, 0, 1)[None, :, None] * 2 - 1  # (1, 3, 1, H, W)
     y = R.decode(vae, R.encode(vae, x))[0].permute(1, 2, 3, 0)
@@ -274,8 +272,6 @@ def _training_batch(x, ident, pattr, box, idx, g, p_augment: float):
     """A batch with a ``p_augment`` share passed through the training augmentation (re-layout,
     affine, flip, blur, noise; boxes follow the faces), then degraded like decoded frames.
     Augmented frames lose their scene / lighting / accessory labels (the canvas is new)."""
-    from ..prep.augment import AugmentConfig, augment
-
     xb, ib, pb, bb = x[idx], ident[idx], pattr[idx].clone(), box[idx]
     aug = torch.rand(len(idx), generator=g) < p_augment
     if aug.any():
@@ -302,8 +298,6 @@ def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augme
     augmentation applied to every frame — scene / lighting / accessory are then not scored)."""
     x, ident, pattr, box = make_frames("eval", n_clips, seed, vae=vae, vae_fraction=1.0 if vae is not None else 0.0)
     if augmented:
-        from ..prep.augment import AugmentConfig, augment
-
         x, box = augment(x, box, AugmentConfig(), torch.Generator().manual_seed(seed), return_boxes=True)
         pattr = pattr.clone()
         pattr[:, SCENE_COLUMNS] = -100
@@ -477,7 +471,6 @@ def main(argv=None) -> None:
         loss_weights=weights or None,
     )
     print(json.dumps(metrics, indent=2))
-    from .manifest import update_manifest_part
 
     # a fine-tune is reproduced by the from-scratch command followed by this one: keep both
     if update_manifest_part(a.out.parent, "readout", metrics, keep_commands=a.init is not None):

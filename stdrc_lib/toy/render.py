@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt
+from .world import HELD_OUT_IDENTITIES, IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt
 
 SKIN = np.array([(255, 224, 196), (236, 196, 150), (198, 140, 90), (128, 80, 45)], np.float32) / 255
 HAIR = np.array([(25, 25, 28), (105, 60, 25), (235, 205, 95), (200, 70, 30), (165, 165, 170)], np.float32) / 255
@@ -391,8 +391,6 @@ def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = Fals
     """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity. With
     ``return_mask_box`` also the person's coverage ``(size, size)`` and face box ``(4,)``, which models trained
     on face crops or cut-outs need to prepare it (:func:`stdrc_lib.prep.crop.prepare_reference`)."""
-    from .world import HELD_OUT_IDENTITIES
-
     rng = np.random.default_rng(seed)
     ident = int(HELD_OUT_IDENTITIES[seed % len(HELD_OUT_IDENTITIES)])
     scene = str(rng.choice(PROMPT_ATTRS["scene"]))

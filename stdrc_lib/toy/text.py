@@ -19,6 +19,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..core.io import atomic_write, load_safetensors, read_json_config
 from .world import VOCAB as _WORLD_VOCAB
 
 # Every word the SynthFaces prompt grammar can produce (stdrc_lib/toy/world.py).
@@ -91,8 +92,6 @@ class ToyTextEncoder(ModelMixin, ConfigMixin):
     def save(self, folder: str | Path) -> None:
         from safetensors.torch import save_file
 
-        from ..core.io import atomic_write
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         cfg = {f.name: self.config[f.name] for f in fields(ToyTextConfig)}
@@ -102,8 +101,6 @@ class ToyTextEncoder(ModelMixin, ConfigMixin):
 
     @classmethod
     def load(cls, folder: str | Path) -> ToyTextEncoder:
-        from ..core.io import load_safetensors, read_json_config
-
         folder = Path(folder)
         cfg = read_json_config(folder / "config.json", ToyTextConfig)
         model = cls(**asdict(cfg))

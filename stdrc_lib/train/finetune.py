@@ -37,6 +37,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core import reference as R
+from ..core.backbone import Backbone
+from ..pipeline import STDRCPipeline
+from ..prep.faces import NoFaceFoundError, default_detector
+from ..viz import _mediapy
+from .lora import save_lora
 from .trainer import ClipCache, TrainConfig, train
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -122,8 +127,6 @@ def find_videos(data: str | Path) -> list[tuple[Path, str]]:
 
 def load_clip(path: Path, frames: int, height: int, width: int) -> torch.Tensor:
     """A video file → ``(3, frames, height, width)`` in ``[−1, 1]`` (resize to cover, centre crop)."""
-    from ..viz import _mediapy
-
     video = np.asarray(_mediapy().read_video(str(path)))
     if video.ndim != 4 or video.shape[-1] < 3:
         raise ValueError(f"{path.name}: expected an RGB video, got an array of shape {video.shape}.")
@@ -139,8 +142,6 @@ def load_clip(path: Path, frames: int, height: int, width: int) -> torch.Tensor:
 
 def face_box(frame: torch.Tensor, detector) -> torch.Tensor:
     """Face box ``(cx, cy, w, h)`` in canvas fractions of a ``(3, H, W)`` frame; the whole frame if none."""
-    from ..prep.faces import NoFaceFoundError
-
     if detector is None:
         return torch.tensor([0.5, 0.5, 1.0, 1.0])
     img = R.to_uint8(frame.permute(1, 2, 0)).numpy()
@@ -185,10 +186,6 @@ def finetune(
     progress: bool = True,
 ) -> dict:
     """LoRA fine-tuning of the pipeline in ``model`` on the videos in ``data``; see the module docstring."""
-    from ..core.backbone import Backbone
-    from ..pipeline import STDRCPipeline
-    from .lora import save_lora
-
     if cfg.lora_rank < 1:
         raise ValueError(f"`lora_rank` must be ≥ 1 for the full preset (LoRA only), got {cfg.lora_rank}.")
     if cfg.lambda_id > 0:
@@ -211,8 +208,6 @@ def finetune(
     )
     detector = None
     if detect_faces:
-        from ..prep.faces import default_detector
-
         detector = default_detector()
     cache = build_video_cache(pipe, pairs, frames, height, width, cfg.seed, detector)
     text = PromptEmbeddingCache.from_pipeline(pipe, cache.prompts, device)

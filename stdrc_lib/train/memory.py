@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import re
 
+from ..core.backbone import build_full_on_meta
+from .lora import LORA_TARGET_MODULES
+
 GIB = 1024**3
 
 # Gemma 3 12B (text part), as published in its config.json.
@@ -42,8 +45,6 @@ def gemma_params() -> int | None:
 
 
 def lora_params(transformer, rank: int) -> int:
-    from .lora import LORA_TARGET_MODULES
-
     pat = re.compile(LORA_TARGET_MODULES)
     n = 0
     for name, m in transformer.named_modules():
@@ -54,8 +55,6 @@ def lora_params(transformer, rank: int) -> int:
 
 def estimate(frames: int = 121, height: int = 512, width: int = 768, lora_rank: int = 32) -> dict:
     """Rows of (item, GiB, how it is computed) for inference and LoRA training in bf16."""
-    from ..core.backbone import build_full_on_meta
-
     transformer, vae = build_full_on_meta()
     cfg = transformer.config
     t, s = int(vae.temporal_compression_ratio), int(vae.spatial_compression_ratio)

@@ -33,6 +33,7 @@ from ..core import positions as P
 from ..core import reference as R
 from ..prep.augment import AugmentConfig, augment
 from . import checkpoint as C
+from .lora import add_lora, lora_parameters
 from .schedule import warmup_cosine
 
 
@@ -248,8 +249,6 @@ def _trainable(backbone, cfg: TrainConfig, device) -> list[torch.nn.Parameter]:
     if cfg.gradient_checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
     if cfg.lora_rank:  # peft LoRA on the LTX-2 trainer's targets; the base transformer stays frozen
-        from .lora import add_lora, lora_parameters
-
         if not any("lora_" in n for n, _ in backbone.transformer.named_parameters()):
             add_lora(backbone.transformer, rank=cfg.lora_rank)
         params = lora_parameters(backbone.transformer)
