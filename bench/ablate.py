@@ -50,7 +50,7 @@ LAMBDA_ID = 0.5
 # name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order
 VARIANTS = {
     "tass_s0": ("tass", True, True, 0, False),
-    "tass_iso_s0": ("tass", True, True, 0, True),  # [perf]: reference in its own pass, K/V-cacheable
+    "tass_iso_s0": ("tass", True, True, 0, True),  # beyond the paper: reference in its own pass, K/V-cacheable
     "shared_s0": ("shared", True, True, 0, False),
     "tass_noaug_s0": ("tass", False, True, 0, False),
     "tass_noid_s0": ("tass", True, False, 0, False),

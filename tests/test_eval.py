@@ -53,7 +53,7 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
 
 def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
     """``ref_light="prompt"`` hands each item's prompt light to ``match_light``, for the model row alone."""
-    import stdrc_lib.toy.readout as RO
+    import stdrc_lib.toy.evaluate as EV
 
     seen = []
 
@@ -61,7 +61,7 @@ def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
         seen.append(light_to.clone())
         return px
 
-    monkeypatch.setattr(RO, "match_light", spy)
+    monkeypatch.setattr(EV, "match_light", spy)
     rep = evaluate(toy, Readout().eval(), n=3, batch=3, steps=1, progress=False, rows=("model",), ref_light="prompt")
     from stdrc_lib.toy.dataset import SynthFaces
 

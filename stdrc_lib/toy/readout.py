@@ -363,7 +363,7 @@ def train_readout(
 ) -> tuple[Readout, dict]:
     """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions, and a
     ``p_augment`` share of every batch goes through the reference augmentation (so the readout
-    also reads augmented references: issue [training] asks ≥ 90 % there).
+    also reads augmented references, where we ask for ≥ 90 %).
 
     ``init`` continues from a saved readout (a second, shorter cosine cycle with ``warmup`` linear
     steps; give it another ``seed`` to draw a fresh pool of clips); ``loss_weights`` scales single
