@@ -28,13 +28,15 @@ OUT = ROOT / "docs" / "ERRORS.md"
 
 
 def cases(tmp: Path):
+    from PIL import Image
+
     from stdrc_lib.cli import main
     from stdrc_lib.core import backbone as bb
     from stdrc_lib.core import guidance as G
     from stdrc_lib.core import positions as P
     from stdrc_lib.core import reference as R
     from stdrc_lib.core import sampling as S
-    from stdrc_lib.pipeline import generate
+    from stdrc_lib.pipeline import generate, pipeline_from_backbone
     from stdrc_lib.prep import crop as PC
     from stdrc_lib.toy import weights as TW
     from stdrc_lib.toy.render import relight, render_eval_reference
@@ -61,6 +63,18 @@ def cases(tmp: Path):
     z_inf[0, 0, 0, 0, 0] = float("inf")
     e, m = toy.text_encoder.encode(["a", "b"])
     ref1 = torch.zeros(1, 16, 16)
+    e_inf = e.clone()
+    e_inf[0, 0, 0] = float("inf")
+    face = tmp / "face.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(face)
+    mine = tmp / "mine.mp4"
+    mine.write_bytes(b"someone's video")
+    foreign = tmp / "foreign"
+    foreign.mkdir()
+    (foreign / "demo.mp4").write_bytes(b"someone's video")
+    broken = tmp / "broken"
+    shutil.copytree(TW.TOY_DIR, broken, ignore=shutil.ignore_patterns("readout"))
+    (broken / "manifest.json").write_text("{ not json")
 
     yield "image: not an image (a file name)", lambda: R.image_to_tensor("face.png")
     yield (
@@ -148,6 +162,50 @@ def cases(tmp: Path):
     yield "readout fine-tune: weight for an unknown attribute", lambda: _readout_weights()
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "ablation claims: unknown claim sign", lambda: _compare_sign()
+    pipe = pipeline_from_backbone(toy)
+    small = dict(num_frames=5, height=32, width=32, num_inference_steps=1, progress=False)
+    yield "pipeline: num_frames=0", lambda: pipe("a person smiling", **{**small, "num_frames": 0})
+    yield "pipeline: height given as a string", lambda: pipe("a person smiling", **{**small, "height": "64"})
+    yield "pipeline: a seed where a generator goes", lambda: pipe("a person smiling", generator="42", **small)
+    yield "pipeline: negative_prompt=None", lambda: pipe("a person smiling", negative_prompt=None, **small)
+    yield (
+        "pipeline: NaN starting latents",
+        lambda: pipe("a", latents=torch.full((1, 16, 2, 4, 4), float("nan")), **small),
+    )
+    yield "pipeline: Inf in prompt_embeds", lambda: pipe(prompt_embeds=e_inf, negative_prompt_embeds=e, **small)
+    yield "pipeline: unknown reference_fit", lambda: pipe("a", reference_image=np.zeros((8, 4, 3), np.uint8),
+                                                       reference_fit="squash", **small)  # fmt: skip
+    yield "generate: prompt=None", lambda: generate(toy, None, None, num_frames=5, num_steps=1, progress=False)
+    yield (
+        "prompt: another script (strict; otherwise a warning)",
+        lambda: toy.text_encoder.tokenize("一个人", strict=True),
+    )
+    yield (
+        "prompt: words outside the toy vocabulary (strict; else a warning)",
+        lambda: toy.text_encoder.tokenize("a purple dragon", strict=True),
+    )
+    yield (
+        "image: fit to size by an unknown rule",
+        lambda: R.image_to_tensor(np.zeros((8, 8, 3), np.uint8), (4, 4), "fill"),
+    )
+    gen_cli = ["generate", "--model", str(tmp / "no-model"), "--reference", str(face), "--prompt", "a"]
+    yield "generate (CLI): --out clip.txt", lambda: main([*gen_cli, "--out", str(tmp / "clip.txt")])
+    yield "generate (CLI): --out under a file", lambda: main([*gen_cli, "--out", str(notimg / "clip.mp4")])
+    yield "generate (CLI): --out exists, not written by stdrc", lambda: main([*gen_cli, "--out", str(mine)])
+    yield "generate (CLI): --frames 0", lambda: main([*gen_cli, "--frames", "0", "--out", str(tmp / "c.mp4")])
+    yield "demo (CLI): --out holds a demo.mp4 stdrc did not write", lambda: main(["demo", "--out", str(foreign)])
+    yield "train (CLI): --out holds files stdrc did not write", lambda: main(["train", "--out", str(foreign)])
+    yield "weights: manifest.json is not valid JSON", lambda: TW.load_toy(broken)
+    yield "training: resume with other options", lambda: _resume_other(tmp, toy)
+
+
+def _resume_other(tmp, toy):
+    from stdrc_lib.toy.train import ToyTrainConfig, build_cache, train_toy
+
+    cache = build_cache(toy.vae, 2, progress=False)
+    cfg = dict(steps=1, batch=2, warmup=1, n_clips=2, sample_every=0, ckpt_every=1)
+    train_toy(toy, ToyTrainConfig(**cfg), cache=cache, ckpt_dir=tmp / "ckpt", progress=False)
+    train_toy(toy, ToyTrainConfig(**{**cfg, "lr": 0.01}), cache=cache, ckpt_dir=tmp / "ckpt", progress=False)
 
 
 def _uncaptioned(tmp):
@@ -160,10 +218,10 @@ def _uncaptioned(tmp):
 
 
 def _full_with_id(tmp):
-    from stdrc_lib.toy.train import ToyTrainConfig
     from stdrc_lib.train.finetune import finetune
+    from stdrc_lib.train.trainer import TrainConfig
 
-    finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", ToyTrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
+    finetune("models/LTX-2.3-Diffusers", tmp, tmp / "out", TrainConfig(lora_rank=32, lambda_id=0.5), 121, 512, 768)
 
 
 def _readout_weights():

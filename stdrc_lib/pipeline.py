@@ -34,7 +34,7 @@ from .core import positions as P
 from .core import reference as R
 from .core import sampling as S
 from .core.config import SAMPLING_STEPS
-from .core.validation import check_choice, check_positive_int
+from .core.validation import check_choice, check_finite, check_generator, check_positive_int
 from .prep.faces import crop_reference, default_detector
 
 OUTPUT_TYPES = ("np", "pt", "pil", "uint8", "latent")
@@ -159,6 +159,24 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 f"`callback_on_step_end_tensor_inputs` may only hold {self._callback_tensor_inputs}, got {bad}."
             )
 
+    def check_more_inputs(self, negative_prompt, generator, latents, embeds, reference_fit) -> None:
+        """The checks diffusers' ``check_inputs`` has no slot for; each error names the argument."""
+        if not isinstance(negative_prompt, str):
+            raise ValueError(
+                f'`negative_prompt` must be a string ("" for the null prompt), got {type(negative_prompt).__name__}.'
+            )
+        check_generator(generator)
+        if latents is not None:
+            if not torch.is_tensor(latents):
+                raise ValueError(f"`latents` must be a (B, C, F, H, W) tensor, got {type(latents).__name__}.")
+            check_finite(latents, "latents")
+        for name, e in zip(("prompt_embeds", "negative_prompt_embeds"), embeds):
+            if e is not None:
+                if not torch.is_tensor(e):
+                    raise ValueError(f"`{name}` must be a (B, L, D) tensor, got {type(e).__name__}.")
+                check_finite(e, name)
+        check_choice(reference_fit, R.FITS, "reference_fit")
+
     def encode_prompt(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Text → ``(embeds, mask)`` from the text encoder (toy, or Gemma 3 as in ``LTX2Pipeline``)."""
         if hasattr(self.text_encoder, "encode") and hasattr(self.text_encoder, "tokenize"):  # the toy encoder
@@ -199,7 +217,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         null, nmask = self._to_transformer_text(neg_embeds.to(device), neg_mask.to(device))
         return text, tmask, null, nmask
 
-    def _references(self, reference_image, b: int, size: tuple[int, int], detect_face: bool, device):
+    def _references(self, reference_image, b: int, size: tuple[int, int], detect_face: bool, fit: str, device):
         """One image (for every prompt), one per prompt, or None → reference tokens and their latent grids."""
         if reference_image is None:
             return [], []
@@ -212,7 +230,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         if detect_face:
             det = default_detector()
             images = [crop_reference(im, det) for im in images]
-        z = torch.cat([R.encode_reference(self.vae, im, size) for im in images])  # (B, C, 1, Hr, Wr)
+        z = torch.cat([R.encode_reference(self.vae, im, size, fit) for im in images])  # (B, C, 1, Hr, Wr)
         return [R.pack(z).to(device)], [tuple(z.shape[-2:])]
 
     def _output(self, latents: torch.Tensor, output_type: str):
@@ -252,6 +270,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         callback_on_step_end=None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         detect_face: bool = False,
+        reference_fit: str = "crop",
         progress: bool = True,
         guidance: G.GuidanceConfig | None = None,
         positions: P.PositionConfig | None = None,
@@ -262,7 +281,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         Args:
             prompt: text (or a list, one clip each); or pass ``prompt_embeds`` (``(B, L, D)``).
             reference_image: one image (PIL, numpy, torch; shared by all prompts), one per prompt, or None.
-                It is resized to ``height`` × ``width`` and encoded by the VAE.
+                It is brought to ``height`` × ``width`` as ``reference_fit`` says and encoded by the VAE.
+            reference_fit: ``"crop"`` (default: scale to cover and cut the centre, aspect kept), ``"pad"``
+                (scale to fit and letterbox on mid grey, aspect kept) or ``"stretch"``.
             detect_face: first crop each reference around its face (insightface's detector when its
                 model pack is on disk, the offline MTCNN detector otherwise; see
                 :func:`stdrc_lib.prep.faces.default_detector` and :func:`stdrc_lib.prep.faces.crop_reference`); a
@@ -298,6 +319,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             output_type,
             callback_on_step_end_tensor_inputs,
         )
+        self.check_more_inputs(
+            negative_prompt, generator, latents, (prompt_embeds, negative_prompt_embeds), reference_fit
+        )
         guidance = guidance or G.GuidanceConfig(*scales, rescale=guidance_rescale)
         positions = positions or P.PositionConfig(scheme=position_scheme, fps=frame_rate)
         device = self._execution_device
@@ -310,7 +334,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             negative_prompt_attention_mask,
             device,
         )
-        refs, ref_grids = self._references(reference_image, text.shape[0], (height, width), detect_face, device)
+        refs, ref_grids = self._references(
+            reference_image, text.shape[0], (height, width), detect_face, reference_fit, device
+        )
         cond = S.Conditioning(text, tmask, null, nmask, refs, ref_grids)
         grid = R.latent_grid(num_frames, height, width, (self.vae_temporal_factor, self.vae_spatial_factor))
         cb = None

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .core import reference as R
+from .core.io import atomic_write
 
 
 def _mediapy():
@@ -29,16 +30,21 @@ def to_uint8(frames) -> np.ndarray:
     return a
 
 
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
 def write_video(path: str | Path, frames, fps: float = 24.0, upscale: int = 4) -> Path:
-    """Write an H.264 MP4 (or a GIF for ``*.gif``), nearest-neighbour upscaled so tiny clips are visible."""
+    """Write an H.264 MP4 (or a GIF for ``*.gif``), nearest-neighbour upscaled so tiny clips are visible.
+
+    The file appears whole or not at all (written beside it, then renamed into place)."""
     a = to_uint8(frames)
     if upscale > 1:
         a = a.repeat(upscale, axis=1).repeat(upscale, axis=2)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"`path` must end in {' or '.join(VIDEO_SUFFIXES)}, got {str(path)!r}.")
     kw = {"codec": "gif"} if path.suffix.lower() == ".gif" else {}
-    _mediapy().write_video(str(path), a, fps=fps, **kw)
-    return path
+    return atomic_write(path, lambda tmp: _mediapy().write_video(str(tmp), a, fps=fps, **kw))
 
 
 def read_video(path: str | Path) -> np.ndarray:
@@ -77,7 +83,4 @@ def _label_rows(sheet: np.ndarray, labels: list[str], row_h: int, pad: int) -> n
 def save_image(path: str | Path, image: np.ndarray) -> Path:
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
+    return atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 
 import pytest
@@ -31,9 +32,11 @@ def _token_counts(transformer) -> list[int]:
 
 
 def test_the_training_loop_is_short():
-    lines = [ln for ln in inspect.getsource(T.train).splitlines() if ln.strip()]
-    body = lines[lines.index(next(ln for ln in lines if ln.strip().startswith('"""'))) :]
-    assert len(lines) < 100 and len(body) < 100, len(lines)
+    """The whole of :func:`train`, docstring aside, stays under 80 lines: a reader sees the loop at once."""
+    src = inspect.getsource(T.train)
+    fn = ast.parse(src).body[0]
+    body = fn.body[1:] if ast.get_docstring(fn) else fn.body
+    assert body[-1].end_lineno - body[0].lineno + 1 < 80
 
 
 def test_trains_a_base_without_a_reference_then_fine_tunes_it_with_lora(toy_cache, tmp_path):

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="prompt: when the prompt names a light ('in warm light'), re-light the reference to it first, its own "
         "light estimated by the trained readout (default); as-is: condition on the reference in its own light",
     )
+    demo.add_argument("--overwrite", action="store_true", help="replace files in --out that stdrc did not write")
     demo.set_defaults(func="demo")
 
     gen = sub.add_parser(
@@ -96,15 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale of the written video")
     gen.add_argument("--cpu-offload", action="store_true", help="model CPU offload (GPU memory saver)")
     gen.add_argument("--vae-tiling", action="store_true", help="decode in tiles (GPU memory saver)")
+    gen.add_argument("--overwrite", action="store_true", help="replace --out even if stdrc did not write it")
     gen.set_defaults(func="generate")
 
     train = sub.add_parser(
         "train",
-        help="train the toy ST-DRC model on SynthFaces (writes data/toy), or a LoRA on your videos (--preset full)",
+        help="train the toy ST-DRC model on SynthFaces (into runs/toy/model), or a LoRA on your videos (--preset full)",
         description="Train the toy transformer + text encoder with flow matching, clean TASS reference tokens, "
-        "condition dropout and reference augmentation. --from-scratch also trains the VAE and the readout first. "
-        "--preset full fine-tunes a LoRA of a pipeline folder (--model) on a folder of captioned videos (--data); "
-        "--out defaults to runs/lora there.",
+        "condition dropout and reference augmentation; the VAE and readout are the shipped ones (copied into "
+        "--out), or --from-scratch trains them first. "
+        "--preset full fine-tunes a LoRA of a pipeline folder (--model) on a folder of captioned videos (--data).",
     )
     train.add_argument("--preset", choices=["toy", "full"], default="toy")
     train.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
@@ -161,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
     train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
-    train.add_argument("--out", default=str(Path("data") / "toy"), help="weights folder (default: data/toy)")
+    train.add_argument(
+        "--out",
+        default=None,
+        help="weights folder (default: runs/toy/model, or runs/lora for --preset full); the shipped data/toy is "
+        "written only when named here",
+    )
+    train.add_argument("--overwrite", action="store_true", help="write into --out even if stdrc did not make it")
     train.add_argument("--runs", default=str(Path("runs") / "toy"), help="logs and sample grids (default: runs/toy)")
     full = train.add_argument_group("--preset full (LoRA fine-tuning on your videos; docs/GPU.md)")
     full.add_argument("--model", help="diffusers-format ST-DRC pipeline folder, e.g. models/LTX-2.3-Diffusers")
@@ -214,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")
+    ev.add_argument("--overwrite", action="store_true", help="replace files in --out that stdrc did not write")
     ev.set_defaults(func="eval")
     return parser
 

@@ -12,12 +12,13 @@ from PIL import Image
 
 from .. import viz
 from ..core import positions as P
+from ..outputs import check_outputs, provenance, record_path, write_record
 from ..pipeline import STDRCPipeline
 from ..prep.augment import NO_AUGMENT, AugmentConfig
 from ..toy import weights as TW
 from ..toy.build import build_toy_weights
 from ..toy.demo import demo_clip
-from ..toy.evaluate import evaluate, format_table, save_results
+from ..toy.evaluate import EVAL_FILES, evaluate, format_table, save_results
 from ..toy.readout import Readout
 from ..toy.train import ToyTrainConfig
 from ..toy.world import PROMPT_ATTRS, light_in_prompt
@@ -25,9 +26,13 @@ from ..train.finetune import finetune
 from ..train.trainer import TrainConfig
 from . import guidance_from
 
+DEMO_FILES = ("demo.mp4", "demo_contact_sheet.png", "demo_reference.png")
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.time()
+    out_dir = Path(args.out)
+    check_outputs([out_dir / f for f in DEMO_FILES], out_dir / "demo.json", args.overwrite)
     backbone = TW.toy_backbone(prefer_trained=not args.random_weights, seed=args.seed)
     if backbone.trained:
         print(f"[stdrc] using trained toy weights from {backbone.source}")
@@ -55,7 +60,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if "re-lit" in clip.notes:
         light = PROMPT_ATTRS["lighting"][light_in_prompt(args.prompt)]
         print(f"[stdrc] re-lit the reference to the prompt's {light} light (--ref-light as-is: off)")
-    out_dir = Path(args.out)
     video = viz.write_video(out_dir / "demo.mp4", clip.frames[0], fps=backbone.fps / 3)
     rows, labels = [clip.reference, clip.frames[0]], ["reference", "generated"]
     if clip.notes:
@@ -63,6 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         labels = ["reference", f"model input ({', '.join(clip.notes)})", "generated"]
     png = viz.save_image(out_dir / "demo_contact_sheet.png", viz.contact_sheet(rows, labels=labels, upscale=2))
     viz.save_image(out_dir / "demo_reference.png", clip.reference)
+    write_record(out_dir / "demo.json", provenance(backbone.source if backbone.trained else None, arguments=vars(args)))
     print(
         f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
         f"{args.steps} steps"
@@ -74,6 +79,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    _check_sizes(args)
+    out_path = check_outputs([args.out], record_path(args.out), args.overwrite, suffixes=viz.VIDEO_SUFFIXES)[0]
     ref_path = Path(args.reference)
     if not ref_path.is_file():
         raise FileNotFoundError(f"`--reference` {ref_path} does not exist; pass an image file (PNG, JPEG, ...).")
@@ -108,14 +115,32 @@ def cmd_generate(args: argparse.Namespace) -> int:
         detect_face=args.detect_face,
     )
     clip = viz.to_uint8(out.frames[0])  # (F, H, W, 3)
-    path = viz.write_video(args.out, clip, fps=args.fps, upscale=args.upscale)
+    path = viz.write_video(out_path, clip, fps=args.fps, upscale=args.upscale)
+    write_record(record_path(path), provenance(args.model, arguments=vars(args)))
     print(f"[stdrc] wrote {path} ({clip.shape[0]} frames, {clip.shape[1]}×{clip.shape[2]}) in {time.time() - t0:.1f} s")
     return 0
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """What can be checked before the weights load (the k·T+1 rule needs the VAE, so the pipeline checks it)."""
+    for flag in ("steps", "frames", "height", "width", "upscale"):
+        v = getattr(args, flag, None)
+        if v is not None and v < 1:
+            raise ValueError(f"`--{flag}` must be a positive integer, got {v}.")
+    if not args.fps > 0:
+        raise ValueError(f"`--fps` must be > 0, got {args.fps}.")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.preset == "full":
         return _train_full(args)
+    out = Path(args.out or Path("runs") / "toy" / "model")
+    check_outputs([out / "manifest.json"], out / "manifest.json", args.overwrite)
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file() and not args.overwrite:
+        raise FileExistsError(
+            f"`--out` {str(out)!r} holds files stdrc did not write (no manifest.json); choose an empty or new "
+            "folder, or pass --overwrite."
+        )
     cfg = ToyTrainConfig(
         steps=args.steps,
         batch=args.batch,
@@ -139,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     try:  # build_toy_weights checks --init-from before it trains anything
         info = build_toy_weights(
-            Path(args.out),
+            out,
             cfg,
             from_scratch=args.from_scratch,
             runs=Path(args.runs),
@@ -155,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t = info["transformer"]
     print(
         f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
-        f"({t['sec_per_step']:.2f} s/step); weights in {args.out}, samples in {args.runs}"
+        f"({t['sec_per_step']:.2f} s/step); weights in {out}, samples in {args.runs}"
     )
     return 0
 
@@ -194,7 +219,8 @@ def _train_full(args: argparse.Namespace) -> int:
         face_loss_weight=args.face_loss_weight,
     )
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
-    out = args.out if args.out != str(Path("data") / "toy") else str(Path("runs") / "lora")
+    out = args.out or str(Path("runs") / "lora")
+    check_outputs([Path(out) / "pytorch_lora_weights.safetensors"], Path(out) / "finetune.json", args.overwrite)
     info = finetune(
         args.model, args.data, out, cfg, args.frames, args.height, args.width, dtype, not args.no_detect_face
     )
@@ -203,6 +229,8 @@ def _train_full(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    check_outputs([out / f for f in EVAL_FILES], out / "eval.json", args.overwrite)
     backbone = TW.load_toy(args.weights)
     readout = Readout.load(Path(args.weights) / "readout")
     if not (args.face_crop or args.face_cutout):  # prepare references the way the model was trained
@@ -225,7 +253,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         face_cutout=args.face_cutout,
         ref_light=args.ref_light,
     )
-    save_results(report, Path(args.out))
+    save_results(report, out, provenance(args.weights, arguments=vars(args)))
     print(format_table(report["results"]))
     if report["paired"]:
         print("\npaired per clip (same clips and noise):\n" + format_table(report["paired"]))

@@ -19,9 +19,11 @@ import torch.nn.functional as F
 
 from .validation import check_finite
 
-
 # --------------------------------------------------------------------------- images
-def image_to_tensor(image, size: tuple[int, int] | None = None) -> torch.Tensor:
+FITS = ("crop", "pad", "stretch")
+
+
+def image_to_tensor(image, size: tuple[int, int] | None = None, fit: str = "crop") -> torch.Tensor:
     """Any common image to a float tensor ``(3, H, W)`` in ``[−1, 1]``.
 
     Args:
@@ -29,8 +31,13 @@ def image_to_tensor(image, size: tuple[int, int] | None = None) -> torch.Tensor:
             3-D with 1, 3 or 4 channels in HWC or CHW order. Integer arrays are read as
             8-bit (uint8) or 16-bit (uint16); float arrays must lie in ``[0, 1]``.
             An alpha channel is composited over white.
-        size: optional ``(H, W)`` to resize to (bilinear, antialiased).
+        size: optional ``(H, W)`` to bring it to (bilinear, antialiased).
+        fit: how an image of another aspect ratio meets ``size``: ``"crop"`` (scale to cover, cut the centre;
+            the default: no bars the model never saw), ``"pad"`` (scale to fit, letterbox on mid grey) or
+            ``"stretch"`` (distort to ``size``).
     """
+    if fit not in FITS:
+        raise ValueError(f"`fit` must be one of {FITS}, got {fit!r}.")
     arr = _to_hwc_float(image)  # (H, W, C) in [0, 1]
     check_finite(arr, "image")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -43,8 +50,26 @@ def image_to_tensor(image, size: tuple[int, int] | None = None) -> torch.Tensor:
         arr = arr.expand(-1, -1, 3)
     x = arr.permute(2, 0, 1).contiguous()  # (3, H, W)
     if size is not None:
-        x = resize(x, size)
+        x = fit_to(x, size, fit)
     return x * 2 - 1
+
+
+def fit_to(x: torch.Tensor, size: tuple[int, int], fit: str = "crop") -> torch.Tensor:
+    """``(C, H, W)`` in ``[0, 1]`` brought to ``size`` keeping its aspect ratio (``crop``, ``pad``) or not."""
+    h, w = size
+    if fit == "stretch" or tuple(x.shape[-2:]) == (h, w):
+        return resize(x, size)
+    ih, iw = x.shape[-2:]
+    scale = max(h / ih, w / iw) if fit == "crop" else min(h / ih, w / iw)
+    sh, sw = max(1, round(ih * scale)), max(1, round(iw * scale))
+    x = resize(x, (sh, sw))  # (C, sh, sw)
+    if fit == "crop":
+        top, left = (sh - h) // 2, (sw - w) // 2
+        return x[:, top : top + h, left : left + w]
+    out = torch.full((x.shape[0], h, w), 0.5, dtype=x.dtype)  # mid grey, 0 in the model's [−1, 1]
+    top, left = (h - sh) // 2, (w - sw) // 2
+    out[:, top : top + sh, left : left + sw] = x
+    return out
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -223,9 +248,9 @@ def to_uint8(pixels, value_range: tuple[float, float] = (-1.0, 1.0)):
     return ((pixels - lo) * (255 / (hi - lo))).round().clamp(0, 255).to(torch.uint8)
 
 
-def encode_reference(vae, image, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """One reference image → normalized 1-frame latent ``(1, C, 1, Hr, Wr)``."""
-    x = image_to_tensor(image, size)  # (3, H, W)
+def encode_reference(vae, image, size: tuple[int, int] | None = None, fit: str = "crop") -> torch.Tensor:
+    """One reference image → normalized 1-frame latent ``(1, C, 1, Hr, Wr)``; ``fit`` as in :func:`image_to_tensor`."""
+    x = image_to_tensor(image, size, fit)  # (3, H, W)
     return encode(vae, x[None, :, None])  # (1, 3, 1, H, W) → (1, C, 1, Hr, Wr)
 
 

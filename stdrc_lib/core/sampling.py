@@ -25,7 +25,7 @@ from . import reference as R
 from .backbone import transformer_forward
 from .config import SAMPLING_STEPS
 from .refcache import record_reference, reference_kv_cache, video_forward
-from .validation import check_finite, check_positive_int
+from .validation import check_finite, check_generator, check_positive_int
 
 
 @dataclass
@@ -234,6 +234,7 @@ def sample(
             values are then computed once per run (``cache_reference``) or, for checking, every step.
     """
     check_positive_int(num_steps, "num_steps")
+    check_generator(generator)
     f, h, w = video_grid
     b = cond.batch_size
     c = transformer.config.in_channels
@@ -243,6 +244,7 @@ def sample(
         latents = torch.randn((b, c, f, h, w), generator=generator, device=generator.device if generator else "cpu")
     if latents.shape != (b, c, f, h, w):
         raise ValueError(f"`latents` must be {(b, c, f, h, w)}, got {tuple(latents.shape)}.")
+    check_finite(latents, "latents")
     x = R.pack(latents).to(device, torch.float32)  # (B, F*H*W, C)
     coords = P.build_coords(transformer.rope, b, video_grid, cond.ref_grids, positions, device)
     streams = G.STREAMS[guidance.order]

@@ -24,3 +24,12 @@ def check_choice(value, choices, name: str):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
     return value
+
+
+def check_generator(generator, name: str = "generator") -> None:
+    """``None`` or a ``torch.Generator`` (a seed is not one: ``torch.Generator().manual_seed(seed)``)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"`{name}` must be a torch.Generator or None, got {type(generator).__name__} {generator!r}; "
+            "for a seed pass torch.Generator().manual_seed(seed)."
+        )

@@ -12,7 +12,7 @@ Writes ``data/toy/{vae,readout,transformer,text_encoder}`` and ``data/toy/manife
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 
 from .. import pipeline as PL
 from .. import viz
+from ..core.io import atomic_folder, read_json
 from . import weights as TW
 from .dataset import SynthFaces
 from .evaluate import model_references
@@ -91,11 +92,21 @@ def build_toy_weights(
             )
         path = init_from / "manifest.json"
         if path.is_file():
-            m = json.loads(path.read_text())
+            m = read_json(path, "manifest")
             # the transformer's record carries its own "config" (the manifest's "train_config" is the same)
             earlier = {"command": m.get("command"), **(m.get("training") or {}).get("transformer", {})}
     runs.mkdir(parents=True, exist_ok=True)
     info: dict = {}
+    if not from_scratch:  # a new folder takes the shipped VAE and readout rather than training them again
+        for part in ("vae", "readout"):
+            src = TW.TOY_DIR / part
+            if not (out / part).is_dir() and src.is_dir() and out.resolve() != TW.TOY_DIR.resolve():
+                atomic_folder(out / part, lambda d, src=src: shutil.copytree(src, d, dirs_exist_ok=True))
+                shipped = TW.TOY_DIR / "manifest.json"
+                record = (
+                    (read_json(shipped, "manifest").get("training") or {}).get(part, {}) if shipped.is_file() else {}
+                )
+                info[part] = {**record, "copied_from": str(src)}
     if from_scratch or not (out / "vae").is_dir():
         info["vae"] = train_vae(vae_steps, out / "vae", seed=cfg.seed)
     from diffusers import AutoencoderKLLTX2Video
@@ -133,8 +144,8 @@ def build_toy_weights(
         ckpt_dir=runs / "ckpt" if cfg.ckpt_every else None,
         resume=resume,
     )
-    backbone.transformer.save_pretrained(out / "transformer", safe_serialization=True)
-    backbone.text_encoder.save(out / "text_encoder")
+    atomic_folder(out / "transformer", lambda d: backbone.transformer.save_pretrained(d, safe_serialization=True))
+    atomic_folder(out / "text_encoder", backbone.text_encoder.save)
     info["transformer"] = {k: v for k, v in log.items() if k not in ("losses", "id_losses")}
     info["transformer"]["final_loss_mean_last_100"] = sum(log["losses"][-100:]) / len(log["losses"][-100:])
     if init_from is not None:

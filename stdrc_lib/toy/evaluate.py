@@ -26,7 +26,9 @@ from .. import viz
 from ..core import guidance as G
 from ..core import positions as P
 from ..core import reference as R
+from ..core.io import atomic_write
 from ..core.losses import flow_matching_loss
+from ..outputs import write_record
 from ..prep import crop as PC
 from .choices import REF_LIGHTS, ROWS
 from .dataset import SynthFaces
@@ -208,16 +210,21 @@ def format_table(results: dict) -> str:
     return head + body
 
 
-def save_results(report: dict, out: Path) -> None:
+EVAL_FILES = ("eval.json", "eval.md", "eval_examples.png", "eval_examples.gif")
+
+
+def save_results(report: dict, out: Path, record: dict | None = None) -> None:
+    """Write ``eval.json`` (with ``record``: the command, revision and weights' sha256), ``eval.md`` and the
+    example strips into ``out``, each file whole."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2))
+    data = {k: v for k, v in report.items() if k != "examples"} | ({"provenance": record} if record else {})
+    write_record(out / "eval.json", data)
     md = format_table(report["results"])
     if report.get("paired"):
         md += "\nPaired per clip (same clips and noise):\n\n" + format_table(report["paired"])
     if report.get("identity_by_attribute"):
         md += "\nIdentity accuracy by attribute:\n\n" + format_table(report["identity_by_attribute"])
-    (out / "eval.md").write_text(md)
+    atomic_write(out / "eval.md", lambda p: Path(p).write_text(md))
     rows, labels = [], []
     for ex in report["examples"]:
         for r in ("ground_truth", "model", "no_reference"):

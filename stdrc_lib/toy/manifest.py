@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ..core.io import atomic_write, read_json
+
 
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -30,13 +32,12 @@ def write_manifest(out: Path, extra: dict) -> Path:
         **extra,
     }
     path = out / "manifest.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = read_json(path, "manifest") if path.exists() else {}
     if isinstance(old.get("training"), dict) and isinstance(manifest.get("training"), dict):
         # retraining only the transformer keeps the VAE's and readout's records
         manifest["training"] = {**old["training"], **manifest["training"]}
     old.update(manifest)
-    path.write_text(json.dumps(old, indent=2))
-    return path
+    return atomic_write(path, lambda p: Path(p).write_text(json.dumps(old, indent=2)))
 
 
 def update_manifest_part(root: Path, part: str, info: dict, keep_commands: bool = False) -> Path | None:
@@ -47,7 +48,7 @@ def update_manifest_part(root: Path, part: str, info: dict, keep_commands: bool 
     path = Path(root) / "manifest.json"
     if not path.is_file():
         return None
-    m = json.loads(path.read_text())
+    m = read_json(path, "manifest")
     m["files"] = {
         str(p.relative_to(root)): {"sha256": sha256(p), "bytes": p.stat().st_size}
         for p in sorted(Path(root).rglob("*.safetensors"))
@@ -62,5 +63,4 @@ def update_manifest_part(root: Path, part: str, info: dict, keep_commands: bool 
     command = " ".join([prefix, *sys.argv[1:]])
     kept = [c for c in m.get("commands", []) if keep_commands or not c.startswith(prefix)]
     m["commands"] = [c for c in kept if c != command] + [command]
-    path.write_text(json.dumps(m, indent=2))
-    return path
+    return atomic_write(path, lambda p: Path(p).write_text(json.dumps(m, indent=2)))

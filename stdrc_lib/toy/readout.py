@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core import reference as R
-from ..core.io import load_safetensors
+from ..core.io import atomic_folder, load_safetensors
 from ..core.reference import to_uint8
 from ..prep.augment import AugmentConfig, augment
 from ..train.schedule import warmup_cosine
@@ -118,12 +118,14 @@ class Readout(nn.Module):
         return {k: (v if k in ("embedding", "box") else v.argmax(-1)) for k, v in res.items()}
 
     def save(self, folder: str | Path, metrics: dict | None = None) -> None:
+        """Write ``model.safetensors`` and ``metrics.json``; the folder is swapped in whole."""
         from safetensors.torch import save_file
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        (folder / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
+        def write(d: Path) -> None:
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(d / "model.safetensors"))
+            (d / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
+
+        atomic_folder(folder, write)
 
     @classmethod
     def load(cls, folder: str | Path) -> Readout:

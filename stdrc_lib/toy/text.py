@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from .world import VOCAB as _WORLD_VOCAB
 # Every word the SynthFaces prompt grammar can produce (stdrc_lib/toy/world.py).
 DEFAULT_VOCAB = tuple(_WORLD_VOCAB)
 SPECIALS = ("<pad>", "<bos>", "<unk>")
+
+
+class PromptWarning(UserWarning):
+    """A prompt holds text the toy text encoder cannot read."""
 
 
 @dataclass
@@ -59,8 +64,13 @@ class ToyTextEncoder(ModelMixin, ConfigMixin):
         self.layers = nn.TransformerEncoder(layer, c.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.dim)
 
-    def tokenize(self, prompts: list[str] | str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Lower-case words; unknown words map to ``<unk>``. Returns ids and mask ``(B, L)``."""
+    def tokenize(self, prompts: list[str] | str, strict: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower-case words; unknown words map to ``<unk>``. Returns ids and mask ``(B, L)``.
+
+        What the encoder cannot read is reported, not silently lost: words outside its vocabulary, text that
+        is not made of the letters a–z (another script, digits), and words past its ``max_len − 1`` slots.
+        Each gives a :class:`PromptWarning` listing them, or a ``ValueError`` with ``strict=True``.
+        """
         if isinstance(prompts, str):
             prompts = [prompts]
         if not isinstance(prompts, (list, tuple)) or not all(isinstance(p, str) for p in prompts):
@@ -71,10 +81,27 @@ class ToyTextEncoder(ModelMixin, ConfigMixin):
         for i, p in enumerate(prompts):
             words = re.findall(r"[a-z]+", p.lower())
             toks = [self.stoi["<bos>"]] + [self.stoi.get(w, self.stoi["<unk>"]) for w in words]
+            self._report(p, words, toks[L:], strict)
             toks = toks[:L]
             ids[i, : len(toks)] = torch.tensor(toks)
             mask[i, : len(toks)] = 1
         return ids, mask
+
+    def _report(self, prompt: str, words: list[str], cut: list[int], strict: bool) -> None:
+        unknown = sorted({w for w in words if w not in self.stoi})
+        unread = re.findall(r"[^\W_]+", re.sub(r"[a-z]+", " ", prompt.lower()))  # other scripts, digits
+        problems = []
+        if unread:
+            problems.append(f"it cannot read {unread} (the toy vocabulary is English words a–z); they are dropped")
+        if unknown:
+            problems.append(f"{unknown} are not in its vocabulary; each becomes <unk>")
+        if cut:
+            problems.append(f"it reads {self.config.max_len - 1} words; {words[-len(cut) :]} are dropped")
+        if problems:
+            msg = f"prompt {prompt!r}: " + "; ".join(problems) + "."
+            if strict:
+                raise ValueError(msg)
+            warnings.warn(msg, PromptWarning, stacklevel=3)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.embed(ids) + self.pos[: ids.shape[1]]  # (B, L, dim)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..core.io import atomic_folder
 from ..train.schedule import warmup_cosine
 from .dataset import SynthFaces
 from .weights import TOY_VAE_CONFIG
@@ -95,8 +96,12 @@ def train_vae(
     vae.latents_std.copy_(std)
     metrics = evaluate(vae)
     metrics.update(steps=steps, batch=batch, lr=lr, seed=seed, train_frames=frames, minutes=(time.time() - t0) / 60)
-    vae.save_pretrained(out, safe_serialization=True)
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    def write(d: Path) -> None:
+        vae.save_pretrained(d, safe_serialization=True)
+        (d / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    atomic_folder(out, write)  # the folder appears whole or not at all
     return metrics
 
 

@@ -10,13 +10,13 @@ The shipped weights are in ``data/toy`` (or the folder ``STDRC_DATA`` names).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from ..core.backbone import Backbone, check_consistency
+from ..core.io import atomic_folder, read_json
 from .text import ToyTextEncoder
 
 # VAE factors (temporal, spatial) of the toy preset; vae_scale_factors must agree with them.
@@ -104,11 +104,12 @@ def build_toy(seed: int = 0, num_layers: int | None = None) -> Backbone:
 
 
 def save_toy(backbone: Backbone, folder: str | Path) -> Path:
-    """Write transformer, VAE (diffusers format, safetensors) and text encoder under ``folder``."""
+    """Write transformer, VAE (diffusers format, safetensors) and text encoder under ``folder``; each part is
+    written beside its old one and swapped in whole (:func:`~stdrc_lib.core.io.atomic_folder`)."""
     folder = Path(folder)
-    backbone.transformer.save_pretrained(folder / "transformer", safe_serialization=True)
-    backbone.vae.save_pretrained(folder / "vae", safe_serialization=True)
-    backbone.text_encoder.save(folder / "text_encoder")
+    atomic_folder(folder / "transformer", lambda d: backbone.transformer.save_pretrained(d, safe_serialization=True))
+    atomic_folder(folder / "vae", lambda d: backbone.vae.save_pretrained(d, safe_serialization=True))
+    atomic_folder(folder / "text_encoder", backbone.text_encoder.save)
     return folder
 
 
@@ -137,7 +138,7 @@ def reference_prep_of(folder: str | Path) -> str:
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         return "whole"
-    cfg = json.loads(path.read_text()).get("train_config") or {}
+    cfg = read_json(path, "manifest").get("train_config") or {}
     return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
 
 

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..core import reference as R
 from ..core.backbone import Backbone
+from ..core.io import atomic_write
 from ..pipeline import STDRCPipeline
 from ..prep.faces import NoFaceFoundError, default_detector
 from ..viz import _mediapy
@@ -226,5 +227,5 @@ def finetune(
         "minutes": (time.time() - t0) / 60,
         "final_loss": log["losses"][-1] if log["losses"] else None,
     }
-    (out / "finetune.json").write_text(json.dumps(info, indent=2, default=str))
+    atomic_write(out / "finetune.json", lambda p: p.write_text(json.dumps(info, indent=2, default=str)))
     return info

@@ -13,9 +13,13 @@ left alone: ST-DRC is video-only.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import torch
+
+from ..core.io import atomic_write
 
 # regex over module names (peft matches it against the full name)
 LORA_TARGET_MODULES = (
@@ -59,7 +63,11 @@ def save_lora(transformer, folder: str | Path, adapter_name: str = "default") ->
     layers = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
     if not layers:
         raise ValueError(f"`transformer` has no LoRA adapter named {adapter_name!r}; call add_lora first.")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    LTX2LoraLoaderMixin.save_lora_weights(folder, transformer_lora_layers=layers, safe_serialization=True)
-    return folder / "pytorch_lora_weights.safetensors"
+    name = "pytorch_lora_weights.safetensors"
+
+    def write(tmp: Path) -> None:  # diffusers writes into a folder; move its file out whole
+        with tempfile.TemporaryDirectory(dir=tmp.parent) as d:
+            LTX2LoraLoaderMixin.save_lora_weights(d, transformer_lora_layers=layers, safe_serialization=True)
+            os.replace(Path(d) / name, tmp)
+
+    return atomic_write(Path(folder) / name, write)

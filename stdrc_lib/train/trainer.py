@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..core import losses as L
 from ..core import positions as P
 from ..core import reference as R
+from ..core.io import atomic_write
 from ..prep.augment import AugmentConfig, augment
 from . import checkpoint as C
 from .lora import add_lora, lora_parameters
@@ -241,6 +242,26 @@ def _check(cfg: TrainConfig, cache: ClipCache, embedder, ckpt_dir) -> None:
         raise ValueError(f"the cache needs one prompt per clip: {len(cache)} clips, {len(cache.prompts)} prompts.")
 
 
+# options that do not change the trajectory, so a resume may change them
+RESUMABLE_CHANGES = ("log_every", "sample_every", "ckpt_every")
+
+
+def check_same_config(saved: dict | None, cfg: TrainConfig, folder) -> None:
+    """Refuse to resume a checkpoint made with other options: the restored optimizer, schedule and data position
+    would continue a different run than ``cfg`` describes (and the manifest would record options the weights
+    were not trained with). Checkpoints that did not record their options pass."""
+    if saved is None:
+        return
+    now = json.loads(json.dumps(asdict(cfg)))  # tuples → lists, as the checkpoint stored them
+    diff = {k: (saved.get(k), now[k]) for k in now if k not in RESUMABLE_CHANGES and saved.get(k, now[k]) != now[k]}
+    if diff:
+        changes = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in sorted(diff.items()))
+        raise ValueError(
+            f"cannot resume {folder} with other options ({changes}). Resume with the checkpoint's options, or "
+            "start a fresh run: another checkpoint folder, or `resume=False` (`stdrc train --no-resume`)."
+        )
+
+
 def _trainable(backbone, cfg: TrainConfig, device) -> list[torch.nn.Parameter]:
     """Freeze what stays frozen, add the LoRA adapter, move every module to ``device``; the trained parameters."""
     backbone.vae.to(device).eval().requires_grad_(False)
@@ -313,6 +334,7 @@ def train(
     logs, start = {"losses": [], "id_losses": []}, 0
     if ckpt_dir is not None and resume and (folder := C.latest_checkpoint(ckpt_dir)) is not None:
         loaded = C.load_checkpoint(folder, state, opt, sched, {"data": g})
+        check_same_config(loaded["extra"].get("config"), cfg, folder)
         start, logs = loaded["step"], {k: loaded["extra"][k] for k in ("losses", "id_losses")}
         if main and progress:
             print(f"resumed from {folder} at step {start}")
@@ -341,7 +363,7 @@ def train(
             _set_train(backbone, True)
         if cfg.ckpt_every and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
             if main:
-                C.save_checkpoint(ckpt_dir, step + 1, state, opt, sched, {"data": g}, logs)
+                C.save_checkpoint(ckpt_dir, step + 1, state, opt, sched, {"data": g}, logs | {"config": asdict(cfg)})
             acc.wait_for_everyone()
     if ema is not None:
         ema.copy_to([p for p in backbone.transformer.parameters() if p.requires_grad])  # return the EMA weights
@@ -350,8 +372,7 @@ def train(
     log = {"config": asdict(cfg), **logs, "processes": world, "train_minutes": seconds / 60}
     log["sec_per_step"] = seconds / max(1, cfg.steps - start)
     if out is not None and main:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "train_log.json").write_text(json.dumps(log))
+        atomic_write(Path(out) / "train_log.json", lambda p: p.write_text(json.dumps(log)))
     return log
 
 
