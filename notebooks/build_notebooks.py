@@ -8,12 +8,25 @@ install cell, config cell and ending.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat as nbf
 
 HERE = Path(__file__).resolve().parent
-REPO = "stdrc/stdrc"
+
+
+def repository() -> str:
+    """``owner/name`` of the repository, from ``[project.urls] Repository`` in pyproject.toml (the one place
+    it is written)."""
+    text = (HERE.parent / "pyproject.toml").read_text()
+    m = re.search(r'^Repository\s*=\s*"https://github\.com/([^"/]+/[^"/]+?)(?:\.git)?/?"', text, re.M)
+    if not m:
+        raise SystemExit('pyproject.toml needs [project.urls] Repository = "https://github.com/OWNER/NAME"')
+    return m.group(1)
+
+
+REPO = repository()
 
 
 def header(name: str, title: str, learn: list[str], prereq: str, runtime: str) -> list:

@@ -1,6 +1,6 @@
 """stdrc: ST-DRC identity-preserving text-to-video on diffusers' LTX-2 classes.
 
-    from stdrc_lib import STDRCPipeline, GuidanceConfig, PositionConfig, generate
+    from stdrc_lib import STDRCPipeline, GuidanceConfig, PositionConfig, generate, toy_backbone
 
 The package is split so that the method reads on its own: ``core`` (the method), ``train`` (the one
 trainer), ``prep`` (reference preparation), ``pipeline`` (the one generation API), ``toy`` (the SynthFaces
@@ -19,6 +19,7 @@ _EXPORTS = {
     "Backbone": "stdrc_lib.core.backbone",
     "TrainConfig": "stdrc_lib.train.trainer",
     "train": "stdrc_lib.train.trainer",
+    "toy_backbone": "stdrc_lib.toy.weights",  # the shipped toy model (imports the toy world on first use)
 }
 __all__ = sorted(_EXPORTS)
 

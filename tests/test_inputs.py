@@ -117,7 +117,9 @@ def test_nan_or_inf_latents_and_embeds_are_named(pipe, toy):
     null, nmask = toy.text_encoder.encode([""])
     cond = S.Conditioning(*toy.text_encoder.encode(["a"]), null, nmask)
     with pytest.raises(ValueError, match="`latents` contains"):
-        S.sample(toy.transformer, cond, (2, 4, 4), 1, latents=torch.full((1, 16, 2, 4, 4), float("inf")), progress=False)
+        S.sample(
+            toy.transformer, cond, (2, 4, 4), 1, latents=torch.full((1, 16, 2, 4, 4), float("inf")), progress=False
+        )
     with pytest.raises(ValueError, match="`generator`"):
         S.sample(toy.transformer, cond, (2, 4, 4), 1, generator="42", progress=False)
 

@@ -87,3 +87,18 @@ def test_cli_help_does_not_import_torch():
     code = "import sys, stdrc_lib.cli as c; c.build_parser().format_help(); sys.exit('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, "`stdrc --help` imports torch: " + r.stderr
+
+
+def test_the_public_api_is_at_the_top_and_light():
+    code = (
+        "import sys, stdrc_lib; from stdrc_lib import STDRCPipeline, GuidanceConfig, PositionConfig, generate; "
+        "heavy = [m for m in sys.modules if m.startswith(('stdrc_lib.toy', 'jupyter', 'ipywidgets', 'IPython'))]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    import stdrc_lib
+
+    assert stdrc_lib.toy_backbone.__module__ == "stdrc_lib.toy.weights"
+    with __import__("pytest").raises(AttributeError, match="no attribute 'nope'"):
+        stdrc_lib.nope  # noqa: B018

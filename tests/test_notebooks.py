@@ -47,3 +47,12 @@ def test_config_cell_summary_and_exercises(path):
     i_sum = next(i for i, s in enumerate(md) if s.startswith("## Summary"))
     i_ex = next(i for i, s in enumerate(md) if s.startswith("## Exercises"))
     assert i_sum < i_ex and any("<details>" in s for s in md[i_ex:])
+
+
+def test_badges_and_install_cells_come_from_the_one_repository_url():
+    text = (NB_DIR.parent / "pyproject.toml").read_text()
+    repo = re.search(r'^Repository\s*=\s*"https://github\.com/([^"]+)"', text, re.M).group(1).rstrip("/")
+    for path in NOTEBOOKS:
+        cells = _load(path)["cells"]
+        assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in "".join(cells[0]["source"])
+        assert f"git+https://github.com/{repo}.git" in "".join(cells[1]["source"])

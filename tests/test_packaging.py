@@ -32,3 +32,12 @@ def test_torch_is_a_range_not_a_pin():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     torch_req = next(d for d in deps if d.startswith("torch"))
     assert "==" not in torch_req
+
+
+def test_every_package_is_in_the_wheel_list():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "stdrc_lib").rglob("__init__.py")}
+    listed = set(tool["packages"])
+    assert found <= listed, f"packages missing from pyproject.toml's list: {sorted(found - listed)}"
+    assert tool["package-dir"] == {"stdrc_lib.data": "data", "stdrc_lib.results": "docs/ablation"}
+    assert listed - found == {"stdrc_lib.data", "stdrc_lib.results"}

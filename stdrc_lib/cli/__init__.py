@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="generate a short clip for a sample reference and prompt (MP4 + PNG contact sheet)",
-        description="Generate a 17-frame 64×64 clip with the toy preset. Uses trained weights from data/toy "
-        "when present, otherwise random weights (and says so).",
+        description="Generate a 17-frame 64×64 clip with the shipped toy model (or, with --random-weights, "
+        "untrained ones).",
     )
     demo.add_argument(
         "--prompt", default=DEFAULT_PROMPT, help="text prompt (toy vocabulary; unknown words map to <unk>)"
@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=17, help="clip length in frames, k·4+1 for the toy VAE")
     demo.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     demo.add_argument("--ref-seed", type=int, default=3, help="which sample reference face to draw (default: 3)")
-    demo.add_argument("--random-weights", action="store_true", help="ignore data/toy and use random weights")
+    demo.add_argument(
+        "--random-weights", action="store_true", help="use untrained weights instead of the shipped model"
+    )
     demo.add_argument(
         "--ref-light",
         choices=REF_LIGHTS,

@@ -33,14 +33,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     out_dir = Path(args.out)
     check_outputs([out_dir / f for f in DEMO_FILES], out_dir / "demo.json", args.overwrite)
-    backbone = TW.toy_backbone(prefer_trained=not args.random_weights, seed=args.seed)
+    backbone = TW.toy_backbone(random=args.random_weights, seed=args.seed)
     if backbone.trained:
         print(f"[stdrc] using trained toy weights from {backbone.source}")
     else:
         print(
-            "[stdrc] NOTE: no trained toy weights in data/toy, so this demo runs RANDOM weights: the clip will be "
-            "noise-like. It still exercises the full ST-DRC path (VAE reference tokens, TASS-RoPE, three-stream "
-            "guidance, Euler sampler, decode)."
+            "[stdrc] NOTE: --random-weights: the clip will be noise-like. It still exercises the full ST-DRC "
+            "path (VAE reference tokens, TASS-RoPE, three-stream guidance, Euler sampler, decode)."
         )
     clip = demo_clip(
         backbone,

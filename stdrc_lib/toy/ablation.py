@@ -12,14 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from ..prep.augment import AugmentConfig
+from .weights import packaged
 
-RESULTS = Path(__file__).resolve().parents[2] / "docs" / "ablation"  # the repository's results
+# the study's results: docs/ablation/ in a checkout, stdrc_lib/results/ in an install
+RESULTS = packaged("stdrc_lib.results", Path(__file__).resolve().parents[2] / "docs" / "ablation")
 METRICS = ("identity_accuracy", "embedding_cosine", "copy_paste", "text_adherence", "temporal_consistency")
 
 
 def load(folder: Path = RESULTS) -> tuple[dict, dict | None]:
     """``({variant: result}, guidance_grid or None)`` from whatever has finished so far (the grid with
     evaluation-mode references; :func:`load_grids` has every grid)."""
+    if not any(Path(folder).glob("*.json")):
+        raise FileNotFoundError(f"no ablation results in {folder}; they ship with stdrc (docs/ablation/).")
     variants = {f.stem: json.loads(f.read_text()) for f in sorted(folder.glob("*.json")) if not _is_grid(f)}
     return variants, load_grids(folder).get("guidance")
 

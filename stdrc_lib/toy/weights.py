@@ -10,6 +10,7 @@ The shipped weights are in ``data/toy`` (or the folder ``STDRC_DATA`` names).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -82,8 +83,26 @@ TOY_VAE_CONFIG = dict(
     temporal_compression_ratio=TOY_T,
 )
 
-DATA_DIR = Path(os.environ.get("STDRC_DATA", Path(__file__).resolve().parents[2] / "data"))
+
+def packaged(name: str, checkout: Path) -> Path:
+    """Where the files installed as package ``name`` live: inside the install (a wheel maps ``data/`` to
+    ``stdrc_lib/data``, see pyproject.toml), or ``checkout`` when running from a source checkout."""
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return checkout
+
+
+DATA_DIR = Path(
+    os.environ.get("STDRC_DATA") or packaged("stdrc_lib.data", Path(__file__).resolve().parents[2] / "data")
+)
 TOY_DIR = DATA_DIR / "toy"
+MISSING_WEIGHTS = (
+    "The toy weights are not in {folder}. They ship with stdrc: install it from its repository "
+    '(`pip install "stdrc @ git+<repository URL>"`, or `pip install -e .` in a checkout), or point '
+    "STDRC_DATA at a folder holding toy/. For untrained weights ask for them by name: "
+    "`toy_backbone(random=True)` or `stdrc demo --random-weights`."
+)
 
 
 def build_toy(seed: int = 0, num_layers: int | None = None) -> Backbone:
@@ -142,8 +161,13 @@ def reference_prep_of(folder: str | Path) -> str:
     return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
 
 
-def toy_backbone(prefer_trained: bool = True, seed: int = 0) -> Backbone:
-    """Trained toy weights from ``data/toy`` when present, else random ones (``source='random'``)."""
-    if prefer_trained and (TOY_DIR / "transformer").is_dir():
-        return load_toy(TOY_DIR)
-    return build_toy(seed)
+def toy_backbone(random: bool = False, seed: int = 0) -> Backbone:
+    """The shipped, trained toy model; ``random=True`` asks for untrained weights (``source='random'``).
+
+    Missing weights raise ``FileNotFoundError`` saying how to get them: a demo never runs on random weights by
+    accident."""
+    if random:
+        return build_toy(seed)
+    if not (TOY_DIR / "transformer").is_dir():
+        raise FileNotFoundError(MISSING_WEIGHTS.format(folder=TOY_DIR))
+    return load_toy(TOY_DIR)
