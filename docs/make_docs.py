@@ -47,6 +47,15 @@ def results_block(path: Path = ROOT / "docs" / "results" / "eval.json") -> str:
         f"`s_txt = {g['s_txt']:g}`, `{g['order']}`, references re-lit to the prompt's light "
         f"(`--ref-light {d['ref_light']}`). From `{path.relative_to(ROOT)}`.\n"
     )
+    as_is = path.parent / "as_is" / "eval.json"
+    if as_is.is_file():
+        a = json.loads(as_is.read_text())
+        gain = a["paired"]["model_minus_no_reference"]["identity_accuracy"]
+        note += (
+            f"\nThe same clips and noise with each reference in its own light, not re-lit (`--ref-light "
+            f"{a['ref_light']}`; still cut out, `{as_is.relative_to(ROOT)}`): paired identity gain "
+            f"{_pm(gain, True)}.\n"
+        )
     return head + "\n".join(rows) + "\n" + note
 
 

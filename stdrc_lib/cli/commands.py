@@ -130,6 +130,23 @@ def _check_sizes(args: argparse.Namespace) -> None:
         raise ValueError(f"`--fps` must be > 0, got {args.fps}.")
 
 
+def _trainer_options(args: argparse.Namespace) -> dict:
+    """The :class:`TrainConfig` fields both presets take from the same flags."""
+    return dict(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        scheme=args.scheme,
+        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
+        lambda_id=args.lambda_id,
+        ema_decay=args.ema,
+        gradient_checkpointing=args.gradient_checkpointing,
+        ckpt_every=args.ckpt_every,
+        face_loss_weight=args.face_loss_weight,
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.preset == "full":
         return _train_full(args)
@@ -141,20 +158,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "folder, or pass --overwrite."
         )
     cfg = ToyTrainConfig(
-        steps=args.steps,
-        batch=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        scheme=args.scheme,
+        **_trainer_options(args),
         n_clips=args.clips,
         sample_every=args.sample_every,
-        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
-        lambda_id=args.lambda_id,
         sigma_id=args.sigma_id,
-        ema_decay=args.ema,
-        gradient_checkpointing=args.gradient_checkpointing,
-        ckpt_every=args.ckpt_every,
-        face_loss_weight=args.face_loss_weight,
         p_cross_ref=args.p_cross_ref,
         p_relight=args.p_relight,
         face_crop=args.face_crop,
@@ -202,21 +209,11 @@ def _train_full(args: argparse.Namespace) -> int:
         print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
         return 2
     cfg = TrainConfig(
-        steps=args.steps,
-        batch=args.batch,
-        lr=args.lr,
+        **_trainer_options(args),
         warmup=min(200, max(1, args.steps // 10)) if args.warmup is None else args.warmup,
-        seed=args.seed,
-        scheme=args.scheme,
         sample_every=0,
-        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
-        ema_decay=args.ema,
-        gradient_checkpointing=args.gradient_checkpointing,
-        ckpt_every=args.ckpt_every,
         lora_rank=args.lora_rank,
-        lambda_id=args.lambda_id,  # finetune() refuses > 0 with a message: not wired for real faces
-        face_loss_weight=args.face_loss_weight,
-    )
+    )  # finetune() refuses --lambda-id > 0 with a message: not wired for real faces
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     out = args.out or str(Path("runs") / "lora")
     check_outputs([Path(out) / "pytorch_lora_weights.safetensors"], Path(out) / "finetune.json", args.overwrite)
