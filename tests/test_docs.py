@@ -17,7 +17,7 @@ HISTORY = re.compile(rf"\bsession[ -]?\d+|\bsessions?\b(?! (of|with))|\[(?:{TAGS
 
 def _user_texts():
     yield from sorted(ROOT.glob("*.md"))
-    yield from sorted((ROOT / "docs").glob("*.md"))
+    yield from sorted((ROOT / "docs").rglob("*.md"))
     yield from sorted((ROOT / "notebooks").glob("*.ipynb"))
     yield ROOT / "notebooks" / "build_notebooks.py"
     yield from sorted((ROOT / "stdrc_lib").rglob("*.py"))  # docstrings and help strings
@@ -48,7 +48,7 @@ def test_readme_stays_a_users_page():
     assert n <= 220, f"README.md has {n} lines; move detail to docs/"
 
 
-@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))], ids=lambda p: p.name)
 def test_relative_links_resolve(path):
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
     missing = [t for t in links if "://" not in t and not (path.parent / t).exists()]
