@@ -1,10 +1,11 @@
 """Life outside the checkout: the wheel carries its weights and results, and the notebooks run from it.
 
 The wheel is built from this checkout and installed into a fresh virtual environment that borrows only the
-third-party packages of the running one (a ``.pth`` line to its site-packages; nothing of the checkout is on
-the path). The notebooks are copied into an empty folder and executed there in smoke mode. ``toy_backbone()``
-raises when it finds no trained weights, so a notebook that loads the toy model proves the wheel's weights
-were found.
+third-party packages of a prepared one (a ``.pth`` line to its site-packages; nothing of the checkout is on the
+path): the running interpreter's, and Python 3.12's in ``.venv312`` where ``.ci/run`` made it (it holds the
+project's dependencies, not the project; the test is skipped, and says so, where it is missing). The notebooks
+are copied into an empty folder and executed there in smoke mode. ``toy_backbone()`` raises when it finds no
+trained weights, so a notebook that loads the toy model proves the wheel's weights were found.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -23,24 +23,39 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+PY312 = ROOT / ".venv312" / "bin" / "python"
+PYTHONS = {
+    "running": sys.executable,
+    "3.12": pytest.param(str(PY312), marks=pytest.mark.skipif(not PY312.exists(), reason=".ci/run makes .venv312")),
+}
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("outside")
-    wheels = tmp / "wheels"
+def wheel(tmp_path_factory):
+    wheels = tmp_path_factory.mktemp("wheels")
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT), "-w"]
-    subprocess.run([*build, str(wheels)], check=True, capture_output=True, cwd=tmp)
-    wheel = next(wheels.glob("stdrc-*.whl"))
+    subprocess.run([*build, str(wheels)], check=True, capture_output=True, cwd=wheels)
+    return next(wheels.glob("stdrc-*.whl"))
+
+
+@pytest.fixture(scope="module", params=list(PYTHONS.values()), ids=list(PYTHONS))
+def installed(request, wheel, tmp_path_factory):
+    base = request.param
+    tmp = tmp_path_factory.mktemp("outside")
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    (Path(site) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([py, "-c", where], check=True, capture_output=True, text=True).stdout.strip()
+    borrowed = subprocess.run([base, "-c", where], check=True, capture_output=True, text=True).stdout.strip()
+    (Path(site) / "borrowed.pth").write_text(borrowed + "\n")
     subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     work = tmp / "empty"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STDRC_DATA")}
     env.update(HF_HUB_OFFLINE="1", STDRC_SMOKE="1", MPLBACKEND="Agg")
+    version = subprocess.run([py, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True)
+    print(f"wheel {wheel.name} ({wheel.stat().st_size / 2**20:.1f} MB) on Python {version.stdout.strip()}")
     return wheel, py, work, env
 
 
