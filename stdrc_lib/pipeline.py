@@ -233,6 +233,19 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         z = torch.cat([R.encode_reference(self.vae, im, size, fit) for im in images])  # (B, C, 1, Hr, Wr)
         return [R.pack(z).to(device)], [tuple(z.shape[-2:])]
 
+    def _first_frame(self, image, b: int, size: tuple[int, int], fit: str, device) -> torch.Tensor | None:
+        """One image (for every prompt) or one per prompt → clean tokens ``(B, H·W, C)`` of latent frame 0."""
+        if image is None:
+            return None
+        images = image if isinstance(image, (list, tuple)) else [image] * b
+        if len(images) != b:
+            raise ValueError(
+                f"`first_frame_image` has {len(images)} images but there are {b} prompts; pass one image, or one "
+                "per prompt."
+            )
+        z = torch.cat([R.encode_reference(self.vae, im, size, fit) for im in images])  # (B, C, 1, H', W')
+        return R.pack(z).to(device)
+
     def _output(self, latents: torch.Tensor, output_type: str):
         if output_type == "latent":
             return latents
@@ -271,6 +284,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         detect_face: bool = False,
         reference_fit: str = "crop",
+        first_frame_image=None,
         progress: bool = True,
         guidance: G.GuidanceConfig | None = None,
         positions: P.PositionConfig | None = None,
@@ -284,6 +298,9 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 It is brought to ``height`` × ``width`` as ``reference_fit`` says and encoded by the VAE.
             reference_fit: ``"crop"`` (default: scale to cover and cut the centre, aspect kept), ``"pad"``
                 (scale to fit and letterbox on mid grey, aspect kept) or ``"stretch"``.
+            first_frame_image: image-to-video: one image (or one per prompt) that becomes the clip's first
+                frame, LTX-2's way (its latent given clean at frame 0's positions with timestep 0, kept at every
+                step). Brought to ``height`` × ``width`` as ``reference_fit`` says. Independent of the reference.
             detect_face: first crop each reference around its face (insightface's detector when its
                 model pack is on disk, the offline MTCNN detector otherwise; see
                 :func:`stdrc_lib.prep.faces.default_detector` and :func:`stdrc_lib.prep.faces.crop_reference`); a
@@ -337,7 +354,8 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         refs, ref_grids = self._references(
             reference_image, text.shape[0], (height, width), detect_face, reference_fit, device
         )
-        cond = S.Conditioning(text, tmask, null, nmask, refs, ref_grids)
+        first = self._first_frame(first_frame_image, text.shape[0], (height, width), reference_fit, device)
+        cond = S.Conditioning(text, tmask, null, nmask, refs, ref_grids, first)
         grid = R.latent_grid(num_frames, height, width, (self.vae_temporal_factor, self.vae_spatial_factor))
         cb = None
         if callback_on_step_end is not None:

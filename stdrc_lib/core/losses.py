@@ -94,6 +94,7 @@ def flow_matching_loss(
     text_encoder=None,
     isolated_reference: bool = False,
     token_weights: torch.Tensor | None = None,
+    clean_first_frame: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``L_fm = ‖v̂ − (ε − x₀)‖²`` over the video tokens of latents ``x0`` ``(B, C, F, H, W)``, and ``x̂₀``.
 
@@ -110,11 +111,22 @@ def flow_matching_loss(
         isolated_reference: the reference tokens run in their own pass at σ = 0 and the video tokens read
             their keys and values (:mod:`stdrc_lib.core.refcache`), exactly as cached sampling does.
         token_weights: ``(B, N_v)`` weights of the per-token errors (e.g. :func:`reference.face_token_weights`).
+        clean_first_frame: ``(B,)`` booleans: rows trained as image-to-video, LTX-2's way. Their latent frame 0
+            is given clean (``x_σ = x₀`` there, timestep 0) and carries no loss; the rest is denoised.
     """
     b, grid, dev = x0.shape[0], tuple(x0.shape[2:]), x0.device
     n_v = grid[0] * grid[1] * grid[2]
     s = sigma.view(b, 1, 1, 1, 1)
     x_sigma = (1 - s) * x0 + s * noise  # (B, C, F, H, W)
+    clean = None
+    if clean_first_frame is not None and bool(clean_first_frame.any()):
+        if isolated_reference:
+            raise ValueError("`clean_first_frame` (image-to-video rows) is not supported with `isolated_reference`.")
+        clean = R.first_frame_tokens(clean_first_frame.cpu(), grid).to(dev)  # (B, N_v)
+        keep = clean_first_frame.to(dev).view(b, 1, 1, 1, 1)
+        x_sigma = torch.cat([torch.where(keep, x0[:, :, :1], x_sigma[:, :, :1]), x_sigma[:, :, 1:]], dim=2)
+        loss_on = (~clean).to(x0.dtype)
+        token_weights = loss_on if token_weights is None else token_weights * loss_on
     texts = [p if k else "" for p, k in zip(prompts, keep_text.cpu().tolist())]
     ids, tmask = (t.to(dev) for t in backbone.text_encoder.tokenize(texts))
     emb = (backbone.text_encoder if text_encoder is None else text_encoder)(ids, tmask)  # (B, L, D)
@@ -139,7 +151,10 @@ def flow_matching_loss(
         n_r = tokens.shape[1] - n_v
         keep_ref = keep_ref.cpu()
         mask = None if not refs or keep_ref.all() else R.reference_mask(n_v, n_r, keep_ref).to(dev)
-        ts = R.token_timesteps(sigma, n_v, n_r)
+        ts = R.token_timesteps(sigma, n_v, n_r, clean)
         v_video = R.strip_tokens(transformer_forward(transformer, tokens, emb, ts, sigma, coords, tmask, mask), n_v)
     loss = flow_matching(v_video, R.pack(noise), R.pack(x0), token_weights)
-    return loss, x0_estimate(x_sigma, R.unpack(v_video, grid), sigma)
+    x0_hat = x0_estimate(x_sigma, R.unpack(v_video, grid), sigma)  # (B, C, F, H, W)
+    if clean is not None:  # a given frame 0 is its own estimate
+        x0_hat = torch.cat([torch.where(keep, x0[:, :, :1], x0_hat[:, :, :1]), x0_hat[:, :, 1:]], dim=2)
+    return loss, x0_hat

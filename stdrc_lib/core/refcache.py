@@ -202,9 +202,10 @@ def video_forward(
     video_coords: torch.Tensor,
     rows: torch.Tensor,
     attention_kwargs: dict | None = None,
+    clean_video: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Velocity ``(B, N_v, C)`` of the video tokens alone, each row reading cache row ``rows[b]``
-    (−1: no reference)."""
+    (−1: no reference); ``clean_video`` ``(B, N_v)`` marks tokens given clean (timestep 0)."""
     rows = torch.as_tensor(rows, dtype=torch.long, device=video_tokens.device).reshape(-1)
     if rows.shape[0] != video_tokens.shape[0]:
         raise ValueError(f"`rows` needs one entry per batch row ({video_tokens.shape[0]}), got {rows.shape[0]}.")
@@ -214,7 +215,7 @@ def video_forward(
     sigma = torch.as_tensor(sigma, dtype=torch.float32, device=video_tokens.device).reshape(-1).expand(b)
     state.mode, state.rows = "use", rows
     try:
-        ts = R.token_timesteps(sigma, n_v, 0)
+        ts = R.token_timesteps(sigma, n_v, 0, clean_video)
         return transformer_forward(
             transformer, video_tokens, text, ts, sigma, video_coords, text_mask, None, attention_kwargs
         )

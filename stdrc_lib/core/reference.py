@@ -285,12 +285,30 @@ def strip_tokens(tokens: torch.Tensor, n_video: int) -> torch.Tensor:
     return tokens[:, :n_video]
 
 
-def token_timesteps(sigma: torch.Tensor, n_video: int, n_ref: int) -> torch.Tensor:
-    """Per-token noise level ``(B, N_v + N_r)``: σ for video tokens, 0 for the clean reference."""
+def token_timesteps(
+    sigma: torch.Tensor, n_video: int, n_ref: int, clean_video: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-token noise level ``(B, N_v + N_r)``: σ for video tokens, 0 for the clean reference.
+
+    ``clean_video`` ``(B, N_v)`` marks video tokens that are given clean (timestep 0), as LTX-2's image-to-video
+    gives frame 0 (:func:`first_frame_tokens`)."""
     sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1, 1)
     vid = sigma.expand(-1, n_video)
+    if clean_video is not None:
+        vid = torch.where(clean_video.to(vid.device), torch.zeros_like(vid), vid)
     ref = torch.zeros(sigma.shape[0], n_ref, dtype=sigma.dtype, device=sigma.device)
     return torch.cat([vid, ref], dim=1)
+
+
+def first_frame_tokens(rows: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """``(B, F·H·W)`` booleans: the tokens of latent frame 0, in the rows where ``rows`` ``(B,)`` is True.
+
+    LTX-2's image-to-video: frame 0's latent is given clean at its own positions with timestep 0, carries no
+    loss, and the model continues it. Tokens are packed frame first, so frame 0 is the first ``H·W`` tokens."""
+    f, h, w = grid
+    mask = torch.zeros(len(rows), f * h * w, dtype=torch.bool, device=rows.device)
+    mask[:, : h * w] = rows.bool().view(-1, 1)
+    return mask
 
 
 def reference_mask(n_video: int, n_ref: int, present: torch.Tensor, ref_self_only: bool = False) -> torch.Tensor:

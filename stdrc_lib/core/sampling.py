@@ -37,6 +37,8 @@ class Conditioning:
         null_text: ``(B, L', D)`` embeddings of the null / negative prompt and its mask.
         refs: clean reference tokens, one ``(B, Hr·Wr, C)`` tensor per reference.
         ref_grids: the latent ``(Hr, Wr)`` of each reference.
+        first_frame: optional clean tokens ``(B, H·W, C)`` of latent frame 0 (image-to-video, LTX-2's way: they
+            replace the video's frame 0 at every step, with timestep 0, and the model continues them).
     """
 
     text: torch.Tensor
@@ -45,9 +47,16 @@ class Conditioning:
     null_mask: torch.Tensor
     refs: list[torch.Tensor] = field(default_factory=list)
     ref_grids: list[tuple[int, int]] = field(default_factory=list)
+    first_frame: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         b = self.text.shape[0]
+        if self.first_frame is not None:
+            if self.first_frame.ndim != 3 or self.first_frame.shape[0] != b:
+                raise ValueError(
+                    f"`first_frame` must be frame-0 tokens (B={b}, H·W, C), got {tuple(self.first_frame.shape)}."
+                )
+            check_finite(self.first_frame, "first_frame")
         if self.text.ndim != 3 or self.null_text.ndim != 3:
             raise ValueError(
                 f"`text` and `null_text` must be (B, L, D), got {tuple(self.text.shape)} and "
@@ -74,6 +83,15 @@ class Conditioning:
     @property
     def n_ref(self) -> int:
         return sum(r.shape[1] for r in self.refs)
+
+    def clean_video(self, n_video: int, device) -> torch.Tensor | None:
+        """``(B, N_v)`` booleans of the video tokens given clean (frame 0 for image-to-video), or None."""
+        if self.first_frame is None:
+            return None
+        rows = torch.ones(self.batch_size, dtype=torch.bool)
+        mask = torch.zeros(self.batch_size, n_video, dtype=torch.bool)
+        mask[:, : self.first_frame.shape[1]] = rows.view(-1, 1)
+        return mask.to(device)
 
 
 @dataclass
@@ -138,7 +156,8 @@ def stream_velocities(
     if refs and (not present.all() or ref_self_only):
         mask = R.reference_mask(n_v, n - n_v, present, ref_self_only).to(x.device, x.dtype)
     sig = torch.full((k * b,), float(sigma), device=x.device)
-    ts = R.token_timesteps(sig, n_v, n - n_v).to(x.device)
+    clean = cond.clean_video(n_v, x.device)
+    ts = R.token_timesteps(sig, n_v, n - n_v, None if clean is None else clean.repeat(k, 1)).to(x.device)
     v = transformer_forward(
         transformer, tokens, text, ts, sig, coords.repeat(k, 1, 1, 1), tmask, mask, attention_kwargs
     )
@@ -155,7 +174,7 @@ def _one_stream(transformer, x, sigma, cond, coords, stream, ref_self_only, atte
     if r and ref_self_only:
         mask = R.reference_mask(n_v, n - n_v, torch.ones(b, dtype=torch.bool), True).to(x.device, x.dtype)
     sig = torch.full((b,), float(sigma), device=x.device)
-    ts = R.token_timesteps(sig, n_v, n - n_v).to(x.device)
+    ts = R.token_timesteps(sig, n_v, n - n_v, cond.clean_video(n_v, x.device)).to(x.device)
     v = transformer_forward(transformer, tokens, text, ts, sig, coords[:, :, :n], tmask, mask, attention_kwargs)
     return R.strip_tokens(v, n_v).float()
 
@@ -171,15 +190,19 @@ def _isolated_velocities(transformer, state, x, sigma, cond, coords, streams, ba
     ]
     texts = [(cond.text, cond.text_mask) if c else (cond.null_text, cond.null_mask) for _, c in streams]
     vid_coords = coords[:, :, :n_v]
+    clean = cond.clean_video(n_v, x.device)
     if not batched:
         return [
-            video_forward(transformer, state, x, t, m, sigma, vid_coords, rw).float() for (t, m), rw in zip(texts, rows)
+            video_forward(transformer, state, x, t, m, sigma, vid_coords, rw, clean_video=clean).float()
+            for (t, m), rw in zip(texts, rows)
         ]
     k = len(streams)
     text, tmask = _pad_text(texts)
+    clean_k = None if clean is None else clean.repeat(k, 1)
     v = video_forward(
-        transformer, state, x.repeat(k, 1, 1), text, tmask, sigma, vid_coords.repeat(k, 1, 1, 1), torch.cat(rows)
-    )
+        transformer, state, x.repeat(k, 1, 1), text, tmask, sigma, vid_coords.repeat(k, 1, 1, 1), torch.cat(rows),
+        clean_video=clean_k,
+    )  # fmt: skip
     return list(v.float().chunk(k))
 
 
@@ -246,6 +269,15 @@ def sample(
         raise ValueError(f"`latents` must be {(b, c, f, h, w)}, got {tuple(latents.shape)}.")
     check_finite(latents, "latents")
     x = R.pack(latents).to(device, torch.float32)  # (B, F*H*W, C)
+    given = None
+    if cond.first_frame is not None:  # image-to-video: frame 0 is given clean and stays so
+        if cond.first_frame.shape[1:] != (h * w, c):
+            raise ValueError(
+                f"`first_frame` must hold the {h * w} tokens of latent frame 0, (B, {h * w}, {c}), "
+                f"got {tuple(cond.first_frame.shape)}."
+            )
+        given = cond.first_frame.to(device, torch.float32)
+        x = torch.cat([given, x[:, h * w :]], dim=1)
     coords = P.build_coords(transformer.rope, b, video_grid, cond.ref_grids, positions, device)
     streams = G.STREAMS[guidance.order]
     sched = scheduler or make_scheduler(num_steps)
@@ -276,6 +308,8 @@ def sample(
             if trace is not None:
                 trace.append({stream_name(s): by_stream[s].cpu() for s in need})
             x = x + (sigma_next - sigma) * v  # Euler step in σ
+            if given is not None:
+                x = torch.cat([given, x[:, h * w :]], dim=1)
             if callback_on_step_end is not None:
                 ret = callback_on_step_end(i, sigma_next, {"latents": R.unpack(x, video_grid)})
                 if ret and "latents" in ret:

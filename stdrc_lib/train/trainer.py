@@ -6,11 +6,13 @@ One step, for a batch of clips ``x₀`` (VAE latents), references ``r`` and prom
 2. prepare the reference pixels with the reference transform (augmentation and any face crop) and
    encode them with the frozen VAE into clean tokens (timestep 0); a dataset without references
    trains a plain text-to-video model;
-3. condition dropout: with probability ``p_text`` the prompt becomes the null prompt, with
+3. optionally (``p_first_frame``) image-to-video rows, LTX-2's way: frame 0's latent given clean at its own
+   positions with timestep 0, and no loss on it (a base model learns to continue a first frame);
+4. condition dropout: with probability ``p_text`` the prompt becomes the null prompt, with
    ``p_ref`` the reference is removed (masked out), with ``p_both`` both, so
    ``v(∅,∅)``, ``v(r,∅)`` and ``v(r,c)`` are all trained;
-4. ``L_fm = ‖v̂ − v‖²`` over video tokens only (reference outputs are discarded);
-5. optionally (``lambda_id > 0``) the face-guided identity loss of :mod:`stdrc_lib.core.losses` on rows
+5. ``L_fm = ‖v̂ − v‖²`` over video tokens only (reference outputs are discarded);
+6. optionally (``lambda_id > 0``) the face-guided identity loss of :mod:`stdrc_lib.core.losses` on rows
    with σ ≤ ``sigma_id``: ``L = L_fm + λ_id·L_id``.
 
 The VAE is frozen; the text encoder trains with the transformer (or its LoRA adapter) unless
@@ -63,6 +65,7 @@ class TrainConfig:
     isolated_reference: bool = False  # reference tokens in their own pass (σ = 0): K/V-cacheable, see refcache
     face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
     train_text_encoder: bool = True
+    p_first_frame: float = 0.0  # share of rows trained as image-to-video: frame 0 given clean, no loss on it
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -71,7 +74,7 @@ class TrainConfig:
         for k in ("steps", "batch"):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 1:
                 raise ValueError(f"`{k}` must be a positive integer, got {getattr(self, k)!r}.")
-        for k in ("p_text", "p_ref", "p_both"):
+        for k in ("p_text", "p_ref", "p_both", "p_first_frame"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"`{k}` must be in [0, 1], got {getattr(self, k)!r}.")
         checks = (
@@ -158,6 +161,7 @@ class Batch:
     sigma: torch.Tensor  # (b,)
     noise: torch.Tensor  # (b, C, F, H, W)
     token_weights: torch.Tensor | None  # (b, N_v)
+    first_frame: torch.Tensor | None = None  # (b,) bool, on the CPU: rows trained as image-to-video
 
 
 def draw_batch(
@@ -175,6 +179,7 @@ def draw_batch(
     keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
     sigma = sample_sigma(cfg.batch, g)
     noise = torch.randn(cache.latents[idx].shape, generator=g)
+    first = torch.rand(cfg.batch, generator=g) < cfg.p_first_frame if cfg.p_first_frame > 0 else None
     idx = idx[rows]
     weights = None
     if cfg.face_loss_weight != 1.0:
@@ -191,6 +196,7 @@ def draw_batch(
         sigma[rows].to(device),
         noise[rows].to(device),
         weights,
+        None if first is None else first[rows],
     )
 
 
@@ -211,13 +217,15 @@ def batch_loss(backbone, batch: Batch, cfg: TrainConfig, modules=(None, None), e
         text_encoder=modules[1],
         isolated_reference=cfg.isolated_reference,
         token_weights=batch.token_weights,
+        clean_first_frame=batch.first_frame,
     )
     if cfg.lambda_id <= 0:
         return fm, fm, None
     with torch.no_grad():
         ref_emb = embedder.embed(batch.raw_refs)
-    # only rows that saw their reference are pulled towards its identity
-    gate = torch.where(batch.keep_ref.to(batch.sigma.device), batch.sigma, torch.full_like(batch.sigma, 2.0))
+    # only rows that saw their reference, and were not given their frame 0, are pulled towards its identity
+    pulled = batch.keep_ref if batch.first_frame is None else batch.keep_ref & ~batch.first_frame
+    gate = torch.where(pulled.to(batch.sigma.device), batch.sigma, torch.full_like(batch.sigma, 2.0))
     l_id = L.identity_loss(
         backbone.vae, embedder.embed, x0_hat, ref_emb, gate, cfg.sigma_id, frames=1, generator=g, first_frame_only=True
     )
