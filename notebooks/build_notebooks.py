@@ -100,8 +100,8 @@ generator = seed_everything(SEED)
 ## 1 · The backbone
 
 `toy_backbone()` returns diffusers' own `LTX2VideoTransformer3DModel` and `AutoencoderKLLTX2Video` in a tiny
-configuration. If trained SynthFaces weights are in `data/toy` it loads them; otherwise the weights are random
-(and the pictures below will look like noise, which is honest).
+configuration, with the trained SynthFaces weights that ship with the package (`toy_backbone(random=True)` gives
+untrained ones, whose pictures look like noise).
 """),
         code("""
 bb = TW.toy_backbone()
@@ -645,6 +645,8 @@ reuse the same loss with cached text embeddings.
 """),
         nbf.v4.new_code_cell(
             "from peft import LoraConfig, get_peft_model\n"
+            "\n"
+            "from stdrc_lib.core import backbone\n"
             "\n"
             'full = backbone.load_full("./models/LTX-2.3-Diffusers", torch_dtype=torch.bfloat16, device="cuda")\n'
             "full.transformer.enable_gradient_checkpointing()\n"
