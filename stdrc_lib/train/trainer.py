@@ -337,7 +337,7 @@ def train(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, cfg.warmup, floor=0.1))
     ema = _ema(backbone, cfg)
-    modules = acc.prepare(backbone.transformer, backbone.text_encoder, opt)
+    *modules, opt = _prepare(acc, backbone, opt)  # the transformer and text encoder, wrapped where they train
     state = {"transformer": backbone.transformer, "text_encoder": backbone.text_encoder} | ({"ema": ema} if ema else {})
     logs, start = {"losses": [], "id_losses": []}, 0
     if ckpt_dir is not None and resume and (folder := C.latest_checkpoint(ckpt_dir)) is not None:
@@ -352,7 +352,7 @@ def train(
     bar = tqdm(range(start, cfg.steps), desc="train", disable=not (progress and main), initial=start, total=cfg.steps)
     for step in bar:
         batch = draw_batch(cache, cfg, transform, g, rows, acc.device, t_f)
-        loss, fm, l_id = batch_loss(backbone, batch, cfg, modules[:2], embedder, g)
+        loss, fm, l_id = batch_loss(backbone, batch, cfg, modules, embedder, g)
         logs["losses"].append(acc.reduce(fm.detach(), "mean").item())
         if l_id is not None:
             logs["id_losses"].append(acc.reduce(l_id.detach(), "mean").item())
@@ -391,6 +391,15 @@ def _accelerator():
     # cpu=True on machines without CUDA lets accelerate pick its multi-CPU (gloo) mode under a launcher
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)]
     return Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
+
+
+def _prepare(acc, backbone, opt) -> tuple:
+    """accelerate's wrapping (DDP under a launcher) for the modules that train; a frozen text encoder (a cache of
+    prompt embeddings, or ``train_text_encoder=False``) stays as it is, since DDP refuses modules without gradients."""
+    if any(p.requires_grad for p in backbone.text_encoder.parameters()):
+        return acc.prepare(backbone.transformer, backbone.text_encoder, opt)
+    transformer, opt = acc.prepare(backbone.transformer, opt)
+    return transformer, backbone.text_encoder, opt
 
 
 def _ema(backbone, cfg: TrainConfig):
