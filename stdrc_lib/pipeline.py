@@ -221,12 +221,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         """One image (for every prompt), one per prompt, or None → reference tokens and their latent grids."""
         if reference_image is None:
             return [], []
-        images = reference_image if isinstance(reference_image, (list, tuple)) else [reference_image] * b
-        if len(images) != b:
-            raise ValueError(
-                f"`reference_image` has {len(images)} images but there are {b} prompts; pass one image, or one per "
-                "prompt."
-            )
+        images = _per_prompt(reference_image, b, "reference_image")
         if detect_face:
             det = default_detector()
             images = [crop_reference(im, det) for im in images]
@@ -237,12 +232,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         """One image (for every prompt) or one per prompt → clean tokens ``(B, H·W, C)`` of latent frame 0."""
         if image is None:
             return None
-        images = image if isinstance(image, (list, tuple)) else [image] * b
-        if len(images) != b:
-            raise ValueError(
-                f"`first_frame_image` has {len(images)} images but there are {b} prompts; pass one image, or one "
-                "per prompt."
-            )
+        images = _per_prompt(image, b, "first_frame_image")
         z = torch.cat([R.encode_reference(self.vae, im, size, fit) for im in images])  # (B, C, 1, H', W')
         return R.pack(z).to(device)
 
@@ -386,6 +376,16 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         return STDRCPipelineOutput(frames=frames, latents=out.latents, velocities=out.velocities)
 
 
+def _per_prompt(image, b: int, name: str) -> list:
+    """One image for every prompt, or a list with one per prompt, as a list of ``b`` images."""
+    images = image if isinstance(image, (list, tuple)) else [image] * b
+    if len(images) != b:
+        raise ValueError(
+            f"`{name}` has {len(images)} images but there are {b} prompts; pass one image, or one per prompt."
+        )
+    return images
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
@@ -411,8 +411,8 @@ def generate(
 ) -> STDRCPipelineOutput:
     """:class:`STDRCPipeline` on a :class:`~stdrc_lib.core.backbone.Backbone`, with uint8 frames.
 
-    ``frames`` is a ``(B, F, H, W, 3)`` uint8 CPU tensor. ``guidance`` defaults to
-    :class:`~stdrc_lib.core.config.GuidanceConfig`, ``positions`` to the backbone's frame rate with the
+    ``frames`` is a ``(B, F, H, W, 3)`` uint8 CPU tensor. ``guidance`` defaults to the pipeline's (those of
+    :class:`~stdrc_lib.core.config.GuidanceConfig`), ``positions`` to the backbone's frame rate with the
     default scheme; every other keyword goes to :meth:`STDRCPipeline.__call__` (``negative_prompt``,
     ``num_frames``, ``height``, ``width``, ``generator``, ``progress``, ``batched``, ``isolated_reference``,
     ``return_velocities``, ...).
@@ -424,7 +424,6 @@ def generate(
     check_positive_int(num_steps, "num_steps")
     pipe = pipeline_from_backbone(backbone)
     positions = positions or P.PositionConfig(fps=backbone.fps)
-    guidance = guidance or G.GuidanceConfig()
     return pipe(
         prompt, reference_image, num_inference_steps=num_steps, guidance=guidance, positions=positions,
         output_type="uint8", **kwargs,

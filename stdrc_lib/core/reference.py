@@ -168,18 +168,16 @@ def latent_grid(
     height: int,
     width: int,
     factors: tuple[int, int],
-    names=("num_frames", "height", "width"),
-    quoted: bool = True,
+    names=("`num_frames`", "`height`", "`width`"),
 ) -> tuple[int, int, int]:
     """Pixel clip size → latent grid ``(F, H, W)`` for VAE ``factors`` (temporal T, spatial S).
 
     The one frame-count check: LTX-2's causal VAE encodes frame 0 alone and then T frames per latent
     frame, so a clip must have ``k·T + 1`` frames, and its height and width must be multiples of S.
-    ``names`` are the argument names the error message uses (in backticks), or with ``quoted=False`` its
-    own words for them.
+    ``names`` are how the error message names the three sizes.
     """
     t, s = factors
-    nf, nh, nw = (f"`{n}`" for n in names) if quoted else names
+    nf, nh, nw = names
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % t:
         raise ValueError(
             f"{nf} must be k·{t}+1 (e.g. {t + 1}, {2 * t + 1}, {4 * t + 1}): the VAE's temporal factor is {t}, "
@@ -199,7 +197,7 @@ def check_video_shape(pixels: torch.Tensor, vae, name: str = "video") -> None:
     if c != vae.config.in_channels:
         raise ValueError(f"`{name}` must have {vae.config.in_channels} channels (dim 1), got {c}.")
     dims = (f"the frame count of `{name}` (dim 2)", f"the height of `{name}` (dim 3)", f"the width of `{name}` (dim 4)")
-    latent_grid(f, h, w, vae_factors(vae), dims, quoted=False)
+    latent_grid(f, h, w, vae_factors(vae), dims)
     check_finite(pixels, name)
 
 

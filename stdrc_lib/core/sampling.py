@@ -88,10 +88,9 @@ class Conditioning:
         """``(B, N_v)`` booleans of the video tokens given clean (frame 0 for image-to-video), or None."""
         if self.first_frame is None:
             return None
-        rows = torch.ones(self.batch_size, dtype=torch.bool)
-        mask = torch.zeros(self.batch_size, n_video, dtype=torch.bool)
-        mask[:, : self.first_frame.shape[1]] = rows.view(-1, 1)
-        return mask.to(device)
+        mask = torch.zeros(self.batch_size, n_video, dtype=torch.bool, device=device)
+        mask[:, : self.first_frame.shape[1]] = True  # frame 0's tokens come first
+        return mask
 
 
 @dataclass

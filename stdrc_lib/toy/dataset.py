@@ -49,7 +49,7 @@ class SynthFaces(torch.utils.data.Dataset):
         self.ref_mode = ref_mode or ("clip" if split == "train" else "eval")
         if self.ref_mode not in REF_MODES:
             raise ValueError(f"`ref_mode` must be one of {REF_MODES}, got {self.ref_mode!r}.")
-        latent_grid(frames, size, size, (TOY_T, TOY_S), ("frames", "size", "size"))
+        latent_grid(frames, size, size, (TOY_T, TOY_S), ("`frames`", "`size`", "`size`"))
         self.frames, self.size = frames, size
         self.cross_reference = bool(cross_reference)
 

@@ -57,7 +57,7 @@ def demo_clip(
         prompt,
         model_ref,
         num_steps=num_steps,
-        guidance=guidance or GuidanceConfig(),
+        guidance=guidance,
         positions=positions or PositionConfig(fps=backbone.fps),
         negative_prompt=negative_prompt,
         num_frames=num_frames,

@@ -205,7 +205,7 @@ def finetune(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe = STDRCPipeline.from_pretrained(str(model), torch_dtype=dtype).to(device)
     R.latent_grid(
-        frames, height, width, (pipe.vae_temporal_factor, pipe.vae_spatial_factor), ("frames", "height", "width")
+        frames, height, width, (pipe.vae_temporal_factor, pipe.vae_spatial_factor), ("`frames`", "`height`", "`width`")
     )
     detector = None
     if detect_faces:
