@@ -100,11 +100,12 @@ def _program() -> str:
     return "stdrc" if name in ("stdrc", "__main__.py") else name
 
 
-def provenance(weights: str | Path | None = None, **extra) -> dict:
-    """What made a result: the command, the git revision, the weights' sha256, and ``extra``."""
+def provenance(weights: str | Path | None = None, command: str | None = None, **extra) -> dict:
+    """What made a result: the command (default: this process's), the git revision, the weights' sha256, and
+    ``extra``."""
     return {
         "written_by": "stdrc",
-        "command": " ".join([_program(), *sys.argv[1:]]),
+        "command": command or " ".join([_program(), *sys.argv[1:]]),
         "revision": git_revision(),
         "weights": str(weights) if weights is not None else None,
         "weights_sha256": weight_hashes(weights),

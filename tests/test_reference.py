@@ -115,14 +115,14 @@ def test_crop_face_undoes_place_and_scale():
     and unlike before it."""
     import pytest
 
-    from stdrc_lib.toy.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toy.render import CLASSIC, Layout, render
     from stdrc_lib.toy.world import Identity
 
     ident = Identity.from_index(123)
     lays = [Layout.still(1, cx=0.5, cy=0.55, scale=0.5), Layout.still(1, cx=0.32, cy=0.5, scale=0.36)]
     imgs = [render(ident, lay, scene="office")[0] for lay in lays]
     px = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
-    boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0] for lay in lays]))
+    boxes = torch.from_numpy(np.stack([lay.boxes(CLASSIC.face_aspect[ident.face_shape])[0] for lay in lays]))
     crops = PC.crop_face(px, boxes)
     assert crops.shape == px.shape
     mid = slice(16, 48)  # the middle of the canvas, where the crop puts the face (backgrounds differ in scale)
@@ -147,7 +147,7 @@ def test_cutout_face_keeps_the_person_and_drops_the_scene():
     renderer's coverage of the person, and bad arguments are named."""
     import pytest
 
-    from stdrc_lib.toy.render import FACE_ASPECT, Layout, render
+    from stdrc_lib.toy.render import CLASSIC, Layout, render
     from stdrc_lib.toy.world import Identity
 
     ident, lay = Identity.from_index(321), Layout.still(1, cx=0.4, cy=0.55, scale=0.4)
@@ -155,7 +155,7 @@ def test_cutout_face_keeps_the_person_and_drops_the_scene():
     px = torch.from_numpy(np.stack([o[0][0] for o in outs])).permute(0, 3, 1, 2) * 2 - 1
     mask = torch.from_numpy(np.stack([o[1][0] for o in outs]))
     assert torch.equal(mask[0], mask[1]) and 0.1 < mask.mean() < 0.5  # the person, not the scene
-    boxes = torch.from_numpy(np.stack([lay.boxes(FACE_ASPECT[ident.face_shape])[0]] * 2))
+    boxes = torch.from_numpy(np.stack([lay.boxes(CLASSIC.face_aspect[ident.face_shape])[0]] * 2))
     crop_diff = (PC.crop_face(px, boxes)[0] - PC.crop_face(px, boxes)[1]).abs().mean()
     cut = PC.cutout_face(px, mask, boxes)
     # only the anti-aliased rim, where the rendered pixel already mixes person and scene, still differs

@@ -18,7 +18,7 @@ from stdrc_lib.toy import (
     split_indices,
 )
 from stdrc_lib.toy.dataset import SynthFaces
-from stdrc_lib.toy.render import LIGHT, Layout, render
+from stdrc_lib.toy.render import CLASSIC, Layout, render
 
 
 def test_world_size_and_splits():
@@ -62,7 +62,7 @@ def test_prompt_attributes_change_the_picture():
     for kw in ({"scene": "night"}, {"expression": "smiling"}, {"lighting": "dim"}, {"accessory": "red hat"}):
         args = {"scene": "office", "expression": "neutral", "lighting": "bright", "accessory": "none", **kw}
         assert np.abs(render(ident, lay, **args) - base).max() > 0.3, kw
-    assert set(LIGHT) == {"bright", "dim", "warm"}
+    assert set(CLASSIC.light) == {"bright", "dim", "warm"}
 
 
 def test_eval_reference_differs_in_context():

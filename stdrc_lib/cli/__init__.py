@@ -7,6 +7,7 @@ This module only builds the parser, so ``stdrc --help`` starts without torch; th
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["stdrc", *(sys.argv[1:] if argv is None else argv)])  # for the records
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

@@ -66,7 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         labels = ["reference", f"model input ({', '.join(clip.notes)})", "generated"]
     png = viz.save_image(out_dir / "demo_contact_sheet.png", viz.contact_sheet(rows, labels=labels, upscale=2))
     viz.save_image(out_dir / "demo_reference.png", clip.reference)
-    write_record(out_dir / "demo.json", provenance(backbone.source if backbone.trained else None, arguments=vars(args)))
+    weights = backbone.source if backbone.trained else None
+    write_record(out_dir / "demo.json", provenance(weights, args.command_line, arguments=vars(args)))
     print(
         f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
         f"{args.steps} steps"
@@ -115,7 +116,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     clip = viz.to_uint8(out.frames[0])  # (F, H, W, 3)
     path = viz.write_video(out_path, clip, fps=args.fps, upscale=args.upscale)
-    write_record(record_path(path), provenance(args.model, arguments=vars(args)))
+    write_record(record_path(path), provenance(args.model, args.command_line, arguments=vars(args)))
     print(f"[stdrc] wrote {path} ({clip.shape[0]} frames, {clip.shape[1]}×{clip.shape[2]}) in {time.time() - t0:.1f} s")
     return 0
 
@@ -249,7 +250,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         face_cutout=args.face_cutout,
         ref_light=args.ref_light,
     )
-    save_results(report, out, provenance(args.weights, arguments=vars(args)))
+    save_results(report, out, provenance(args.weights, args.command_line, arguments=vars(args)))
     print(format_table(report["results"]))
     if report["paired"]:
         print("\npaired per clip (same clips and noise):\n" + format_table(report["paired"]))

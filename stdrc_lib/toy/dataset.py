@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..core.reference import latent_grid
-from .render import render_clip, render_eval_reference
+from .render import CLASSIC, Look, look_named, render_clip, render_eval_reference
 from .weights import TOY_S, TOY_T
 from .world import Identity, Prompt, split_indices
 
@@ -30,7 +30,8 @@ class SynthFaces(torch.utils.data.Dataset):
     ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices.
     With ``cross_reference=True`` items also hold ``cross_reference`` / ``cross_ref_box``: an
     evaluation-style still of the same identity (another pose, place, lighting and background),
-    as a second video of the same person would give.
+    as a second video of the same person would give. ``look`` is how the world is drawn (see
+    :class:`~stdrc_lib.toy.render.Look`).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class SynthFaces(torch.utils.data.Dataset):
         frames: int = 17,
         size: int = 64,
         cross_reference: bool = False,
+        look: str | Look = CLASSIC,
     ):
         self.ids = split_indices("identity", split)
         self.prompts = split_indices("prompt", split)
@@ -52,6 +54,7 @@ class SynthFaces(torch.utils.data.Dataset):
         latent_grid(frames, size, size, (TOY_T, TOY_S), ("`frames`", "`size`", "`size`"))
         self.frames, self.size = frames, size
         self.cross_reference = bool(cross_reference)
+        self.look = look_named(look)
 
     def __len__(self) -> int:
         return self.length
@@ -62,12 +65,14 @@ class SynthFaces(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, 0 if self.split == "train" else 1, index])
         ident = Identity.from_index(int(rng.choice(self.ids)))
         prompt = Prompt.from_index(int(rng.choice(self.prompts)))
-        clip, boxes, alpha = render_clip(ident, prompt, rng, self.frames, self.size, return_alpha=True)
+        clip, boxes, alpha = render_clip(ident, prompt, rng, self.frames, self.size, True, self.look)
         if self.ref_mode == "clip":
             k = int(rng.integers(self.frames))
             ref, ref_box, ref_mask = clip[k], boxes[k], alpha[k]
         else:
-            ref, ref_box, ref_mask = render_eval_reference(ident, prompt, rng, self.size, return_alpha=True)
+            ref, ref_box, ref_mask = render_eval_reference(
+                ident, prompt, rng, self.size, return_alpha=True, look=self.look
+            )
         item = {
             "video": torch.from_numpy(clip).permute(3, 0, 1, 2) * 2 - 1,  # (3, F, H, W)
             "reference": torch.from_numpy(ref).permute(2, 0, 1) * 2 - 1,  # (3, H, W)
@@ -79,7 +84,9 @@ class SynthFaces(torch.utils.data.Dataset):
             "prompt_attrs": torch.from_numpy(prompt.as_array()),
         }
         if self.cross_reference:  # drawn last, so the other fields do not depend on this flag
-            cross, cross_box, cross_mask = render_eval_reference(ident, prompt, rng, self.size, return_alpha=True)
+            cross, cross_box, cross_mask = render_eval_reference(
+                ident, prompt, rng, self.size, return_alpha=True, look=self.look
+            )
             item["cross_reference"] = torch.from_numpy(cross).permute(2, 0, 1) * 2 - 1
             item["cross_ref_box"] = torch.from_numpy(cross_box)
             item["cross_ref_mask"] = torch.from_numpy(cross_mask)

@@ -31,7 +31,7 @@ from ..core.reference import to_uint8
 from ..prep.augment import AugmentConfig, augment
 from ..train.schedule import warmup_cosine
 from .manifest import update_manifest_part
-from .render import relight, render_clip, render_eval_reference
+from .render import CLASSIC, Look, look_named, relight, render_clip, render_eval_reference
 from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, light_in_prompt, split_indices
 
 FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
@@ -218,21 +218,29 @@ def _degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x + torch.randn(x.shape, generator=g) * 0.04 * torch.rand(b, 1, 1, 1, generator=g)
 
 
-def make_frames(split: str, n_clips: int, seed: int, frames_per_clip: int = 3, vae=None, vae_fraction: float = 0.0):
-    """Sample labelled frames: clip frames plus one evaluation-style still per clip.
+def make_frames(
+    split: str,
+    n_clips: int,
+    seed: int,
+    frames_per_clip: int = 3,
+    vae=None,
+    vae_fraction: float = 0.0,
+    look: str | Look = CLASSIC,
+):
+    """Sample labelled frames, drawn in ``look``: clip frames plus one evaluation-style still per clip.
 
     With ``vae``, a ``vae_fraction`` of the clips (and their stills) are passed through the VAE
     (encode → decode) first, so the readout also learns to read the VAE's soft reconstructions —
     which is what generated clips look like.
     """
-    rng = np.random.default_rng([seed, 7])
+    rng, look = np.random.default_rng([seed, 7]), look_named(look)
     ids, prompts = split_indices("identity", split), split_indices("prompt", split)
     xs, ident, pattr, boxes = [], [], [], []
     desc = "rendering readout frames" + (" (part through the VAE)" if vae is not None and vae_fraction > 0 else "")
     for c in tqdm(range(n_clips), desc=desc, leave=False, mininterval=5, disable=n_clips < 200):
         idn, pr = Identity.from_index(int(rng.choice(ids))), Prompt.from_index(int(rng.choice(prompts)))
-        clip, bx = render_clip(idn, pr, rng)
-        ref, rb = render_eval_reference(idn, pr, rng)
+        clip, bx = render_clip(idn, pr, rng, look=look)
+        ref, rb = render_eval_reference(idn, pr, rng, look=look)
         if vae is not None and c < vae_fraction * n_clips:
             clip, ref = _through_vae(vae, clip, ref)
         ks = rng.choice(len(clip), frames_per_clip, replace=False)
@@ -294,11 +302,14 @@ def _jitter(box: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augmented: bool = False) -> dict:
-    """Held-out (eval identities × eval prompts) accuracy per attribute, on clean renders (or, with
+def evaluate(
+    model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augmented: bool = False, look: str | Look = CLASSIC
+) -> dict:
+    """Held-out (eval identities × eval prompts) accuracy per attribute, on clean renders in ``look`` (or, with
     ``vae``, on their VAE reconstructions; with ``augmented``, after the default reference
     augmentation applied to every frame — scene / lighting / accessory are then not scored)."""
-    x, ident, pattr, box = make_frames("eval", n_clips, seed, vae=vae, vae_fraction=1.0 if vae is not None else 0.0)
+    frac = 1.0 if vae is not None else 0.0
+    x, ident, pattr, box = make_frames("eval", n_clips, seed, vae=vae, vae_fraction=frac, look=look)
     if augmented:
         x, box = augment(x, box, AugmentConfig(), torch.Generator().manual_seed(seed), return_boxes=True)
         pattr = pattr.clone()
@@ -319,19 +330,19 @@ def evaluate(model: Readout, n_clips: int = 300, seed: int = 99, vae=None, augme
             res[k] = (p[k][m] == pattr[m, PATTR_COLUMN[k]]).float().mean().item()
     res["box_mae"] = (p["box"] - box[:, [0, 1, 3]]).abs().mean().item()
     if vae is None and not augmented:
-        res["motion"] = motion_accuracy(model, n_clips=100, seed=seed)
+        res["motion"] = motion_accuracy(model, n_clips=max(2, n_clips // 3), seed=seed, look=look)
     res["frames"] = len(x)
     return res
 
 
 @torch.no_grad()
-def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99) -> float:
+def motion_accuracy(model: Readout, n_clips: int = 100, seed: int = 99, look: str | Look = CLASSIC) -> float:
     rng = np.random.default_rng([seed, 8])
     ids, prompts = split_indices("identity", "eval"), split_indices("prompt", "eval")
     hits = 0
     for _ in range(n_clips):
         pr = Prompt.from_index(int(rng.choice(prompts)))
-        clip, _ = render_clip(Identity.from_index(int(rng.choice(ids))), pr, rng)
+        clip, _ = render_clip(Identity.from_index(int(rng.choice(ids))), pr, rng, look=look_named(look))
         b = model.predict(torch.from_numpy(clip).permute(0, 3, 1, 2) * 2 - 1)["box"]
         hits += int(motion_from_boxes(b[None])[0] == pr.motion)
     return hits / n_clips
@@ -362,6 +373,8 @@ def train_readout(
     init: str | Path | None = None,
     warmup: int = 0,
     loss_weights: dict[str, float] | None = None,
+    look: str | Look = CLASSIC,
+    eval_clips: int = 300,
 ) -> tuple[Readout, dict]:
     """Train the readout; with ``vae``, ``vae_fraction`` of the pool are VAE reconstructions, and a
     ``p_augment`` share of every batch goes through the reference augmentation (so the readout
@@ -369,12 +382,13 @@ def train_readout(
 
     ``init`` continues from a saved readout (a second, shorter cosine cycle with ``warmup`` linear
     steps; give it another ``seed`` to draw a fresh pool of clips); ``loss_weights`` scales single
-    attributes' cross-entropy (e.g. ``{"mark": 2.0}``)."""
+    attributes' cross-entropy (e.g. ``{"mark": 2.0}``); ``look`` is how the world is drawn."""
     _check_training_args(steps, init, loss_weights)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
-    x, ident, pattr, box = make_frames("train", pool_clips, seed, vae=vae, vae_fraction=vae_fraction)
+    look = look_named(look)
+    x, ident, pattr, box = make_frames("train", pool_clips, seed, vae=vae, vae_fraction=vae_fraction, look=look)
     model = Readout() if init is None else Readout.load(init).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
 
@@ -392,9 +406,12 @@ def train_readout(
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
-    metrics = {"clean": evaluate(model), "augmented": evaluate(model, augmented=True)}
+    metrics = {
+        "clean": evaluate(model, n_clips=eval_clips, look=look),
+        "augmented": evaluate(model, n_clips=eval_clips, augmented=True, look=look),
+    }
     if vae is not None:
-        metrics["vae_reconstruction"] = evaluate(model, n_clips=100, vae=vae)
+        metrics["vae_reconstruction"] = evaluate(model, n_clips=max(2, eval_clips // 3), vae=vae, look=look)
     metrics.update(
         steps=steps,
         batch=batch,
@@ -403,6 +420,7 @@ def train_readout(
         vae_fraction=vae_fraction if vae else 0,
         p_augment=p_augment,
         minutes=(time.time() - t0) / 60,
+        look=look.name,
     )
     if init is not None:
         metrics.update(init=str(init), lr=lr, warmup=warmup, loss_weights=loss_weights or {})

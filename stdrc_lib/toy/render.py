@@ -15,20 +15,98 @@ import numpy as np
 
 from .world import HELD_OUT_IDENTITIES, IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt
 
-SKIN = np.array([(255, 224, 196), (236, 196, 150), (198, 140, 90), (128, 80, 45)], np.float32) / 255
-HAIR = np.array([(25, 25, 28), (105, 60, 25), (235, 205, 95), (200, 70, 30), (165, 165, 170)], np.float32) / 255
-EYES = np.array([(40, 110, 230), (40, 160, 60), (100, 60, 25)], np.float32) / 255
-FACE_ASPECT = (0.92, 0.78, 0.64)  # width / height per face shape
-EYE_SPACING = (0.19, 0.27)  # half distance between eyes, in face widths
-LIGHT = {
-    "bright": np.array([1.12, 1.12, 1.12], np.float32),
-    "dim": np.array([0.55, 0.55, 0.6], np.float32),
-    "warm": np.array([1.1, 0.92, 0.68], np.float32),
-}
+
+def _rgb(*colours) -> np.ndarray:
+    return np.array(colours, np.float32) / 255
+
+
+@dataclass(frozen=True, eq=False)
+class Look:
+    """How the world's attributes are drawn: colours, sizes of the face parts, where faces sit, the lights.
+
+    Looks share the world's attributes, prompts and held-out splits; only the picture changes:
+
+    * ``CLASSIC``: the first look, faces half the frame high, eyes, iris and mark of two or three pixels;
+    * ``BOLD``: faces 0.62 of the frame, larger eyes, iris, mark and glasses rims, colours further apart and
+      a milder dim light, so that every identity attribute survives the VAE and reads by eye at 64×64.
+
+    A model's manifest names the look it was trained on (``"look"``), and evaluation renders that one.
+    """
+
+    name: str
+    skin: np.ndarray  # (4, 3) RGB in [0, 1], per skin tone
+    hair: np.ndarray  # (5, 3) per hair colour
+    eyes: np.ndarray  # (3, 3) per eye colour
+    face_aspect: tuple[float, ...]  # width / height, per face shape
+    eye_spacing: tuple[float, ...]  # half the distance between the eyes, in face widths, per spacing
+    eye_radius: float  # in face heights (the white is 1.25× as wide)
+    iris: float  # iris radius / eye radius
+    rim_width: float  # glasses rim width, in face heights
+    rim_radius: tuple[float, float]  # glasses rim radii (across, up), in eye radii
+    bridge: float  # half the height of the glasses' bridge, in face heights
+    mark_radius: float  # in face heights
+    mark_at: tuple[float, float]  # the mark's centre: (face half-widths to the left, face heights down)
+    mark_colour: tuple[float, float, float]
+    light: dict[str, np.ndarray]  # per-channel gain, per lighting word
+    clip_scale: float  # face height in clips, as a fraction of the frame (± 0.04 per clip)
+    ref_scale: tuple[float, float]  # range of face heights of evaluation references
+
+
+_LIGHTS = ("bright", "dim", "warm")
+CLASSIC = Look(
+    name="classic",
+    skin=_rgb((255, 224, 196), (236, 196, 150), (198, 140, 90), (128, 80, 45)),
+    hair=_rgb((25, 25, 28), (105, 60, 25), (235, 205, 95), (200, 70, 30), (165, 165, 170)),
+    eyes=_rgb((40, 110, 230), (40, 160, 60), (100, 60, 25)),
+    face_aspect=(0.92, 0.78, 0.64),
+    eye_spacing=(0.19, 0.27),
+    eye_radius=0.075,
+    iris=0.7,
+    rim_width=0.035,
+    rim_radius=(1.9, 1.7),
+    bridge=0.015,
+    mark_radius=0.045,
+    mark_at=(0.55, 0.14),
+    mark_colour=(0.35, 0.15, 0.1),
+    light=dict(zip(_LIGHTS, np.array([[1.12, 1.12, 1.12], [0.55, 0.55, 0.6], [1.1, 0.92, 0.68]], np.float32))),
+    clip_scale=0.5,
+    ref_scale=(0.34, 0.42),
+)
+BOLD = Look(
+    name="bold",
+    skin=_rgb((255, 228, 205), (226, 180, 130), (175, 115, 70), (105, 65, 38)),
+    hair=_rgb((20, 20, 22), (120, 62, 20), (245, 212, 70), (220, 55, 20), (190, 190, 200)),
+    eyes=_rgb((25, 85, 255), (15, 185, 35), (95, 50, 15)),
+    face_aspect=(0.95, 0.82, 0.7),
+    eye_spacing=(0.2, 0.32),
+    eye_radius=0.09,
+    iris=0.8,
+    rim_width=0.07,
+    rim_radius=(1.55, 1.4),
+    bridge=0.03,
+    mark_radius=0.065,
+    mark_at=(0.62, 0.1),
+    mark_colour=(0.25, 0.08, 0.06),
+    light=dict(zip(_LIGHTS, np.array([[1.1, 1.1, 1.1], [0.65, 0.65, 0.7], [1.1, 0.92, 0.7]], np.float32))),
+    clip_scale=0.62,
+    ref_scale=(0.46, 0.54),
+)
+LOOKS = {look.name: look for look in (CLASSIC, BOLD)}
+
+
+def look_named(name: str | Look) -> Look:
+    """The look called ``name`` (a :class:`Look` passes through)."""
+    if isinstance(name, Look):
+        return name
+    if name not in LOOKS:
+        raise ValueError(f"`look` must be one of {tuple(LOOKS)}, got {name!r}.")
+    return LOOKS[name]
+
+
 ACCESSORY = {
-    "red hat": np.array((210, 30, 30), np.float32) / 255,
-    "blue hat": np.array((30, 60, 210), np.float32) / 255,
-    "yellow headband": np.array((250, 215, 20), np.float32) / 255,
+    "red hat": _rgb((210, 30, 30))[0],
+    "blue hat": _rgb((30, 60, 210))[0],
+    "yellow headband": _rgb((250, 215, 20))[0],
 }
 
 
@@ -51,10 +129,10 @@ class Layout:
         return np.stack([self.cx, self.cy, self.scale * aspect, self.scale], 1).astype(np.float32)
 
 
-def motion_layout(motion: str, frames: int, rng: np.random.Generator) -> Layout:
-    """Face trajectory for a motion word, with a small random offset per clip."""
+def motion_layout(motion: str, frames: int, rng: np.random.Generator, scale: float = 0.5) -> Layout:
+    """Face trajectory for a motion word, with a small random offset per clip; faces are ``scale`` high."""
     t = np.linspace(0, 1, frames, dtype=np.float32)
-    cx0, cy0, s0 = 0.5 + rng.uniform(-0.04, 0.04), 0.55 + rng.uniform(-0.03, 0.03), 0.5 + rng.uniform(-0.04, 0.04)
+    cx0, cy0, s0 = 0.5 + rng.uniform(-0.04, 0.04), 0.55 + rng.uniform(-0.03, 0.03), scale + rng.uniform(-0.04, 0.04)
     cx, cy, s = np.full_like(t, cx0), np.full_like(t, cy0), np.full_like(t, s0)
     if motion == "left":
         cx = cx0 + 0.14 - 0.28 * t
@@ -204,37 +282,39 @@ def _paint_scene(cv: _Canvas, img: np.ndarray, scene: str) -> None:
         raise ValueError(f"`scene` must be one of {PROMPT_ATTRS['scene']}, got {scene!r}.")
 
 
-def _face(cv: _Canvas, f: _Face, ident: Identity, expression: str, accessory: str) -> None:
+def _face(cv: _Canvas, f: _Face, ident: Identity, expression: str, accessory: str, look: Look) -> None:
     n = ident.names()
-    aw = FACE_ASPECT[ident.face_shape] / 2  # half width in face heights
-    hair = HAIR[ident.hair_colour]
+    aw = look.face_aspect[ident.face_shape] / 2  # half width in face heights
+    hair = look.hair[ident.hair_colour]
     if n["hair_style"] != "bald":  # back hair behind the face
         cv.paint(f.ellipse(0, -0.1, aw + 0.08, 0.5), hair)
         if n["hair_style"] == "long":
             cv.paint(f.box(-aw - 0.08, -0.1, aw + 0.08, 0.45), hair)
-    cv.paint(f.ellipse(0, 0, aw, 0.5), SKIN[ident.skin])
+    cv.paint(f.ellipse(0, 0, aw, 0.5), look.skin[ident.skin])
     if n["hair_style"] != "bald":  # fringe over the forehead
         cv.paint(np.minimum(f.ellipse(0, -0.3, aw + 0.02, 0.26), 0.5 - (f.v + 0.3) * f.px), hair)
     if n["beard"] == "yes":
-        beard = HAIR[ident.hair_colour] * 0.8
+        beard = hair * 0.8
         cv.paint(np.minimum(f.ellipse(0, 0.12, aw * 0.95, 0.38), 0.5 + (f.v - 0.16) * f.px), beard)
     # small parts are drawn in a window around them (_Face.near; reach = the part's extent in face heights,
     # its anti-aliased rim is within the default pad of 2 pixels)
-    ex, ey, er = EYE_SPACING[ident.eye_spacing] * aw * 2, -0.06, 0.075
+    ex, ey, er = look.eye_spacing[ident.eye_spacing] * aw * 2, -0.06, look.eye_radius
+    (ru, rv), rim = look.rim_radius, look.rim_width
     for s in (-1, 1):
-        if (eye := f.near(s * ex, ey, er * 1.9 + 0.035)) is None:
+        if (eye := f.near(s * ex, ey, er * max(ru, 1.25) + rim)) is None:
             continue
         ec, ef = eye
         ec.paint(ef.ellipse(s * ex, ey, er * 1.25, er), (1, 1, 1))
-        ec.paint(ef.ellipse(s * ex, ey, er * 0.7, er * 0.7), EYES[ident.eye_colour])
+        ec.paint(ef.ellipse(s * ex, ey, er * look.iris, er * look.iris), look.eyes[ident.eye_colour])
         if n["glasses"] == "yes":
-            ec.paint(ef.ring(s * ex, ey, er * 1.9, er * 1.7, 0.035), (0.05, 0.05, 0.05))
-    if n["glasses"] == "yes" and (bridge := f.near(0, ey, abs(ex - er * 1.9) + 0.02)) is not None:
+            ec.paint(ef.ring(s * ex, ey, er * ru, er * rv, rim), (0.05, 0.05, 0.05))
+    if n["glasses"] == "yes" and (bridge := f.near(0, ey, abs(ex - er * ru) + 0.02)) is not None:
         bc, bf = bridge
-        bc.paint(bf.box(-ex + er * 1.9, ey - 0.015, ex - er * 1.9, ey + 0.015), (0.05, 0.05, 0.05))
-    if n["mark"] == "yes" and (mole := f.near(-aw * 0.55, 0.14, 0.045)) is not None:
+        bc.paint(bf.box(-ex + er * ru, ey - look.bridge, ex - er * ru, ey + look.bridge), (0.05, 0.05, 0.05))
+    mu, mv, mr = -aw * look.mark_at[0], look.mark_at[1], look.mark_radius
+    if n["mark"] == "yes" and (mole := f.near(mu, mv, mr)) is not None:
         mc, mf = mole
-        mc.paint(mf.ellipse(-aw * 0.55, 0.14, 0.045, 0.045), (0.35, 0.15, 0.1))
+        mc.paint(mf.ellipse(mu, mv, mr, mr), look.mark_colour)
     lips = (0.55, 0.1, 0.12)
     if expression not in PROMPT_ATTRS["expression"]:
         raise ValueError(f"`expression` must be one of {PROMPT_ATTRS['expression']}, got {expression!r}.")
@@ -269,13 +349,14 @@ def render(
     accessory: str = "none",
     size: int = 64,
     return_alpha: bool = False,
+    look: Look = CLASSIC,
 ):
     """Render ``len(layout.cx)`` frames as float32 ``(F, size, size, 3)`` in ``[0, 1]``.
 
     With ``return_alpha`` also returns the person's coverage ``(F, size, size)`` in ``[0, 1]``: face, hair,
     beard and accessory, without the scene (the toy world's exact stand-in for a face-parsing mask)."""
-    if lighting not in LIGHT:
-        raise ValueError(f"`lighting` must be one of {tuple(LIGHT)}, got {lighting!r}.")
+    if lighting not in look.light:
+        raise ValueError(f"`lighting` must be one of {tuple(look.light)}, got {lighting!r}.")
     cv = _Canvas(len(layout.cx), size, alpha=return_alpha)
     _background(cv, scene)
     # every face part (hair, hats, beard) lies within FACE_REACH face heights of the centre, so the
@@ -288,10 +369,10 @@ def render(
 
     (y0, y1), (x0, x1) = span(layout.cy), span(layout.cx)
     win = cv.window(y0, y1, x0, x1)
-    _face(win, _Face(win, layout), identity, expression, accessory)
+    _face(win, _Face(win, layout), identity, expression, accessory, look)
     rows = cv.img.view()
     rows.shape = (-1, size * 3)  # (F·H, W·3), the same memory: the gain as one row, not a trailing axis of 3
-    rows *= np.tile(LIGHT[lighting], size)
+    rows *= np.tile(look.light[lighting], size)
     img = np.clip(cv.img, 0, 1, out=cv.img)
     return (img, cv.alpha) if return_alpha else img
 
@@ -303,13 +384,14 @@ def render_clip(
     frames: int = 17,
     size: int = 64,
     return_alpha: bool = False,
+    look: Look = CLASSIC,
 ):
-    """The ground-truth clip of ``identity`` doing ``prompt``: ``(frames, size, size, 3)``, plus face boxes
-    ``(frames, 4)``, plus (``return_alpha``) the person's coverage ``(frames, size, size)``."""
+    """The ground-truth clip of ``identity`` doing ``prompt`` in ``look``: ``(frames, size, size, 3)``, plus face
+    boxes ``(frames, 4)``, plus (``return_alpha``) the person's coverage ``(frames, size, size)``."""
     n = prompt.names()
-    lay = motion_layout(n["motion"], frames, rng)
-    out = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size, return_alpha)
-    boxes = lay.boxes(FACE_ASPECT[identity.face_shape])
+    lay = motion_layout(n["motion"], frames, rng, look.clip_scale)
+    out = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size, return_alpha, look)
+    boxes = lay.boxes(look.face_aspect[identity.face_shape])
     return (out[0], boxes, out[1]) if return_alpha else (out, boxes)
 
 
@@ -323,6 +405,7 @@ def render_eval_reference(
     size: int = 64,
     keep: tuple[str, ...] = (),
     return_alpha: bool = False,
+    look: Look = CLASSIC,
 ):
     """A still of ``identity`` in a *different* pose, position, scale, lighting and background than ``prompt``.
 
@@ -345,15 +428,15 @@ def render_eval_reference(
         1,
         cx=0.5 + side * rng.uniform(0.14, 0.2),
         cy=rng.uniform(0.5, 0.6),
-        scale=rng.uniform(0.34, 0.42),
+        scale=rng.uniform(*look.ref_scale),
         tilt=rng.choice([-1, 1]) * rng.uniform(0.15, 0.3),
     )
-    img, alpha = render(identity, lay, str(scene), "neutral", str(light), "none", size, return_alpha=True)
-    box = lay.boxes(FACE_ASPECT[identity.face_shape])[0]
+    img, alpha = render(identity, lay, str(scene), "neutral", str(light), "none", size, True, look)
+    box = lay.boxes(look.face_aspect[identity.face_shape])[0]
     return (img[0], box, alpha[0]) if return_alpha else (img[0], box)
 
 
-def relight(px, light_from, light_to):
+def relight(px, light_from, light_to, look: Look = CLASSIC):
     """Re-light rendered images ``(B, 3, H, W)`` in ``[−1, 1]`` (torch) from one of the world's lights to
     another, given per-image indices into ``PROMPT_ATTRS["lighting"]``. Lighting multiplies the whole picture
     by a per-channel gain, so this is exact wherever the first render did not saturate."""
@@ -365,7 +448,7 @@ def relight(px, light_from, light_to):
     for name, idx in (("light_from", light_from), ("light_to", light_to)):
         if idx.shape != (px.shape[0],) or idx.min() < 0 or idx.max() >= n:
             raise ValueError(f"`{name}` must hold one light index in [0, {n}) per image, got {idx.tolist()}.")
-    table = torch.from_numpy(np.stack([LIGHT[k] for k in PROMPT_ATTRS["lighting"]]))
+    table = torch.from_numpy(np.stack([look.light[k] for k in PROMPT_ATTRS["lighting"]]))
     gain = (table[light_to] / table[light_from]).to(px)[:, :, None, None]
     return ((px + 1) / 2 * gain).clamp(0, 1) * 2 - 1
 
@@ -379,22 +462,24 @@ class FaceSpec:
     scene: str = "office"
 
 
-def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False):
-    lay = Layout.still(1)
+def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False, look: Look = CLASSIC):
+    lay = Layout.still(1, scale=look.clip_scale)
     ident = Identity.from_index(spec.identity)
-    img, alpha = render(ident, lay, spec.scene, "neutral", "bright", "none", size, return_alpha=True)
+    img, alpha = render(ident, lay, spec.scene, "neutral", "bright", "none", size, True, look)
     u8 = (img[0] * 255).round().astype(np.uint8)
-    return (u8, alpha[0], lay.boxes(FACE_ASPECT[ident.face_shape])[0]) if return_mask_box else u8
+    return (u8, alpha[0], lay.boxes(look.face_aspect[ident.face_shape])[0]) if return_mask_box else u8
 
 
-def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = False):
+def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = False, look: Look = CLASSIC):
     """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity. With
     ``return_mask_box`` also the person's coverage ``(size, size)`` and face box ``(4,)``, which models trained
     on face crops or cut-outs need to prepare it (:func:`stdrc_lib.prep.crop.prepare_reference`)."""
     rng = np.random.default_rng(seed)
     ident = int(HELD_OUT_IDENTITIES[seed % len(HELD_OUT_IDENTITIES)])
     scene = str(rng.choice(PROMPT_ATTRS["scene"]))
-    return draw_face(FaceSpec(ident, scene), size, return_mask_box)
+    return draw_face(FaceSpec(ident, scene), size, return_mask_box, look)
 
 
-assert len(SKIN) == len(IDENTITY_ATTRS["skin"]) and len(HAIR) == len(IDENTITY_ATTRS["hair_colour"])
+for _look in LOOKS.values():
+    assert len(_look.skin) == len(IDENTITY_ATTRS["skin"]) and len(_look.hair) == len(IDENTITY_ATTRS["hair_colour"])
+    assert len(_look.eyes) == len(IDENTITY_ATTRS["eye_colour"]) and set(_look.light) == set(PROMPT_ATTRS["lighting"])

@@ -25,7 +25,7 @@ from ..prep import crop as PC
 from ..prep.augment import augment
 from ..train.trainer import ClipCache, TrainConfig, check_options, train
 from .dataset import SynthFaces
-from .render import relight
+from .render import CLASSIC, Look, relight
 from .world import PROMPT_ATTRS
 
 
@@ -74,9 +74,10 @@ def build_cache(
     ref_mode=None,
     progress: bool = True,
     cross_reference: bool = False,
+    look: str | Look = CLASSIC,
 ) -> ToyClipCache:
-    """Render ``n_clips`` SynthFaces clips and encode them with ``vae``."""
-    ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference)
+    """Render ``n_clips`` SynthFaces clips in ``look`` and encode them with ``vae``."""
+    ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference, look=look)
     keys = ["reference", "ref_box", "ref_mask", "boxes", "identity", "prompt_attrs"]
     if cross_reference:
         keys += ["cross_reference", "cross_ref_box", "cross_ref_mask"]

@@ -1,12 +1,15 @@
-"""Train the toy ``AutoencoderKLLTX2Video`` on SynthFaces clips.
+"""Train a toy ``AutoencoderKLLTX2Video`` on SynthFaces clips, resumably.
 
-    python -m stdrc_lib.toy.train_vae --steps 2400 --out data/toy/vae
+    python -m stdrc_lib.toy.train_vae --steps 2400 --out data/toy/vae                  # the first (classic) VAE
+    python -m stdrc_lib.toy.train_vae --preset base --out runs/base/vae               # the base model's VAE
 
 Loss: ``|x̂ − x|₁ + |x̂ − x|₂² + β·KL`` with the decoder fed the posterior mean (the same
-``latent_dist.mode()`` that sampling uses). Training uses 5-frame clips (the VAE is
-convolutional and causal, so it transfers to 17 frames); the reported PSNR is on held-out
-17-frame clips. After training, per-channel latent statistics are written into the VAE's
-``latents_mean`` / ``latents_std`` buffers so the transformer sees unit-variance latents.
+``latent_dist.mode()`` that sampling uses); ``face_weight`` adds the same reconstruction terms again
+inside each frame's face box, times that weight (training data only: the boxes come from the renderer).
+Training uses short clips (the VAE is convolutional and causal, so it transfers to 17 frames); the
+reported PSNR is on held-out 17-frame clips. After training, per-channel latent statistics are written
+into the VAE's ``latents_mean`` / ``latents_std`` buffers so the transformer sees unit-variance latents.
+With ``ckpt_dir`` the run saves checkpoints and resumes from the newest one, to the same result.
 """
 
 from __future__ import annotations
@@ -21,9 +24,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.io import atomic_folder
+from ..train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ..train.schedule import warmup_cosine
 from .dataset import SynthFaces
-from .weights import TOY_VAE_CONFIG
+from .weights import BASE_VAE_CONFIG, TOY_VAE_CONFIG
+
+PRESETS = {
+    "classic": dict(config=TOY_VAE_CONFIG, look="classic"),
+    "base": dict(config=BASE_VAE_CONFIG, look="bold"),
+}
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -32,12 +41,16 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
 
 
+def _clips(ds: SynthFaces, start: int, stop: int) -> torch.Tensor:
+    return torch.stack([ds[j]["video"] for j in range(start, stop)])
+
+
 @torch.no_grad()
-def evaluate(vae, n: int = 32, seed: int = 1, batch: int = 8) -> dict:
-    ds = SynthFaces("eval", n, seed=seed)
+def evaluate(vae, n: int = 32, seed: int = 1, batch: int = 8, look: str = "classic") -> dict:
+    ds = SynthFaces("eval", n, seed=seed, look=look)
     vals = []
     for i in range(0, n, batch):
-        x = torch.stack([ds[j]["video"] for j in range(i, min(n, i + batch))])
+        x = _clips(ds, i, min(n, i + batch))
         y = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
         vals.append(psnr(y, x))
     v = torch.cat(vals)
@@ -45,14 +58,22 @@ def evaluate(vae, n: int = 32, seed: int = 1, batch: int = 8) -> dict:
 
 
 @torch.no_grad()
-def latent_stats(vae, n: int = 64, seed: int = 2, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    ds = SynthFaces("train", n, seed=seed)
-    zs = []
-    for i in range(0, n, batch):
-        x = torch.stack([ds[j]["video"] for j in range(i, min(n, i + batch))])
-        zs.append(vae.encode(x).latent_dist.mode())
+def latent_stats(vae, n: int = 64, seed: int = 2, batch: int = 8, look: str = "classic"):
+    ds = SynthFaces("train", n, seed=seed, look=look)
+    zs = [vae.encode(_clips(ds, i, min(n, i + batch))).latent_dist.mode() for i in range(0, n, batch)]
     z = torch.cat(zs).transpose(0, 1).flatten(1)  # (C, everything)
     return z.mean(1), z.std(1)
+
+
+def face_weights(boxes: torch.Tensor, frames: int, size: int, margin: float = 1.3) -> torch.Tensor:
+    """``(B, 1, F, H, W)`` masks of 1 inside each frame's face box (``boxes`` ``(B, F, 4)`` as cx, cy, w, h
+    canvas fractions), widened by ``margin``, else 0."""
+    g = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    cx, cy, w, h = (boxes[..., i, None, None] for i in range(4))  # (B, F, 1, 1)
+    inside = ((g[None, None, None, :] - cx).abs() <= w * margin / 2) & (
+        (g[None, None, :, None] - cy).abs() <= h * margin / 2
+    )
+    return inside[:, None, :frames].float()
 
 
 def train_vae(
@@ -64,23 +85,41 @@ def train_vae(
     frames: int = 5,
     kl_weight: float = 1e-7,
     threads: int | None = None,
+    preset: str = "classic",
+    face_weight: float = 0.0,
+    ckpt_dir: Path | None = None,
+    ckpt_every: int = 200,
+    eval_clips: int = 32,
 ) -> dict:
     from diffusers import AutoencoderKLLTX2Video
 
+    if preset not in PRESETS:
+        raise ValueError(f"`preset` must be one of {tuple(PRESETS)}, got {preset!r}.")
+    config, look = PRESETS[preset]["config"], PRESETS[preset]["look"]
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    vae = AutoencoderKLLTX2Video(**TOY_VAE_CONFIG)
+    vae = AutoencoderKLLTX2Video(**config)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, warmup=50))
-    ds = SynthFaces("train", steps * batch, seed=seed, frames=frames)
+    ds = SynthFaces("train", steps * batch, seed=seed, frames=frames, look=look)
+    start, minutes = 0, 0.0
+    if ckpt_dir is not None and (last := latest_checkpoint(ckpt_dir)) is not None:
+        state = load_checkpoint(last, {"vae": vae}, opt, sched)
+        start, minutes = state["step"], state["extra"]["minutes"]
     t0 = time.time()
-    bar = tqdm(range(steps), desc="vae")
+    bar = tqdm(range(start, steps), desc="vae", initial=start, total=steps)
     for step in bar:
-        x = torch.stack([ds[step * batch + j]["video"] for j in range(batch)])
+        items = [ds[step * batch + j] for j in range(batch)]
+        x = torch.stack([it["video"] for it in items])
         post = vae.encode(x).latent_dist
         y = vae.decode(post.mode()).sample
-        rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        err = (y - x).abs() + (y - x) ** 2
+        if face_weight:
+            err = err * (
+                1 + face_weight * face_weights(torch.stack([it["boxes"] for it in items]), frames, x.shape[-1])
+            )
+        rec = err.mean()
         kl = post.kl().mean() / x[0].numel()
         loss = rec + kl_weight * kl
         opt.zero_grad(set_to_none=True)
@@ -90,12 +129,26 @@ def train_vae(
         sched.step()
         if step % 10 == 0:
             bar.set_postfix(loss=f"{rec.item():.4f}", psnr=f"{psnr(y.detach().clamp(-1, 1), x).mean():.1f}")
+        if ckpt_dir is not None and (step + 1) % ckpt_every == 0 and step + 1 < steps:
+            extra = {"minutes": minutes + (time.time() - t0) / 60}
+            save_checkpoint(ckpt_dir, step + 1, {"vae": vae}, opt, sched, extra=extra)
+    minutes += (time.time() - t0) / 60
     vae.eval()
-    mean, std = latent_stats(vae)
+    mean, std = latent_stats(vae, look=look)
     vae.latents_mean.copy_(mean)
     vae.latents_std.copy_(std)
-    metrics = evaluate(vae)
-    metrics.update(steps=steps, batch=batch, lr=lr, seed=seed, train_frames=frames, minutes=(time.time() - t0) / 60)
+    metrics = evaluate(vae, n=eval_clips, look=look)
+    metrics.update(
+        preset=preset,
+        look=look,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        train_frames=frames,
+        face_weight=face_weight,
+        minutes=minutes,
+    )
 
     def write(d: Path) -> None:
         vae.save_pretrained(d, safe_serialization=True)
@@ -106,16 +159,40 @@ def train_vae(
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="Train the toy LTX-2 VAE on SynthFaces.")
+    ap = argparse.ArgumentParser(description="Train a toy LTX-2 VAE on SynthFaces.")
+    ap.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="classic",
+        help="'classic': the first toy VAE; 'base': the base model's VAE, on the bold look",
+    )
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--frames", type=int, default=5, help="frames per training clip, 4k+1 (default: 5)")
+    ap.add_argument("--face-weight", type=float, default=0.0, help="extra loss weight inside face boxes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ckpt-dir", type=Path, default=None, help="save checkpoints here and resume from them")
+    ap.add_argument("--ckpt-every", type=int, default=200)
+    ap.add_argument("--eval-clips", type=int, default=32)
     ap.add_argument("--out", type=Path, default=Path("data/toy/vae"))
     a = ap.parse_args(argv)
-    print(json.dumps(train_vae(a.steps, a.out, a.batch, a.lr, a.seed, frames=a.frames, threads=a.threads), indent=2))
+    m = train_vae(
+        a.steps,
+        a.out,
+        a.batch,
+        a.lr,
+        a.seed,
+        frames=a.frames,
+        threads=a.threads,
+        preset=a.preset,
+        face_weight=a.face_weight,
+        ckpt_dir=a.ckpt_dir,
+        ckpt_every=a.ckpt_every,
+        eval_clips=a.eval_clips,
+    )
+    print(json.dumps(m, indent=2))
 
 
 if __name__ == "__main__":

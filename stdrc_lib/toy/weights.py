@@ -83,6 +83,16 @@ TOY_VAE_CONFIG = dict(
     temporal_compression_ratio=TOY_T,
 )
 
+# The base model's VAE (bold look): 32 latent channels and a decoder twice as wide, so identity survives.
+BASE_VAE_CONFIG = dict(
+    TOY_VAE_CONFIG,
+    latent_channels=32,
+    decoder_block_out_channels=(64, 128),
+)
+
+# The base model's transformer: twice as deep as the first toy model's, on the base VAE's 32 channels.
+BASE_TRANSFORMER_CONFIG = dict(TOY_TRANSFORMER_CONFIG, in_channels=32, out_channels=32, num_layers=8)
+
 
 def packaged(name: str, checkout: Path) -> Path:
     """Where the files installed as package ``name`` live: inside the install (a wheel maps ``data/`` to
@@ -143,12 +153,21 @@ def load_toy(folder: str | Path | None = None) -> Backbone:
             f"toy weights incomplete in {folder}: missing {missing}. Train them with `stdrc train --preset toy` "
             "or use `build_toy()` for random weights."
         )
-    transformer = LTX2VideoTransformer3DModel.from_pretrained(folder / "transformer", local_files_only=True)
-    vae = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", local_files_only=True)
-    text = ToyTextEncoder.load(folder / "text_encoder")
+    # float32 whatever the files hold (the base model is stored as float16)
+    f32 = dict(local_files_only=True, torch_dtype=torch.float32)
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(folder / "transformer", **f32)
+    vae = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", **f32)
+    text = ToyTextEncoder.load(folder / "text_encoder").float()
     check_consistency(transformer, vae)
-    extra = {"reference_prep": reference_prep_of(folder)}
+    extra = {"reference_prep": reference_prep_of(folder), "look": look_of(folder)}
     return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
+
+
+def look_of(folder: str | Path) -> str:
+    """The look (:class:`~stdrc_lib.toy.render.Look`) the toy model in ``folder`` was trained on, from its
+    manifest; ``"classic"`` without one."""
+    path = Path(folder) / "manifest.json"
+    return read_json(path, "manifest").get("look", "classic") if path.is_file() else "classic"
 
 
 def reference_prep_of(folder: str | Path) -> str:

@@ -1,0 +1,238 @@
+"""The toy base model: a miniature of the pretrained video model that ST-DRC fine-tunes.
+
+The paper starts from a pretrained LTX-2.3, which already draws people and already continues a first frame
+given as clean tokens (its image-to-video). The toy base is made the same way, on SynthFaces' bold look,
+with no reference anywhere:
+
+1. ``vae``: an ``AutoencoderKLLTX2Video`` with 32 latent channels (:mod:`stdrc_lib.toy.train_vae`);
+2. ``readout``: the readout that training may use (identity loss, face crops);
+3. ``scorer``: a second readout, trained apart (another seed, another pool of clips), that scores models,
+   so that no model is scored by the readout it was trained against;
+4. ``transformer`` + ``text_encoder``: ``LTX2VideoTransformer3DModel`` and the toy text encoder trained from
+   scratch by the one trainer (:func:`stdrc_lib.train.trainer.train`) on a mix of text-to-video and
+   image-to-video rows (frame 0's clean latent at frame 0's positions, timestep 0, no loss on it).
+
+One command makes all of it, resumably (each stage is skipped once its folder exists; the VAE and the
+transformer resume from their checkpoints under ``--runs``)::
+
+    python -m stdrc_lib.toy.base --out data/toy/base
+
+The weights are stored as float16 (loaded as float32) and the folder gets a manifest: the recipe, command,
+seed, steps, wall time per stage, git revision, metrics and sha256 of every file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..core.io import atomic_folder, load_safetensors, read_json
+from ..outputs import git_revision
+from ..train.trainer import ClipCache, TrainConfig, train
+from . import weights as TW
+from .manifest import write_manifest
+from .readout import train_readout
+from .render import BOLD
+from .text import ToyTextEncoder
+from .train import build_cache
+from .train_vae import train_vae
+
+STAGES = ("vae", "readout", "scorer", "transformer")
+
+
+def base_train_config(**overrides) -> TrainConfig:
+    """The base transformer's training options: no reference; half the rows image-to-video; 10 % null prompts
+    (for classifier-free guidance); face tokens weighted twice in the loss."""
+    cfg = dict(
+        steps=8000,
+        batch=16,
+        lr=1e-3,
+        warmup=200,
+        seed=0,
+        p_text=0.1,
+        p_ref=0.0,
+        p_both=0.0,
+        p_first_frame=0.5,
+        face_loss_weight=2.0,
+        sample_every=0,
+        ckpt_every=200,
+    )
+    return TrainConfig(**{**cfg, **overrides})
+
+
+@dataclass
+class BaseRecipe:
+    """Everything that makes the base model; the manifest records it."""
+
+    look: str = BOLD.name
+    vae_steps: int = 3000
+    vae_face_weight: float = 1.0
+    vae_eval_clips: int = 64
+    readout_steps: int = 4000
+    readout_pool: int = 3000
+    readout_eval_clips: int = 300
+    readout_seed: int = 0
+    scorer_seed: int = 1  # another seed draws another pool of clips and another initialisation
+    n_clips: int = 6000
+    cache_seed: int = 0
+    transformer: TrainConfig = field(default_factory=base_train_config)
+
+
+def build_base(seed: int = 0, vae=None):
+    """A randomly initialised base backbone (transformer, text encoder; a fresh VAE unless ``vae`` is given)."""
+    from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
+
+    from ..core.backbone import Backbone, check_consistency
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        transformer = LTX2VideoTransformer3DModel(**TW.BASE_TRANSFORMER_CONFIG)
+        text = ToyTextEncoder()
+        vae = AutoencoderKLLTX2Video(**TW.BASE_VAE_CONFIG) if vae is None else vae
+    check_consistency(transformer, vae)
+    return Backbone(transformer, vae.eval(), text)
+
+
+def _cache(vae, recipe: BaseRecipe, path: Path) -> ClipCache:
+    """The training clips' latents, prompts and face boxes; encoded once and kept in ``path``."""
+    from safetensors.torch import save_file
+
+    if path.is_file():
+        t = load_safetensors(path)
+        prompts = json.loads(path.with_suffix(".json").read_text())
+        return ClipCache(t["latents"], prompts, face_boxes=t["face_boxes"])
+    c = build_cache(vae, recipe.n_clips, recipe.cache_seed, look=recipe.look)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(c.prompts))
+    save_file({"latents": c.latents.contiguous(), "face_boxes": c.face_boxes.contiguous()}, str(path))
+    return ClipCache(c.latents, c.prompts, face_boxes=c.face_boxes)
+
+
+def _half(folder: Path) -> None:
+    """Store every safetensors file under ``folder`` as float16 (the loaders cast back to float32)."""
+    from safetensors.torch import save_file
+
+    for f in folder.rglob("*.safetensors"):
+        t = load_safetensors(f)
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in t.items()}, str(f))
+
+
+def _stage_vae(recipe: BaseRecipe, runs: Path) -> dict:
+    out = runs / "vae"
+    if not out.is_dir():
+        train_vae(
+            recipe.vae_steps,
+            out,
+            preset="base",
+            face_weight=recipe.vae_face_weight,
+            ckpt_dir=runs / "vae_ckpt",
+            eval_clips=recipe.vae_eval_clips,
+        )
+    return read_json(out / "metrics.json", "VAE metrics")
+
+
+def _load_vae(runs: Path):
+    from diffusers import AutoencoderKLLTX2Video
+
+    return AutoencoderKLLTX2Video.from_pretrained(runs / "vae", local_files_only=True).float().eval()
+
+
+def _stage_readout(recipe: BaseRecipe, runs: Path, name: str, seed: int) -> dict:
+    out = runs / name
+    if not out.is_dir():
+        vae, pool, n_eval = _load_vae(runs), recipe.readout_pool, recipe.readout_eval_clips
+        train_readout(
+            recipe.readout_steps, out, seed=seed, pool_clips=pool, vae=vae, look=recipe.look, eval_clips=n_eval
+        )
+    return read_json(out / "metrics.json", f"{name} metrics")
+
+
+def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
+    out = runs / "model"
+    if (out / "train_log.json").is_file():
+        return read_json(out / "train_log.json", "training log")
+    t0 = time.time()
+    vae = _load_vae(runs)
+    cache = _cache(vae, recipe, runs / "cache.safetensors")
+    t_cache = time.time() - t0
+    backbone = build_base(recipe.transformer.seed, vae)
+    log = train(backbone, cache, recipe.transformer, ckpt_dir=runs / "ckpt")
+    log["cache_minutes"] = t_cache / 60
+
+    def write(d: Path) -> None:
+        TW.save_toy(backbone, d)
+        (d / "train_log.json").write_text(json.dumps(log))
+
+    atomic_folder(out, write)
+    return log
+
+
+def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict:
+    """Run every stage (skipping finished ones) and assemble ``out``: weights in float16, and a manifest."""
+    runs = Path(runs)
+    t0 = time.time()
+    records = {"vae": _stage_vae(recipe, runs)}
+    records["readout"] = _stage_readout(recipe, runs, "readout", recipe.readout_seed)
+    records["scorer"] = _stage_readout(recipe, runs, "scorer", recipe.scorer_seed)
+    log = _stage_transformer(recipe, runs)
+    records["transformer"] = {k: v for k, v in log.items() if k not in ("losses", "id_losses")}
+    losses = log["losses"]
+    records["transformer"]["final_loss_mean_last_100"] = sum(losses[-100:]) / max(1, len(losses[-100:]))
+
+    def assemble(d: Path) -> None:
+        shutil.copytree(runs / "model" / "transformer", d / "transformer")
+        shutil.copytree(runs / "model" / "text_encoder", d / "text_encoder")
+        shutil.copytree(runs / "vae", d / "vae")
+        for name in ("readout", "scorer"):
+            shutil.copytree(runs / name, d / name)
+        _half(d)
+
+    atomic_folder(Path(out), assemble)
+    minutes = {
+        "vae": records["vae"].get("minutes"),
+        "readout": records["readout"].get("minutes"),
+        "scorer": records["scorer"].get("minutes"),
+        "transformer": records["transformer"].get("train_minutes"),
+        "transformer_cache": records["transformer"].get("cache_minutes"),
+    }
+    extra = {
+        "kind": "base",
+        "look": recipe.look,
+        "recipe": json.loads(json.dumps(asdict(recipe))),
+        "seed": recipe.transformer.seed,
+        "steps": {"vae": recipe.vae_steps, "readout": recipe.readout_steps, "transformer": recipe.transformer.steps},
+        "minutes": minutes,
+        "revision": git_revision(),
+        "training": records,
+        "assembled_minutes": (time.time() - t0) / 60,
+    }
+    write_manifest(Path(out), extra)
+    return extra
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(
+        description="Build the toy base model (VAE, two readouts, text-to-video + image-to-video transformer). "
+        "Each stage resumes from its checkpoints under --runs, and is skipped once finished."
+    )
+    ap.add_argument("--out", type=Path, default=TW.TOY_DIR / "base", help="where the assembled model goes")
+    ap.add_argument("--runs", type=Path, default=Path("runs/base"), help="stage outputs and checkpoints")
+    ap.add_argument("--steps", type=int, default=None, help="transformer steps (default: the recipe's 8000)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    recipe = BaseRecipe()
+    if a.steps is not None:
+        recipe.transformer = base_train_config(steps=a.steps)
+    print(json.dumps(build(a.out, recipe, a.runs)["minutes"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
