@@ -1,9 +1,11 @@
-"""Draw the README's picture of ST-DRC from the library itself: where each position scheme puts the reference.
+"""Draw the docs' pictures from the library itself.
 
-    python docs/make_figures.py   # writes docs/img/method.png
+    python docs/make_figures.py   # writes docs/img/method.png and docs/img/looks.png
 
-Each panel is the (time, width) plane of LTX-2's rotary positions for a toy clip (5 latent frames of 8×8
-tokens) and one 8×8 reference, as :func:`stdrc_lib.core.positions.build_coords` gives them.
+* ``method.png``: where each position scheme puts the reference. Each panel is the (time, width) plane of
+  LTX-2's rotary positions for a toy clip (5 latent frames of 8×8 tokens) and one 8×8 reference, as
+  :func:`stdrc_lib.core.positions.build_coords` gives them.
+* ``looks.png``: the same held-out clips drawn in SynthFaces' two looks, classic (left) and bold (right).
 """
 
 from __future__ import annotations
@@ -11,14 +13,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from stdrc_lib import viz  # noqa: E402
 from stdrc_lib.core import positions as P  # noqa: E402
+from stdrc_lib.toy.dataset import SynthFaces  # noqa: E402
 from stdrc_lib.toy.weights import build_toy  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "img" / "method.png"
+IMG = Path(__file__).resolve().parent / "img"
+OUT = IMG / "method.png"
+
+
+def looks(n: int = 6, out: Path = IMG / "looks.png") -> Path:
+    """Held-out clips in both looks, one clip per row: classic frames 0, 8, 16 and the evaluation reference,
+    then the same four in the bold look."""
+    sets = [SynthFaces("eval", n, seed=3, look=look) for look in ("classic", "bold")]
+    rows, labels = [], []
+    for i in range(n):
+        row = []
+        for ds in sets:
+            it = ds[i]
+            row += [
+                ((it["video"].permute(1, 2, 3, 0) + 1) / 2).numpy()[::8],
+                ((it["reference"].permute(1, 2, 0) + 1) / 2).numpy()[None],
+            ]
+        rows.append(np.concatenate(row))
+        labels.append(it["prompt"][9:34])
+    viz.save_image(out, viz.contact_sheet(rows, labels, upscale=3))
+    print(f"wrote {out}")
+    return out
 
 
 def main() -> Path:
@@ -53,3 +79,4 @@ def main() -> Path:
 
 if __name__ == "__main__":
     main()
+    looks()
