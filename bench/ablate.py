@@ -47,26 +47,27 @@ RESULTS = ROOT / "docs" / "ablation"
 RUNS = ROOT / "runs" / "ablation"
 LAMBDA_ID = 0.5
 
-# name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order
+# name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order. These variants
+# were run when the library's `tass` was Stand-In's placement, now named `tass_pre`; their names keep `tass`.
 VARIANTS = {
-    "tass_s0": ("tass", True, True, 0, False),
-    "tass_iso_s0": ("tass", True, True, 0, True),  # beyond the paper: reference in its own pass, K/V-cacheable
+    "tass_s0": ("tass_pre", True, True, 0, False),
+    "tass_iso_s0": ("tass_pre", True, True, 0, True),  # beyond the paper: reference in its own pass, K/V-cacheable
     "shared_s0": ("shared", True, True, 0, False),
-    "tass_noaug_s0": ("tass", False, True, 0, False),
-    "tass_noid_s0": ("tass", True, False, 0, False),
+    "tass_noaug_s0": ("tass_pre", False, True, 0, False),
+    "tass_noid_s0": ("tass_pre", True, False, 0, False),
     "temporal_s0": ("temporal", True, True, 0, False),
     "spatial_s0": ("spatial", True, True, 0, False),
     "nope_s0": ("nope", True, True, 0, False),
     "shared_noaug_s0": ("shared", False, True, 0, False),
-    "tass_s1": ("tass", True, True, 1, False),
+    "tass_s1": ("tass_pre", True, True, 1, False),
     "shared_s1": ("shared", True, True, 1, False),
-    "tass_s2": ("tass", True, True, 2, False),
+    "tass_s2": ("tass_pre", True, True, 2, False),
     "shared_s2": ("shared", True, True, 2, False),
-    "tass_xref_s0": ("tass", True, True, 0, False),  # beyond the paper: see CROSS_REF
-    "tass_relayout30_s0": ("tass", True, True, 0, False),  # beyond the paper: see AUGMENT
-    "tass_relight_s0": ("tass", True, True, 0, False),  # beyond the paper: see RELIGHT
-    "tass_crop_s0": ("tass", True, True, 0, False),  # beyond the paper: see FACE_CROP
-    "tass_cutout_s0": ("tass", True, True, 0, False),  # beyond the paper: see FACE_CUTOUT
+    "tass_xref_s0": ("tass_pre", True, True, 0, False),  # beyond the paper: see CROSS_REF
+    "tass_relayout30_s0": ("tass_pre", True, True, 0, False),  # beyond the paper: see AUGMENT
+    "tass_relight_s0": ("tass_pre", True, True, 0, False),  # beyond the paper: see RELIGHT
+    "tass_crop_s0": ("tass_pre", True, True, 0, False),  # beyond the paper: see FACE_CROP
+    "tass_cutout_s0": ("tass_pre", True, True, 0, False),  # beyond the paper: see FACE_CUTOUT
 }
 # variants beyond the paper's recipe: name → p_cross_ref (share of references rendered in another context)
 CROSS_REF = {"tass_xref_s0": 0.5}

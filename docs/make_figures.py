@@ -50,7 +50,12 @@ def looks(n: int = 6, out: Path = IMG / "looks.png") -> Path:
 def main() -> Path:
     rope = build_toy(seed=0, num_layers=1).transformer.rope
     grid, ref = (5, 8, 8), (8, 8)
-    schemes = ("shared", "tass")
+    schemes = ("shared", "tass_pre", "tass")
+    titles = {
+        "shared": "shared: on frame 0's grid",
+        "tass_pre": "tass_pre (Stand-In): before frame 0",
+        "tass": "tass (ST-DRC): after the last frame",
+    }
     fig, axes = plt.subplots(1, len(schemes), figsize=(4.2 * len(schemes), 3.4), sharey=True)
     for ax, scheme in zip(axes, schemes):
         c = P.build_coords(rope, 1, grid, [ref], P.PositionConfig(scheme)).mean(-1)[0]  # (3, N) box midpoints
@@ -60,9 +65,7 @@ def main() -> Path:
         ax.scatter(
             t_ms[n_v:], w_px[n_v:], s=22, marker="o", color="tab:red", label="reference tokens (clean, timestep 0)"
         )
-        ax.set_title(
-            f"{scheme}: " + ("on frame 0's grid, pixel-aligned" if scheme == "shared" else "off the video's grid")
-        )
+        ax.set_title(titles[scheme], fontsize=10)
         ax.set_xlabel("time position (ms)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("width position (pixels)")

@@ -243,15 +243,15 @@ plt.show()
         md("""
 ## 5 · Positions (a preview of notebook 02)
 
-Each token also carries a `(t, h, w)` box. Under TASS-RoPE the reference sits one frame *before* the video and
-diagonally *outside* the canvas.
+Each token also carries a `(t, h, w)` box. Under TASS-RoPE (the paper's) the reference sits at the latent frame
+right *after* the video's last, and diagonally *outside* the canvas.
 """),
         code("""
 coords = positions.build_coords(bb.transformer.rope, 1, video_grid, [(8, 8)], positions.PositionConfig("tass"))
 mid = coords.mean(-1)[0]   # (3, N) box midpoints
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
 ax.scatter(mid[2, :n_video], mid[1, :n_video], s=8, label="video tokens (every frame)")
-ax.scatter(mid[2, n_video:], mid[1, n_video:], s=8, c="C3", label="reference tokens (t = −1/24 s)")
+ax.scatter(mid[2, n_video:], mid[1, n_video:], s=8, c="C3", label="reference tokens (after the last frame)")
 ax.invert_yaxis(); ax.set_xlabel("w (pixels)"); ax.set_ylabel("h (pixels)"); ax.legend(loc="lower left")
 ax.set_title("TASS: the reference is shifted by +H, +W")
 plt.show()
@@ -319,7 +319,8 @@ def nb02():
         "02 · TASS-RoPE: where the reference sits, and where the video looks",
         [
             "how LTX-2 turns `(t, h, w)` boxes into rotary phases, and why attention only sees *offsets*",
-            "the five reference position schemes (`shared`, `temporal`, `spatial`, `tass`, `nope`) as diagrams",
+            "the six reference position schemes (`shared`, `temporal`, `spatial`, `tass`, `tass_pre`, `nope`) as "
+            "diagrams",
             "how q·k falls off with the offset between a video token and a reference token",
             "how to capture video→reference attention maps from the trained toy model without forking it",
             "what copy-paste looks like, and how TASS avoids it",
@@ -361,7 +362,7 @@ Below: the video tokens (all frames) and the 64 reference tokens under each sche
         code("""
 grid = bb.latent_grid(NUM_FRAMES, 64, 64)
 n_video = grid[0] * grid[1] * grid[2]
-fig, ax = plt.subplots(2, 5, figsize=(16, 6.4))
+fig, ax = plt.subplots(2, len(positions.SCHEMES), figsize=(19, 6.4))
 for j, scheme in enumerate(positions.SCHEMES):
     c = positions.build_coords(bb.transformer.rope, 1, grid, [(8, 8)], positions.PositionConfig(scheme)).mean(-1)[0]
     v, r = c[:, :n_video], c[:, n_video:]
@@ -398,7 +399,7 @@ def logit(dt, dh, dw):
 
 DH, DW = torch.meshgrid(offsets, offsets, indexing="ij")
 fig, ax = plt.subplots(1, 2, figsize=(10, 4.2))
-for a, dt, title in [(ax[0], 0.0, "same time (Δt = 0)"), (ax[1], -1 / 24, "reference one frame earlier")]:
+for a, dt, title in [(ax[0], 0.0, "same time (Δt = 0)"), (ax[1], -1 / 24, "one frame earlier (as tass_pre)")]:
     im = a.imshow(logit(dt, DH, DW), extent=[-256, 256, 256, -256], cmap="magma")
     a.scatter([0, 64], [0, 64], c=["w", "c"], s=30)
     a.annotate("shared", (0, 0), color="w", xytext=(5, -8)); a.annotate("TASS", (64, 64), color="c", xytext=(5, 12))
@@ -411,15 +412,15 @@ plt.tight_layout(); plt.show()
 
 `capture_attention` installs a processor subclass on every block's `attn1`. It recomputes softmax(QKᵀ)
 after the Q/K norms and RoPE, one chunk of queries at a time, and keeps the video→reference block. Outputs are
-unchanged (the tests check it bit for bit). We run the same clip under `tass` (how the toy model was trained)
-and under `shared`.
+unchanged (the tests check it bit for bit). We run the same clip under the scheme the toy model was trained with
+(`bb.scheme`: Stand-In's `tass_pre` for the shipped model) and under `shared`.
 """),
         code("""
 item = SynthFaces("eval", 1, seed=SEED)[0]
 # the reference as the model was trained to see it (whole, or the face cut out; see its manifest)
 ref_img = ((references_for(bb, [item])[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
 maps, clips = {}, {}
-for scheme in ("shared", "tass"):
+for scheme in ("shared", bb.scheme):
     with attention.capture_attention(bb.transformer, n_video) as store:
         out = generate(bb, item["prompt"], ref_img, num_steps=STEPS, num_frames=NUM_FRAMES,
                                 positions=positions.PositionConfig(scheme),
@@ -446,12 +447,12 @@ plt.tight_layout(); plt.show()
 
 Copy-paste is when the clip follows the reference's *layout and background* instead of the prompt's. The
 strongest form is literally pasting the reference into every frame. Below: the ground-truth clip for the
-prompt, the toy model's clip under `tass`, and under `shared` (a position the model never saw in training),
-each next to the reference.
+prompt, the toy model's clip under its own scheme, and under `shared` (a position the model never saw in
+training), each next to the reference.
 """),
         code("""
 truth = ((item["video"].permute(1, 2, 3, 0) + 1) * 127.5).byte()
-rows = {"ground truth": truth, "tass": clips["tass"], "shared": clips["shared"],
+rows = {"ground truth": truth, bb.scheme: clips[bb.scheme], "shared": clips["shared"],
         "paste the reference": torch.from_numpy(ref_img)[None].expand_as(truth)}
 fig, ax = plt.subplots(len(rows), 6, figsize=(11, 2 * len(rows)))
 for i, (name, clip) in enumerate(rows.items()):
@@ -467,8 +468,9 @@ plt.suptitle(item["prompt"]); plt.tight_layout(); plt.show()
 
 - Positions enter LTX-2 only through `video_coords`; the rotary logit depends on **offsets**, so where the
   reference sits relative to the video is a design choice with consequences.
-- `shared` puts the reference on top of frame 0 (pixel-aligned: easy to copy); `tass` puts it one frame earlier
-  and diagonally outside the canvas; `nope` removes its phase entirely.
+- `shared` puts the reference on top of frame 0 (pixel-aligned: easy to copy); `tass` puts it at the latent
+  frame after the video's last and diagonally outside the canvas (the paper's TASS-RoPE); `tass_pre` puts it one
+  frame before frame 0, diagonally outside (Stand-In's placement); `nope` removes its phase entirely.
 - A processor subclass on `attn1` shows where each video frame reads the reference, with outputs unchanged.
 - The measured effect of each scheme on copy-paste and identity is in notebook 05 and `docs/ABLATION.md`.
 """),

@@ -63,8 +63,18 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
     _optional_components = ["text_encoder", "tokenizer", "connectors"]
     _callback_tensor_inputs = ["latents"]
 
-    def __init__(self, transformer, vae, scheduler, text_encoder=None, tokenizer=None, connectors=None):
+    def __init__(
+        self,
+        transformer,
+        vae,
+        scheduler,
+        text_encoder=None,
+        tokenizer=None,
+        connectors=None,
+        position_scheme: str = P.PositionConfig.scheme,
+    ):
         super().__init__()
+        check_choice(position_scheme, P.SCHEMES, "position_scheme")
         self.register_modules(
             transformer=transformer,
             vae=vae,
@@ -73,6 +83,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             tokenizer=tokenizer,
             connectors=connectors,
         )
+        self.register_to_config(position_scheme=position_scheme)  # the scheme the transformer was trained with
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -260,7 +271,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
         text_guidance_scale: float = G.GuidanceConfig.s_txt,
         guidance_order: str = G.GuidanceConfig.order,
         guidance_rescale: float = G.GuidanceConfig.rescale,
-        position_scheme: str = P.PositionConfig.scheme,
+        position_scheme: str | None = None,
         frame_rate: float = P.PositionConfig.fps,
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
@@ -300,7 +311,8 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 (defaults: :class:`~stdrc_lib.core.config.GuidanceConfig`).
             guidance_order: ``"ref_first"`` or ``"text_first"`` (see :mod:`stdrc_lib.core.guidance`).
             guidance_rescale: φ in [0, 1] of the per-step automatic weighting (``GuidanceConfig.rescale``).
-            position_scheme: one of :data:`stdrc_lib.core.positions.SCHEMES` (default ``"tass"``).
+            position_scheme: one of :data:`stdrc_lib.core.positions.SCHEMES` (default: the pipeline's
+                ``position_scheme``, the one its transformer was trained with; ``"tass"`` unless it says otherwise).
             output_type: ``"np"``, ``"pt"``, ``"pil"``, ``"uint8"`` or ``"latent"`` (see :class:`STDRCPipelineOutput`).
             callback_on_step_end: ``f(pipe, step, sigma, {"latents": ...}) -> dict``, as in diffusers.
             guidance / positions: a whole :class:`~stdrc_lib.core.config.GuidanceConfig` (with guidance intervals)
@@ -310,6 +322,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
                 ``isolated_reference``, ``return_velocities``, ...).
         """
         f0, h0, w0 = self._defaults()
+        position_scheme = self.config.position_scheme if position_scheme is None else position_scheme
         num_frames = f0 if num_frames is None else num_frames
         height, width = (h0 if height is None else height), (w0 if width is None else width)
         scales = (reference_guidance_scale, text_guidance_scale, guidance_order)
@@ -397,6 +410,7 @@ def pipeline_from_backbone(backbone) -> STDRCPipeline:
         vae=backbone.vae,
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0),
         text_encoder=backbone.text_encoder,
+        position_scheme=backbone.scheme,
     )
 
 
@@ -412,10 +426,10 @@ def generate(
     """:class:`STDRCPipeline` on a :class:`~stdrc_lib.core.backbone.Backbone`, with uint8 frames.
 
     ``frames`` is a ``(B, F, H, W, 3)`` uint8 CPU tensor. ``guidance`` defaults to the pipeline's (those of
-    :class:`~stdrc_lib.core.config.GuidanceConfig`), ``positions`` to the backbone's frame rate with the
-    default scheme; every other keyword goes to :meth:`STDRCPipeline.__call__` (``negative_prompt``,
-    ``num_frames``, ``height``, ``width``, ``generator``, ``progress``, ``batched``, ``isolated_reference``,
-    ``return_velocities``, ...).
+    :class:`~stdrc_lib.core.config.GuidanceConfig`), ``positions`` to the backbone's frame rate and the scheme
+    it was trained with (:meth:`~stdrc_lib.core.backbone.Backbone.positions`); every other keyword goes to
+    :meth:`STDRCPipeline.__call__` (``negative_prompt``, ``num_frames``, ``height``, ``width``, ``generator``,
+    ``progress``, ``batched``, ``isolated_reference``, ``return_velocities``, ...).
     """
     if backbone.text_encoder is None:
         raise ValueError("`backbone` has no text encoder; use STDRCPipeline with `prompt_embeds` instead.")
@@ -423,7 +437,7 @@ def generate(
         raise ValueError(f"`prompt` must be a non-empty string or list of strings, got {prompt!r}.")
     check_positive_int(num_steps, "num_steps")
     pipe = pipeline_from_backbone(backbone)
-    positions = positions or P.PositionConfig(fps=backbone.fps)
+    positions = positions or backbone.positions()
     return pipe(
         prompt, reference_image, num_inference_steps=num_steps, guidance=guidance, positions=positions,
         output_type="uint8", **kwargs,

@@ -209,3 +209,32 @@ def test_detect_face_on_a_faceless_reference_is_reported(tiny):
         progress=False,
     ).frames  # fmt: skip
     assert clip.shape == (1, 17, 64, 64, 3)
+
+
+def test_a_pipeline_uses_the_scheme_its_model_was_trained_with(tiny, tmp_path):
+    """The position scheme is part of the model: saved with the pipeline, taken from a backbone's manifest, and
+    used unless the caller names another."""
+    b, _ = tiny
+    sched = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+    pipe = STDRCPipeline(b.transformer, b.vae, sched, text_encoder=b.text_encoder, position_scheme="tass_pre")
+    pipe.save_pretrained(tmp_path / "p")
+    again = STDRCPipeline.from_pretrained(tmp_path / "p")
+    assert again.config.position_scheme == "tass_pre"
+    kw = dict(num_inference_steps=2, output_type="latent", progress=False, reference_image=sample_reference(1))
+
+    def run(p, **extra):
+        return p("a person smiling", generator=torch.Generator().manual_seed(0), **kw, **extra).frames
+
+    assert torch.equal(run(again), run(again, position_scheme="tass_pre"))
+    assert not torch.equal(run(again), run(again, position_scheme="tass"))
+    with pytest.raises(ValueError, match="position_scheme"):
+        STDRCPipeline(b.transformer, b.vae, sched, position_scheme="diagonal")
+
+
+def test_the_shipped_toy_model_says_it_was_trained_with_stand_in_s_placement():
+    from stdrc_lib.pipeline import pipeline_from_backbone
+
+    b = TW.toy_backbone()
+    assert b.scheme == "tass_pre" and b.positions().scheme == "tass_pre"
+    assert pipeline_from_backbone(b).config.position_scheme == "tass_pre"
+    assert TW.build_toy(num_layers=1).scheme == P.PositionConfig.scheme == "tass"

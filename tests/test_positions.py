@@ -22,8 +22,23 @@ def test_shared_equals_frame0(toy):
     assert torch.equal(ref_part(c), frame0)
 
 
-def test_tass_default_offsets(toy):
+def test_tass_is_the_latent_frame_after_the_video_shifted_by_one_video_size(toy):
+    """The paper's TASS-RoPE: LTX-2's own boxes of latent frame F for a video of F latent frames (the video spans
+    0 … F−1), i.e. frame F of ``prepare_video_coords`` on F+1 frames, moved to [H, 2H) × [W, 2W)."""
     c = coords_for(toy, scheme="tass")
+    rope = toy.transformer.rope
+    f, h, w = GRID
+    later = rope.prepare_video_coords(2, f + 1, h, w, "cpu", fps=24.0)[:, :, f * h * w :]  # latent frame F
+    r = ref_part(c)
+    assert torch.equal(r[:, 0], later[:, 0])  # time: right after the last latent frame
+    assert torch.equal(r[:, 1], later[:, 1] + H_PX) and torch.equal(r[:, 2], later[:, 2] + W_PX)
+    last_video_end = c[0, 0, :N_V, 1].max()
+    assert torch.all(r[0, 0, :, 0] >= last_video_end - 1e-6)  # no overlap with the video in time
+    assert r[0, 1, :, 0].min() == H_PX and r[0, 2, :, 0].min() == W_PX  # [H, 2H) × [W, 2W)
+
+
+def test_tass_pre_is_stand_ins_placement(toy):
+    c = coords_for(toy, scheme="tass_pre")
     shared = coords_for(toy, scheme="shared")
     r, s = ref_part(c), ref_part(shared)
     fps = 24.0
@@ -44,15 +59,22 @@ def test_temporal_and_spatial(toy):
 
 def test_zero_offsets_reduce_to_shared(toy):
     s = coords_for(toy, scheme="shared")
-    for scheme in ("temporal", "spatial", "tass"):
+    for scheme in ("temporal", "spatial", "tass_pre"):
         z = coords_for(toy, scheme=scheme, dt_frames=0, dh=0, dw=0)
         assert torch.equal(z, s), scheme
 
 
 def test_multiple_references_get_distinct_offsets(toy):
-    c = coords_for(toy, n_ref=3, scheme="tass")
+    c = coords_for(toy, n_ref=3, scheme="tass_pre")
     starts = [c[0, 0, N_V + k * N_R, 0].item() for k in range(3)]
     assert starts == pytest.approx([-1 / 24, -2 / 24, -3 / 24])
+    # tass: reference k at latent frame F + k (LTX-2's boxes of a longer video), the same spatial shift
+    c = coords_for(toy, n_ref=3, scheme="tass")
+    f, h, w = GRID
+    longer = toy.transformer.rope.prepare_video_coords(2, f + 3, h, w, "cpu", fps=24.0)
+    for k in range(3):
+        ref, frame = c[:, :, N_V + k * N_R : N_V + (k + 1) * N_R], longer[:, :, (f + k) * h * w : (f + k + 1) * h * w]
+        assert torch.equal(ref[:, 0], frame[:, 0]) and torch.equal(ref[:, 1], frame[:, 1] + H_PX)
     c = coords_for(toy, n_ref=2, scheme="spatial")
     assert c[0, 1, N_V + N_R, 0] - c[0, 1, N_V, 0] == H_PX
 

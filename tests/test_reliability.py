@@ -149,7 +149,7 @@ def _rope():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    scheme=st.sampled_from(["temporal", "spatial", "tass"]),
+    scheme=st.sampled_from(["temporal", "spatial", "tass_pre"]),
     f=st.integers(1, 4),
     h=st.integers(1, 6),
     w=st.integers(1, 6),
@@ -158,7 +158,8 @@ def _rope():
     dw=st.floats(0.0, 1.0),
 )
 def test_reference_offsets_do_not_depend_on_the_video_length(scheme, f, h, w, dt, dh, dw):
-    """A reference's shift from the video's frame 0 is set by (Δt, Δh, Δw) alone, not by F."""
+    """A reference's shift from the video's frame 0 is set by (Δt, Δh, Δw) alone, not by F (``tass`` instead
+    follows the video's end: see test_tass_follows_the_video_s_end)."""
     rope = _rope()
     cfg = P.PositionConfig(scheme=scheme, dt_frames=dt, dh=dh, dw=dw, fps=24.0)
     with warnings.catch_warnings():  # large random offsets may trip the out-of-range warning
@@ -170,13 +171,32 @@ def test_reference_offsets_do_not_depend_on_the_video_length(scheme, f, h, w, dt
     # and relative to the video's first frame the shift is exactly the configured one
     shift = ra.mean(-1)[0, :, 0] - a.mean(-1)[0, :, 0]
     s_t, s_h, s_w = rope.scale_factors
-    if scheme in ("temporal", "tass"):
+    if scheme in ("temporal", "tass_pre"):
         assert shift[0].item() == pytest.approx(-dt / 24.0, abs=1e-6)
     else:
         assert shift[0].item() == pytest.approx(0.0, abs=1e-6)
-    if scheme in ("spatial", "tass"):
+    if scheme in ("spatial", "tass_pre"):
         assert shift[1].item() == pytest.approx(dh * h * s_h, rel=1e-5, abs=1e-4)
         assert shift[2].item() == pytest.approx(dw * w * s_w, rel=1e-5, abs=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(f=st.integers(1, 6), h=st.integers(1, 6), w=st.integers(1, 6), dh=st.floats(0.0, 2.0), dw=st.floats(0.0, 2.0))
+def test_tass_follows_the_video_s_end(f, h, w, dh, dw):
+    """``tass`` puts the reference at the latent frame after the video's last, whatever F: its time box starts
+    where the video's last latent frame ends, and its space box is the video's frame-0 grid shifted by (Δh·H, Δw·W)."""
+    rope = _rope()
+    cfg = P.PositionConfig(scheme="tass", dh=dh, dw=dw, fps=24.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = P.build_coords(rope, 1, (f, h, w), [(h, w)], cfg)
+    n_v = f * h * w
+    video, ref = c[:, :, :n_v], c[:, :, n_v:]
+    assert torch.allclose(ref[0, 0, :, 0], video[0, 0, :, 1].max().expand(h * w))
+    _, s_h, s_w = rope.scale_factors
+    frame0 = video[:, :, : h * w]
+    assert torch.allclose(ref[:, 1], frame0[:, 1] + dh * h * s_h)
+    assert torch.allclose(ref[:, 2], frame0[:, 2] + dw * w * s_w)
 
 
 _vec = st.lists(st.floats(-10, 10, allow_nan=False), min_size=4, max_size=4)

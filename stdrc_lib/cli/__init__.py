@@ -34,8 +34,13 @@ def add_guidance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--s-txt", type=float, default=g.s_txt, help=f"text guidance scale s_txt (default: {g.s_txt})")
     p.add_argument("--order", choices=ORDERS, default=g.order, help=f"guidance stream order (default: {g.order})")
     p.add_argument("--guidance-rescale", type=float, default=g.rescale, help=RESCALE_HELP)
-    scheme = PositionConfig.scheme
-    p.add_argument("--scheme", choices=SCHEMES, default=scheme, help=f"reference position scheme (default: {scheme})")
+    p.add_argument(
+        "--scheme",
+        choices=SCHEMES,
+        default=None,
+        help="reference position scheme (default: the one the model was trained with, as its manifest says; "
+        f"{PositionConfig.scheme} for models that say nothing)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default: 0)")
 
 
@@ -125,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "starting from random weights; give --runs a fresh folder",
     )
     train.add_argument("--clips", type=int, default=6000, help="training clips rendered and encoded (default: 6000)")
-    train.add_argument("--scheme", choices=SCHEMES, default="tass", help="reference positions (default: tass)")
+    train.add_argument(
+        "--scheme",
+        choices=SCHEMES,
+        default=PositionConfig.scheme,
+        help=f"reference positions (default: {PositionConfig.scheme}, the paper's TASS-RoPE)",
+    )
     train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--sample-every", type=int, default=500, help="steps between sample grids (0: never)")

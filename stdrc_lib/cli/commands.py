@@ -29,6 +29,11 @@ from . import guidance_from
 DEMO_FILES = ("demo.mp4", "demo_contact_sheet.png", "demo_reference.png")
 
 
+def _scheme(args) -> dict:
+    """``--scheme`` when given; otherwise nothing, so the model's own scheme applies."""
+    return {} if args.scheme is None else {"scheme": args.scheme}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     out_dir = Path(args.out)
@@ -47,7 +52,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.ref_seed,
         args.ref_light,
         guidance_from(args),
-        P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+        backbone.positions(**_scheme(args)),
         args.steps,
         args.frames,
         args.negative_prompt,
@@ -69,8 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     weights = backbone.source if backbone.trained else None
     write_record(out_dir / "demo.json", provenance(weights, args.command_line, arguments=vars(args)))
     print(
-        f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme}, s_ref={args.s_ref}, s_txt={args.s_txt}, "
-        f"{args.steps} steps"
+        f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme or backbone.scheme}, s_ref={args.s_ref}, "
+        f"s_txt={args.s_txt}, {args.steps} steps"
     )
     print(f"[stdrc] wrote {video} ({clip.frames.shape[1]} frames, {clip.frames.shape[2]}×{clip.frames.shape[3]})")
     print(f"[stdrc] wrote {png}")
@@ -109,7 +114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         width=args.width,
         num_inference_steps=args.steps,
         guidance=guidance_from(args),
-        positions=P.PositionConfig(scheme=args.scheme, fps=args.fps),
+        positions=P.PositionConfig(fps=args.fps, **_scheme(args)),
         generator=torch.Generator().manual_seed(args.seed),
         output_type="np",
         detect_face=args.detect_face,
@@ -243,7 +248,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch=args.batch,
         steps=args.steps,
         guidance=guidance_from(args),
-        positions=P.PositionConfig(scheme=args.scheme, fps=backbone.fps),
+        positions=backbone.positions(**_scheme(args)),
         rows=tuple(args.rows),
         ref_mode=args.ref_mode,
         face_crop=args.face_crop,

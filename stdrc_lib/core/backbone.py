@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from . import reference as R
+from .config import PositionConfig
 
 # LTX-2.3 (22B checkpoint; the transformer alone is counted in tests/test_backbone.py).
 LTX23_TRANSFORMER_CONFIG = dict(
@@ -121,6 +122,15 @@ class Backbone:
     def latent_grid(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Pixel clip size → latent grid ``(F, H, W)``, with a clear error when it does not divide."""
         return R.latent_grid(num_frames, height, width, self.vae_factors)
+
+    @property
+    def scheme(self) -> str:
+        """The reference position scheme this model was trained with (``extra["scheme"]``), else the default."""
+        return self.extra.get("scheme", PositionConfig.scheme)
+
+    def positions(self, **overrides) -> PositionConfig:
+        """Positions for this model: its scheme and frame rate, unless ``overrides`` say otherwise."""
+        return PositionConfig(**{"scheme": self.scheme, "fps": self.fps, **overrides})
 
 
 def check_consistency(transformer, vae) -> None:

@@ -8,22 +8,27 @@ width in pixels. The rotary embedding uses the box midpoint ``p`` on each axis, 
 
 Because ``R(θ_a)ᵀ R(θ_b) = R(θ_b − θ_a)``, the attention logit between a query at ``p_q`` and a
 key at ``p_k`` depends only on ``p_k − p_q`` ("attention is relative"). Where the reference
-tokens sit relative to the video therefore decides what the model can copy:
+tokens sit relative to the video therefore decides what the model can copy. For a video of ``F``
+latent frames (its boxes span latent time indices ``0 … F−1``) that is ``H × W`` pixels:
 
 ===========  ==============================================================================
-scheme       reference box (video is ``t ∈ [0, T)``, ``h ∈ [0, H)``, ``w ∈ [0, W)``)
+scheme       reference box
 ===========  ==============================================================================
 shared       the boxes of frame 0: pixel-aligned, invites copying (IC-LoRA style)
 temporal     ``t ∈ [−Δt/fps, 0)``, spatially aligned with frame 0
 spatial      ``t`` of frame 0, shifted by ``+Δh·H`` px and ``+Δw·W`` px
-tass         ``t ∈ [−Δt/fps, 0)`` *and* shifted by ``+Δh·H``, ``+Δw·W`` (default; diagonal,
-             outside the video canvas, as in Stand-In)
+tass         ST-DRC's TASS-RoPE (default): the time box of latent frame ``F``, right after the
+             video's last latent frame, *and* shifted to ``[Δh·H, Δh·H + H)`` ×
+             ``[Δw·W, Δw·W + W)`` (one video height and width with the defaults)
+tass_pre     Stand-In's placement: ``t ∈ [−Δt/fps, 0)``, one pixel frame *before* frame 0, and
+             the same spatial shift
 nope         every reference token at ``p = max_pos / 2`` on all axes, so ``θ = 0``: the
              reference keys carry no rotary phase at all and their layout is invisible
 ===========  ==============================================================================
 
-With several references, reference ``k`` (0-based) gets ``(k+1)`` times the temporal offset
-(``t = −1, −2, …`` frames) and, for ``spatial``, ``(k+1)`` times the spatial offset.
+With several references, reference ``k`` (0-based) goes to a later time index: latent frame
+``F + k`` for ``tass``, ``t = −(k+1)·Δt`` frames for ``temporal`` and ``tass_pre``; the spatial
+shift stays one video size (``spatial`` uses ``(k+1)`` times it).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ def reference_coords(
     cfg: PositionConfig = PositionConfig(),
     index: int = 0,
     device=None,
+    video_frames: int | None = None,
 ) -> torch.Tensor:
     """Coordinates of one reference latent ``(1, Hr, Wr)`` under ``cfg.scheme``.
 
@@ -60,6 +66,8 @@ def reference_coords(
         video_pixel_size: the video's size in pixels ``(H_px, W_px)``; spatial shifts are
             multiples of it.
         index: which reference this is (0-based), for distinct offsets.
+        video_frames: the video's number of latent frames ``F`` (``tass`` puts reference ``k`` at
+            latent frame ``F + k``); required for ``tass``.
 
     Returns:
         ``(B, 3, Hr*Wr, 2)`` boxes in seconds and pixels.
@@ -67,18 +75,23 @@ def reference_coords(
     check_scheme(cfg.scheme)
     if index < 0:
         raise ValueError(f"`index` must be >= 0, got {index}.")
+    if cfg.scheme == "tass" and (not isinstance(video_frames, int) or video_frames < 1):
+        raise ValueError(f"`video_frames` must be the video's latent frame count (≥ 1) for tass, got {video_frames!r}.")
     hr, wr = ref_grid
-    # Frame-0 boxes of a 1-frame latent: t ∈ [0, 1/fps), h/w pixel boxes of the reference grid.
-    # on the CPU: positions need no weights, and the range check reads their values
-    coords = video_coords(rope, batch_size, (1, hr, wr), cfg.fps).clone()  # (B, 3, Hr*Wr, 2)
     k = index + 1
     h_px, w_px = video_pixel_size
-    if cfg.scheme in ("temporal", "tass"):
+    # on the CPU: positions need no weights, and the range check reads their values
+    if cfg.scheme == "tass":  # LTX-2's own boxes of latent frame F + index, as if the video had more frames
+        later = video_coords(rope, batch_size, (video_frames + k, hr, wr), cfg.fps)
+        coords = later[:, :, -hr * wr :].clone()
+    else:  # frame-0 boxes of a 1-frame latent: t ∈ [0, 1/fps), h/w pixel boxes of the reference grid
+        coords = video_coords(rope, batch_size, (1, hr, wr), cfg.fps).clone()  # (B, 3, Hr*Wr, 2)
+    if cfg.scheme in ("temporal", "tass_pre"):
         coords[:, 0] = coords[:, 0] - k * cfg.dt_frames / cfg.fps  # t ∈ [−k·Δt/fps, (1−k·Δt)/fps)
     if cfg.scheme == "spatial":
         coords[:, 1] += k * cfg.dh * h_px
         coords[:, 2] += k * cfg.dw * w_px
-    if cfg.scheme == "tass":
+    if cfg.scheme in ("tass", "tass_pre"):
         coords[:, 1] += cfg.dh * h_px
         coords[:, 2] += cfg.dw * w_px
     if cfg.scheme == "nope":
@@ -96,7 +109,7 @@ def warn_if_out_of_range(rope, coords: torch.Tensor, what: str = "positions", to
     """Warn when a box midpoint leaves ``[0, max_pos]`` by more than ``tolerance·max_pos``.
 
     Inside that range RoPE interpolates between angles it saw in training; outside it
-    extrapolates. The small tolerance lets ``tass``'s default ``t ∈ [−1/fps, 0)`` (0.1 % of
+    extrapolates. The small tolerance lets ``tass_pre``'s default ``t ∈ [−1/fps, 0)`` (0.1 % of
     20 s) pass silently. Returns True when it warned.
     """
     mid = coords.mean(dim=-1)  # (B, 3, N)
@@ -135,5 +148,8 @@ def build_coords(
     _, sh, sw = rope.scale_factors
     vid = video_coords(rope, batch_size, video_grid, cfg.fps, device)
     pix = (video_grid[1] * sh, video_grid[2] * sw)
-    refs = [reference_coords(rope, batch_size, g, pix, cfg, index=i, device=device) for i, g in enumerate(ref_grids)]
+    refs = [
+        reference_coords(rope, batch_size, g, pix, cfg, index=i, device=device, video_frames=video_grid[0])
+        for i, g in enumerate(ref_grids)
+    ]
     return concat_coords(vid, refs)

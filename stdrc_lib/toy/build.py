@@ -152,5 +152,5 @@ def build_toy_weights(
         info["transformer"]["init_from"] = str(init_from)
         if earlier is not None:
             info["transformer"]["continued_from"] = earlier
-    write_manifest(out, {"seed": cfg.seed, "train_config": log["config"], "training": info})
+    write_manifest(out, {"seed": cfg.seed, "scheme": cfg.scheme, "train_config": log["config"], "training": info})
     return info

@@ -58,7 +58,7 @@ def demo_clip(
         model_ref,
         num_steps=num_steps,
         guidance=guidance,
-        positions=positions or PositionConfig(fps=backbone.fps),
+        positions=positions or backbone.positions(),
         negative_prompt=negative_prompt,
         num_frames=num_frames,
         generator=torch.Generator().manual_seed(seed),

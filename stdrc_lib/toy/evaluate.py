@@ -307,7 +307,7 @@ def denoising_identity(
     sigmas = tuple(float(s) for s in sigmas)
     if not sigmas or any(not 0 < s < 1 for s in sigmas):
         raise ValueError(f"`sigmas` must be a non-empty list of values in (0, 1), got {sigmas}.")
-    positions = positions or P.PositionConfig(fps=backbone.fps)
+    positions = positions or backbone.positions()
     acc: dict[str, dict[float, list]] = {c: {s: [] for s in sigmas} for c in DENOISING_CONDITIONS}
     ceiling = []
     for mode in ("clip", "eval"):

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.backbone import Backbone, check_consistency
+from ..core.config import PositionConfig
 from ..core.io import atomic_folder, read_json
 from .text import ToyTextEncoder
 
@@ -159,8 +160,16 @@ def load_toy(folder: str | Path | None = None) -> Backbone:
     vae = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", **f32)
     text = ToyTextEncoder.load(folder / "text_encoder").float()
     check_consistency(transformer, vae)
-    extra = {"reference_prep": reference_prep_of(folder), "look": look_of(folder)}
+    extra = {"reference_prep": reference_prep_of(folder), "look": look_of(folder), "scheme": scheme_of(folder)}
     return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
+
+
+def scheme_of(folder: str | Path) -> str:
+    """The reference position scheme the toy model in ``folder`` was trained with, from its manifest (its
+    ``"scheme"``, else its training options'); the default scheme without one."""
+    path = Path(folder) / "manifest.json"
+    m = read_json(path, "manifest") if path.is_file() else {}
+    return m.get("scheme") or (m.get("train_config") or {}).get("scheme") or PositionConfig.scheme
 
 
 def look_of(folder: str | Path) -> str:
