@@ -28,7 +28,14 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     torch.manual_seed(0)
     report = evaluate(toy, Readout().eval(), n=2, batch=2, steps=1, progress=False, keep_examples=1)
     res = report["results"]
-    assert set(res) == {"model", "no_reference", "ground_truth", "vae_reconstruction", "paste_reference"}
+    assert set(res) == {
+        "model",
+        "no_reference",
+        "other_person",
+        "ground_truth",
+        "vae_reconstruction",
+        "paste_reference",
+    }
     for row in res.values():
         for v in row.values():
             assert 0.0 <= v["mean"] <= 1.0 or v is row["embedding_cosine"]
@@ -44,11 +51,42 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     assert "Paired" in (tmp_path / "eval.md").read_text()
     # identity accuracy is the mean of the per-attribute accuracies, row by row and for the paired difference
     by_attr = report["identity_by_attribute"]
-    assert set(by_attr) == set(res) | {"model_minus_no_reference"} and len(by_attr["model"]) == 9
+    paired_rows = {"model_minus_no_reference", "other_person_minus_no_reference"}
+    assert set(by_attr) == set(res) | paired_rows and len(by_attr["model"]) == 9
     for row, attrs in by_attr.items():
         total = (res[row] if row in res else report["paired"][row])["identity_accuracy"]["mean"]
         assert abs(sum(a["mean"] for a in attrs.values()) / 9 - total) < 1e-6, row
     assert "by attribute" in (tmp_path / "eval.md").read_text() and "identity_skin" not in res["model"]
+
+
+def test_other_person_control_conditions_on_another_held_out_identity(toy, monkeypatch):
+    """The control row sees the evaluation reference of another held-out person, on the same clips and noise, and is
+    scored against both the clip's identity and the reference's."""
+    import stdrc_lib.toy.evaluate as EV
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.world import HELD_OUT_IDENTITIES, Identity
+
+    item = SynthFaces("eval", 1, seed=0)[0]
+    a, b = EV.other_person(item, 0, 0), EV.other_person(item, 0, 0)
+    assert torch.equal(a["reference"], b["reference"])  # deterministic
+    assert not torch.equal(a["identity"], item["identity"])
+    assert Identity(*a["identity"].tolist()).index in set(HELD_OUT_IDENTITIES.tolist())
+    seen = []
+    real = EV.PL.generate
+    monkeypatch.setattr(
+        EV.PL,
+        "generate",
+        lambda *args, **kw: seen.append((args[2], kw["generator"].initial_seed())) or real(*args, **kw),
+    )
+    rep = evaluate(
+        toy, Readout().eval(), n=2, batch=2, steps=1, progress=False, rows=("model", "no_reference", "other_person")
+    )
+    (model_refs, s_model), (_, s_none), (other_refs, s_other) = seen
+    assert s_model == s_none == s_other  # the same noise in every row
+    assert not any(torch.equal(torch.as_tensor(m), torch.as_tensor(o)) for m, o in zip(model_refs, other_refs))
+    for row in ("model", "no_reference", "other_person"):
+        assert "identity_accuracy_other" in rep["results"][row]
+    assert "other_person_minus_no_reference" in rep["paired"]
 
 
 def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):

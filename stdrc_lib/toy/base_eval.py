@@ -33,6 +33,7 @@ from ..core.io import atomic_write
 from ..outputs import provenance, write_record
 from . import weights as TW
 from .dataset import SynthFaces
+from .evaluate import format_table
 from .metrics import clip_metrics, summarize
 from .readout import Readout
 from .train_vae import psnr
@@ -146,17 +147,6 @@ def contact_sheet(examples: list[dict], rows=("ground_truth", "image_to_video", 
     return viz.contact_sheet(strips, labels, upscale=2)
 
 
-def format_table(report: dict) -> str:
-    rows = report["results"]
-    metrics = sorted({k for v in rows.values() for k in v}, key=lambda k: (k != "psnr", k))
-    head = "| | " + " | ".join(m.replace("_", " ") for m in metrics) + " |\n|---|" + "---:|" * len(metrics) + "\n"
-    cell = lambda v: "" if v is None else f"{v['mean']:.3f} ± {v['ci95']:.3f}"  # noqa: E731
-    return head + "".join(
-        f"| {r.replace('_', ' ')} | " + " | ".join(cell(vals.get(m)) for m in metrics) + " |\n"
-        for r, vals in rows.items()
-    )
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Score the toy base model (held-out identities and prompts).")
     ap.add_argument("--weights", type=Path, default=None, help="base model folder (default: the shipped one)")
@@ -182,9 +172,9 @@ def main(argv=None) -> None:
     rep = evaluate_base(backbone, scorer, n=a.n, seed=a.seed, steps=a.steps, s_txt=a.s_txt)
     rec = provenance(backbone.source)
     write_record(a.out / "eval.json", {k: v for k, v in rep.items() if k != "examples"} | {"provenance": rec})
-    atomic_write(a.out / "eval.md", lambda p: p.write_text(format_table(rep)))
+    atomic_write(a.out / "eval.md", lambda p: p.write_text(format_table(rep["results"])))
     viz.save_image(a.sheet or a.out / "base_samples.png", contact_sheet(rep["examples"]))
-    print(format_table(rep))
+    print(format_table(rep["results"]))
     for r, t in rep["targets"].items():
         for k, v in t.items():
             mark = "reached" if v["reached"] else "missed"

@@ -5,6 +5,10 @@ Four rows are scored with the same readout and metrics (:mod:`stdrc_lib.toy.metr
 * ``model``          – ST-DRC with the reference;
 * ``no_reference``   – the same model with the reference removed (text-only CFG): the lower
   bound on identity;
+* ``other_person``   – the control: the same clips and noise, with the evaluation reference of *another*
+  held-out identity. Identity accuracy against the clip's own identity must not rise above
+  ``no_reference`` (else the gain is guidance, not identity); against the reference's identity
+  (``identity_accuracy_other``) it should rise;
 * ``ground_truth``   – the renderer's true clip for (identity, prompt): the upper bound;
 * ``vae_reconstruction`` – the true clip through the toy VAE (encode → decode): the best the
   model can do through this VAE;
@@ -34,7 +38,8 @@ from .choices import REF_LIGHTS, ROWS
 from .dataset import SynthFaces
 from .metrics import PROMPT_COLS, clip_metrics, mean_ci, summarize
 from .readout import match_light
-from .world import IDENTITY_ATTRS
+from .render import render_eval_reference
+from .world import HELD_OUT_IDENTITIES, IDENTITY_ATTRS, Identity, Prompt
 
 
 @torch.no_grad()
@@ -75,7 +80,8 @@ def evaluate(
         raise ValueError(f"`rows` must be drawn from {ROWS}, got unknown {unknown}.")
     if n < 2:
         raise ValueError(f"`n` must be at least 2 for a confidence interval, got {n}.")
-    ds = SynthFaces("eval", n, seed=seed, ref_mode=ref_mode)
+    look = backbone.extra.get("look", "classic")  # the clips are drawn the way the model's world was
+    ds = SynthFaces("eval", n, seed=seed, ref_mode=ref_mode, look=look)
     per_row: dict[str, dict[str, list]] = {r: {} for r in rows}
     examples = []
     t0 = time.time()
@@ -107,6 +113,11 @@ def evaluate(
             clips["model"] = generate([r.numpy() for r in cond], guidance)
         if "no_reference" in rows:  # the reference removed: plain text CFG
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
+        if "other_person" in rows:  # another held-out person's reference, prepared the way the model's is
+            others = [other_person(it, seed, start + i, look) for i, it in enumerate(items)]
+            cond_o = R.to_uint8(model_references(others, face_crop, face_cutout).permute(0, 2, 3, 1))
+            clips["other_person"] = generate([r.numpy() for r in cond_o], guidance)
+            other_ident = torch.stack([o["identity"] for o in others])
         if "ground_truth" in rows:
             clips["ground_truth"] = truth
         if "vae_reconstruction" in rows:
@@ -122,6 +133,10 @@ def evaluate(
         boxes = torch.stack([it["boxes"] for it in items])
         for r, c in clips.items():
             m = clip_metrics(readout, c, refs, ident, pattr, ref_box, boxes, by_attribute=True)
+            if "other_person" in rows and r in ("model", "no_reference", "other_person"):  # against the other's
+                m["identity_accuracy_other"] = clip_metrics(readout, c, refs, other_ident, pattr, ref_box, boxes)[
+                    "identity_accuracy"
+                ]
             for k, v in m.items():
                 per_row[r].setdefault(k, []).append(v)
         if len(examples) < keep_examples:
@@ -133,9 +148,10 @@ def evaluate(
     cat = {r: {k: torch.cat(v) for k, v in per_row[r].items()} for r in rows}
     split = {r: _split_by_attribute(summarize(cat[r])) for r in rows}
     paired, paired_attr = {}, {}
-    if "model" in rows and "no_reference" in rows:  # same clips and noise: the reference's effect, clip by clip
-        diff = summarize({k: v - cat["no_reference"][k] for k, v in cat["model"].items()})
-        paired["model_minus_no_reference"], paired_attr["model_minus_no_reference"] = _split_by_attribute(diff)
+    for row in ("model", "other_person"):  # same clips and noise: the reference's effect, clip by clip
+        if row in rows and "no_reference" in rows:
+            diff = summarize({k: v - cat["no_reference"][k] for k, v in cat[row].items() if k in cat["no_reference"]})
+            paired[f"{row}_minus_no_reference"], paired_attr[f"{row}_minus_no_reference"] = _split_by_attribute(diff)
     return {
         "results": {r: split[r][0] for r in rows},
         "paired": paired,
@@ -147,6 +163,25 @@ def evaluate(
         "guidance": {"s_ref": guidance.s_ref, "s_txt": guidance.s_txt, "order": guidance.order},
         "ref_light": ref_light,
         "examples": examples,
+    }
+
+
+def other_person(item: dict, seed: int, index: int, look: str = "classic") -> dict:
+    """An evaluation reference of another held-out identity than ``item``'s, drawn for ``item``'s prompt (another
+    scene and light than it, like every evaluation reference); deterministic in ``(seed, index)``."""
+    rng = np.random.default_rng([seed, 5, index])
+    own = int(Identity(*item["identity"].tolist()).index)
+    choices = HELD_OUT_IDENTITIES[HELD_OUT_IDENTITIES != own]
+    ident = Identity.from_index(int(rng.choice(choices)))
+    img, box, mask = render_eval_reference(
+        ident, Prompt(*item["prompt_attrs"].tolist()), rng, item["reference"].shape[-1], return_alpha=True,
+        look=look,
+    )  # fmt: skip
+    return {
+        "reference": torch.from_numpy(img).permute(2, 0, 1) * 2 - 1,
+        "ref_box": torch.from_numpy(box),
+        "ref_mask": torch.from_numpy(mask),
+        "identity": torch.from_numpy(ident.as_array()),
     }
 
 
@@ -197,17 +232,12 @@ def _prepared(items: list[dict], prep: str, readout=None, light_to=None) -> torc
 
 
 def format_table(results: dict) -> str:
-    """Markdown table: rows × metrics, ``mean ± ci95``."""
-    metrics = list(next(iter(results.values())).keys())
+    """Markdown table: rows × metrics, ``mean ± ci95`` (blank where a row lacks a metric)."""
+    metrics = list(dict.fromkeys(m for vals in results.values() for m in vals))
     head = "| | " + " | ".join(m.replace("_", " ") for m in metrics) + " |\n|---|" + "---:|" * len(metrics) + "\n"
-    body = ""
-    for row, vals in results.items():
-        body += (
-            f"| {row.replace('_', ' ')} | "
-            + " | ".join(f"{vals[m]['mean']:.3f} ± {vals[m]['ci95']:.3f}" for m in metrics)
-            + " |\n"
-        )
-    return head + body
+    cell = lambda v: "" if v is None else f"{v['mean']:.3f} ± {v['ci95']:.3f}"  # noqa: E731
+    line = lambda r, v: f"| {r.replace('_', ' ')} | " + " | ".join(cell(v.get(m)) for m in metrics) + " |\n"  # noqa: E731
+    return head + "".join(line(r, v) for r, v in results.items())
 
 
 EVAL_FILES = ("eval.json", "eval.md", "eval_examples.png", "eval_examples.gif")
@@ -311,7 +341,7 @@ def denoising_identity(
     acc: dict[str, dict[float, list]] = {c: {s: [] for s in sigmas} for c in DENOISING_CONDITIONS}
     ceiling = []
     for mode in ("clip", "eval"):
-        ds = SynthFaces("eval", n, seed=seed, ref_mode=mode)
+        ds = SynthFaces("eval", n, seed=seed, ref_mode=mode, look=backbone.extra.get("look", "classic"))
         for start in range(0, n, batch):
             items = [ds[i] for i in range(start, min(n, start + batch))]
             k = len(items)

@@ -349,12 +349,13 @@ def render(
     accessory: str = "none",
     size: int = 64,
     return_alpha: bool = False,
-    look: Look = CLASSIC,
+    look: str | Look = CLASSIC,
 ):
     """Render ``len(layout.cx)`` frames as float32 ``(F, size, size, 3)`` in ``[0, 1]``.
 
     With ``return_alpha`` also returns the person's coverage ``(F, size, size)`` in ``[0, 1]``: face, hair,
     beard and accessory, without the scene (the toy world's exact stand-in for a face-parsing mask)."""
+    look = look_named(look)
     if lighting not in look.light:
         raise ValueError(f"`lighting` must be one of {tuple(look.light)}, got {lighting!r}.")
     cv = _Canvas(len(layout.cx), size, alpha=return_alpha)
@@ -384,11 +385,11 @@ def render_clip(
     frames: int = 17,
     size: int = 64,
     return_alpha: bool = False,
-    look: Look = CLASSIC,
+    look: str | Look = CLASSIC,
 ):
     """The ground-truth clip of ``identity`` doing ``prompt`` in ``look``: ``(frames, size, size, 3)``, plus face
     boxes ``(frames, 4)``, plus (``return_alpha``) the person's coverage ``(frames, size, size)``."""
-    n = prompt.names()
+    n, look = prompt.names(), look_named(look)
     lay = motion_layout(n["motion"], frames, rng, look.clip_scale)
     out = render(identity, lay, n["scene"], n["expression"], n["lighting"], n["accessory"], size, return_alpha, look)
     boxes = lay.boxes(look.face_aspect[identity.face_shape])
@@ -405,7 +406,7 @@ def render_eval_reference(
     size: int = 64,
     keep: tuple[str, ...] = (),
     return_alpha: bool = False,
-    look: Look = CLASSIC,
+    look: str | Look = CLASSIC,
 ):
     """A still of ``identity`` in a *different* pose, position, scale, lighting and background than ``prompt``.
 
@@ -418,7 +419,7 @@ def render_eval_reference(
     bad = sorted(set(keep) - set(EVAL_REF_KEEP))
     if bad:
         raise ValueError(f"`keep` must name parts of {EVAL_REF_KEEP}, got {bad}.")
-    n = prompt.names()
+    n, look = prompt.names(), look_named(look)
     scene = rng.choice([s for s in PROMPT_ATTRS["scene"] if s != n["scene"]])
     light = rng.choice([s for s in PROMPT_ATTRS["lighting"] if s != n["lighting"]])
     scene = n["scene"] if "scene" in keep else scene
