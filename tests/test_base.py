@@ -122,3 +122,15 @@ def test_base_loads_as_float32_and_is_scored_by_its_scorer(built):
 def test_load_base_says_how_to_build_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m stdrc_lib.toy.base"):
         BE.load_base(tmp_path)
+
+
+def test_manifests_record_the_command_as_typed(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from stdrc_lib.toy import manifest
+
+    monkeypatch.setattr(sys, "argv", [str(Path(B.__file__)), "--out", "data/toy/base"])
+    assert manifest.command_line() == "python -m stdrc_lib.toy.base --out data/toy/base"
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/stdrc", "train", "--steps", "3"])
+    assert manifest.command_line() == "stdrc train --steps 3"

@@ -22,10 +22,22 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def command_line() -> str:
+    """This process's command as a user would type it: ``stdrc …``, ``python -m stdrc_lib.… …``, or as run."""
+    prog = Path(sys.argv[0])
+    package = Path(__file__).resolve().parents[1]
+    if prog.name == "stdrc":
+        return " ".join(["stdrc", *sys.argv[1:]])
+    if prog.suffix == ".py" and prog.resolve().is_relative_to(package):  # python -m stdrc_lib.x.y
+        module = ".".join(prog.resolve().relative_to(package.parent).with_suffix("").parts)
+        return " ".join(["python -m", module, *sys.argv[1:]])
+    return " ".join(sys.argv)
+
+
 def write_manifest(out: Path, extra: dict) -> Path:
     files = sorted(p for p in out.rglob("*.safetensors"))
     manifest = {
-        "command": " ".join(["stdrc", *sys.argv[1:]]) if Path(sys.argv[0]).name == "stdrc" else " ".join(sys.argv),
+        "command": command_line(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "files": {str(p.relative_to(out)): {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files},
