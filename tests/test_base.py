@@ -59,7 +59,8 @@ def test_base_vae_encodes_one_image_as_frame_0_of_a_video():
 
 def _tiny_recipe() -> B.BaseRecipe:
     return B.BaseRecipe(
-        vae_steps=2, vae_eval_clips=2, readout_steps=2, readout_pool=3, readout_eval_clips=3, n_clips=4,
+        vae_stages=(dict(steps=3, stop_after=2, batch=2), dict(steps=1, batch=2, crop=32, seed=1)), vae_eval_clips=2,
+        readout_steps=2, readout_pool=3, readout_eval_clips=3, n_clips=4,
         transformer=B.base_train_config(steps=2, batch=2, warmup=1, ckpt_every=1),
     )  # fmt: skip
 
@@ -81,6 +82,9 @@ def test_build_makes_every_part_stored_as_float16_with_a_manifest(built):
     assert set(m["files"]) == {str(p.relative_to(out)) for p in out.rglob("*.safetensors")}
     assert m["recipe"]["transformer"]["p_first_frame"] == 0.5 and m["recipe"]["transformer"]["p_ref"] == 0.0
     assert set(m["minutes"]) >= {"vae", "readout", "scorer", "transformer"}
+    stages = m["training"]["vae"]["stages"]  # whole frames for 2 steps of a 3-step schedule, then 32×32 windows
+    assert [s["stopped_after"] for s in stages] == [2, 1] and [s["crop"] for s in stages] == [None, 32]
+    assert stages[0]["init"] is None and stages[1]["init"].endswith("vae_stage1")
     from safetensors import safe_open
 
     with safe_open(str(out / "transformer" / "diffusion_pytorch_model.safetensors"), "pt") as f:

@@ -4,7 +4,8 @@ The paper starts from a pretrained LTX-2.3, which already draws people and alrea
 given as clean tokens (its image-to-video). The toy base is made the same way, on SynthFaces' bold look,
 with no reference anywhere:
 
-1. ``vae``: an ``AutoencoderKLLTX2Video`` with 32 latent channels (:mod:`stdrc_lib.toy.train_vae`);
+1. ``vae``: an ``AutoencoderKLLTX2Video`` with 32 latent channels (:mod:`stdrc_lib.toy.train_vae`), trained in
+   stages: whole 64×64 clips first, then random 32×32 windows, which cost a quarter as much per clip;
 2. ``readout``: the readout that training may use (identity loss, face crops);
 3. ``scorer``: a second readout, trained apart (another seed, another pool of clips), that scores models,
    so that no model is scored by the readout it was trained against;
@@ -71,8 +72,11 @@ class BaseRecipe:
     """Everything that makes the base model; the manifest records it."""
 
     look: str = BOLD.name
-    vae_steps: int = 3000
-    vae_face_weight: float = 1.0
+    # each stage continues the one before; the first ran 1,000 steps of a 3,000-step schedule on whole frames
+    vae_stages: tuple[dict, ...] = (
+        dict(steps=3000, stop_after=1000, batch=8, seed=0, face_weight=1.0),
+        dict(steps=6000, batch=16, seed=1, face_weight=1.0, crop=32),
+    )
     vae_eval_clips: int = 64
     readout_steps: int = 4000
     readout_pool: int = 3000
@@ -124,17 +128,18 @@ def _half(folder: Path) -> None:
 
 
 def _stage_vae(recipe: BaseRecipe, runs: Path) -> dict:
-    out = runs / "vae"
-    if not out.is_dir():
-        train_vae(
-            recipe.vae_steps,
-            out,
-            preset="base",
-            face_weight=recipe.vae_face_weight,
-            ckpt_dir=runs / "vae_ckpt",
-            eval_clips=recipe.vae_eval_clips,
-        )
-    return read_json(out / "metrics.json", "VAE metrics")
+    """The VAE stages in turn (``vae_stage1`` …, the last one into ``vae``); their metrics, the last one's on top."""
+    records, init = [], None
+    for i, stage in enumerate(recipe.vae_stages, 1):
+        last = i == len(recipe.vae_stages)
+        out = runs / ("vae" if last else f"vae_stage{i}")
+        if not out.is_dir():
+            ckpt = runs / ("vae_ckpt" if i == 1 else f"vae{i}_ckpt")
+            train_vae(out=out, preset="base", ckpt_dir=ckpt, eval_clips=recipe.vae_eval_clips, init=init, **stage)
+        records.append(read_json(out / "metrics.json", "VAE metrics"))
+        init = out
+    minutes = sum(r.get("minutes", 0.0) for r in records)
+    return {**records[-1], "minutes": minutes, "stages": records}
 
 
 def _load_vae(runs: Path):
@@ -206,7 +211,11 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
         "look": recipe.look,
         "recipe": json.loads(json.dumps(asdict(recipe))),
         "seed": recipe.transformer.seed,
-        "steps": {"vae": recipe.vae_steps, "readout": recipe.readout_steps, "transformer": recipe.transformer.steps},
+        "steps": {
+            "vae": [s.get("stop_after", s["steps"]) for s in recipe.vae_stages],
+            "readout": recipe.readout_steps,
+            "transformer": recipe.transformer.steps,
+        },
         "minutes": minutes,
         "revision": git_revision(),
         "training": records,

@@ -90,16 +90,29 @@ def train_vae(
     ckpt_dir: Path | None = None,
     ckpt_every: int = 200,
     eval_clips: int = 32,
+    init: Path | None = None,
+    crop: int | None = None,
+    stop_after: int | None = None,
 ) -> dict:
+    """Train (or, from ``init``, continue training) a VAE; ``crop`` trains on random ``crop``×``crop`` windows of
+    the clips (the VAE is convolutional), which makes a step about (64 / crop)² times cheaper; ``stop_after``
+    ends the run after that many steps of a ``steps``-step schedule."""
     from diffusers import AutoencoderKLLTX2Video
 
     if preset not in PRESETS:
         raise ValueError(f"`preset` must be one of {tuple(PRESETS)}, got {preset!r}.")
+    if crop is not None and (crop < 16 or crop > 64 or crop % 16):
+        raise ValueError(f"`crop` must be a multiple of 16 in [16, 64], got {crop!r}.")
+    if init is not None and not (Path(init) / "config.json").is_file():
+        raise FileNotFoundError(f"`init` must be a VAE folder written by save_pretrained, got {str(init)!r}.")
     config, look = PRESETS[preset]["config"], PRESETS[preset]["look"]
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    vae = AutoencoderKLLTX2Video(**config)
+    if init is None:
+        vae = AutoencoderKLLTX2Video(**config)
+    else:
+        vae = AutoencoderKLLTX2Video.from_pretrained(init, local_files_only=True, torch_dtype=torch.float32).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, warmup=50))
     ds = SynthFaces("train", steps * batch, seed=seed, frames=frames, look=look)
@@ -108,17 +121,21 @@ def train_vae(
         state = load_checkpoint(last, {"vae": vae}, opt, sched)
         start, minutes = state["step"], state["extra"]["minutes"]
     t0 = time.time()
-    bar = tqdm(range(start, steps), desc="vae", initial=start, total=steps)
+    end = steps if stop_after is None else min(steps, stop_after)
+    bar = tqdm(range(start, end), desc="vae", initial=start, total=end)
     for step in bar:
         items = [ds[step * batch + j] for j in range(batch)]
         x = torch.stack([it["video"] for it in items])
+        w = face_weights(torch.stack([it["boxes"] for it in items]), frames, x.shape[-1]) if face_weight else None
+        if crop is not None:  # one window per step, the same for every clip and frame
+            y0, x0 = (int(v) for v in torch.randint(0, x.shape[-1] - crop + 1, (2,)))
+            x = x[..., y0 : y0 + crop, x0 : x0 + crop]
+            w = None if w is None else w[..., y0 : y0 + crop, x0 : x0 + crop]
         post = vae.encode(x).latent_dist
         y = vae.decode(post.mode()).sample
         err = (y - x).abs() + (y - x) ** 2
-        if face_weight:
-            err = err * (
-                1 + face_weight * face_weights(torch.stack([it["boxes"] for it in items]), frames, x.shape[-1])
-            )
+        if w is not None:
+            err = err * (1 + face_weight * w)
         rec = err.mean()
         kl = post.kl().mean() / x[0].numel()
         loss = rec + kl_weight * kl
@@ -129,7 +146,7 @@ def train_vae(
         sched.step()
         if step % 10 == 0:
             bar.set_postfix(loss=f"{rec.item():.4f}", psnr=f"{psnr(y.detach().clamp(-1, 1), x).mean():.1f}")
-        if ckpt_dir is not None and (step + 1) % ckpt_every == 0 and step + 1 < steps:
+        if ckpt_dir is not None and (step + 1) % ckpt_every == 0 and step + 1 < end:
             extra = {"minutes": minutes + (time.time() - t0) / 60}
             save_checkpoint(ckpt_dir, step + 1, {"vae": vae}, opt, sched, extra=extra)
     minutes += (time.time() - t0) / 60
@@ -148,6 +165,9 @@ def train_vae(
         train_frames=frames,
         face_weight=face_weight,
         minutes=minutes,
+        init=None if init is None else str(init),
+        crop=crop,
+        stopped_after=end,
     )
 
     def write(d: Path) -> None:
@@ -176,6 +196,9 @@ def main(argv=None) -> None:
     ap.add_argument("--ckpt-dir", type=Path, default=None, help="save checkpoints here and resume from them")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--eval-clips", type=int, default=32)
+    ap.add_argument("--init", type=Path, default=None, help="continue from this trained VAE folder")
+    ap.add_argument("--crop", type=int, default=None, help="train on random crop×crop windows (multiple of 16)")
+    ap.add_argument("--stop-after", type=int, default=None, help="end after this many steps of the --steps schedule")
     ap.add_argument("--out", type=Path, default=Path("data/toy/vae"))
     a = ap.parse_args(argv)
     m = train_vae(
@@ -191,6 +214,9 @@ def main(argv=None) -> None:
         ckpt_dir=a.ckpt_dir,
         ckpt_every=a.ckpt_every,
         eval_clips=a.eval_clips,
+        init=a.init,
+        crop=a.crop,
+        stop_after=a.stop_after,
     )
     print(json.dumps(m, indent=2))
 
