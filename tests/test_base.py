@@ -72,6 +72,7 @@ def built(tmp_path_factory):
     return root, extra
 
 
+@pytest.mark.slow  # builds a tiny base model once (about a minute)
 def test_build_makes_every_part_stored_as_float16_with_a_manifest(built):
     root, extra = built
     out = root / "base"
@@ -95,6 +96,7 @@ def test_build_makes_every_part_stored_as_float16_with_a_manifest(built):
     assert not torch.equal(a["embed.weight"], b["embed.weight"])
 
 
+@pytest.mark.slow  # builds a tiny base model once (about a minute)
 def test_build_skips_finished_stages(built, monkeypatch):
     root, _ = built
 
@@ -108,6 +110,7 @@ def test_build_skips_finished_stages(built, monkeypatch):
     assert (root / "again" / "manifest.json").is_file()
 
 
+@pytest.mark.slow  # builds a tiny base model once (about a minute)
 def test_base_loads_as_float32_and_is_scored_by_its_scorer(built):
     root, _ = built
     backbone, scorer = BE.load_base(root / "base")
@@ -138,3 +141,46 @@ def test_manifests_record_the_command_as_typed(monkeypatch):
     assert manifest.command_line() == "python -m stdrc_lib.toy.base --out data/toy/base"
     monkeypatch.setattr(sys, "argv", ["/usr/bin/stdrc", "train", "--steps", "3"])
     assert manifest.command_line() == "stdrc train --steps 3"
+
+
+@pytest.mark.slow  # builds a tiny base model once (about a minute)
+def test_an_adapter_fine_tunes_the_base_and_loads_back(built, tmp_path):
+    """The ST-DRC fine-tune: a LoRA adapter in diffusers' layout, with a manifest tying it to its base."""
+    from stdrc_lib import pipeline as PL
+    from stdrc_lib.toy import adapter as AD
+
+    root, _ = built
+    cfg = AD.AdapterConfig(steps=2, batch=2, warmup=1, n_clips=4, ckpt_every=1)
+    rec = AD.train_adapter(root / "base", cfg, tmp_path / "adapter", tmp_path / "runs", progress=False)
+    assert (tmp_path / "adapter" / AD.LORA_FILE).is_file()
+    m = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
+    assert m["kind"] == "adapter" and m["scheme"] == "tass" and m["look"] == "bold" and m["base_sha256"]
+    assert rec["train_config"]["train_text_encoder"] is False and rec["train_config"]["lora_rank"] == 16
+    base, _ = BE.load_base(root / "base")
+    ref = BE.SynthFaces("eval", 1, seed=0, look="bold")[0]["reference"]
+    img = R.to_uint8(ref.permute(1, 2, 0)).numpy()
+
+    def clip(b):
+        return PL.generate(b, "a person smiling", img, num_steps=2, progress=False,
+                           generator=torch.Generator().manual_seed(0)).frames  # fmt: skip
+
+    before = clip(base)
+    tuned = AD.load_adapter(base, tmp_path / "adapter")
+    assert tuned.scheme == "tass" and any("lora_" in n for n, _ in tuned.transformer.named_parameters())
+    assert clip(tuned).shape == before.shape
+
+
+@pytest.mark.slow  # builds a tiny base model once (about a minute)
+def test_an_adapter_refuses_another_base(built, tmp_path):
+    from stdrc_lib.toy import adapter as AD
+
+    root, _ = built
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / AD.LORA_FILE).write_bytes(b"")
+    other = {"base_sha256": {"vae/diffusion_pytorch_model.safetensors": "0"}}
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(other))
+    base, _ = BE.load_base(root / "base")
+    with pytest.raises(ValueError, match="another base"):
+        AD.load_adapter(base, tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="base model folder"):
+        AD.train_adapter(tmp_path, AD.AdapterConfig(), tmp_path / "o", tmp_path / "r")

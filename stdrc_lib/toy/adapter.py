@@ -1,0 +1,114 @@
+"""ST-DRC as a fine-tune of the toy base model, the way the paper fine-tunes LTX-2.3.
+
+The base (:mod:`stdrc_lib.toy.base`) already draws people and continues a first frame. The fine-tune teaches it to
+read a reference image instead, through the one trainer (:func:`stdrc_lib.train.trainer.train`):
+
+* the reference is VAE-encoded into clean tokens (timestep 0, no loss, outputs discarded) at TASS-RoPE positions;
+* a peft LoRA adapter on the LTX-2 trainer's targets trains; the transformer, text encoder and VAE stay frozen;
+* references come from a frame of the clip or, for a share, from another rendering of the same person, and go
+  through the appearance-invariant augmentation (re-layout, affine, flip, blur, noise) and, for a share, another
+  of the world's lights (the colour change this world has);
+* condition dropout of the text, the reference and both, for three-stream guidance;
+* the face-guided identity loss through the base's *training* readout (``readout/``); models are scored by the
+  other one (``scorer/``).
+
+At inference the model gets what a user has: the whole reference image and the prompt. Nothing of the renderer
+(masks, lights, boxes) is used to prepare it.
+
+The adapter is written in diffusers' LoRA layout (``pytorch_lora_weights.safetensors``, loadable with
+``pipe.load_lora_weights``) with a manifest naming its base (and the base files' sha256), scheme and look.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..core.io import read_json
+from ..outputs import git_revision, weight_hashes
+from ..pipeline import pipeline_from_backbone
+from ..train.lora import save_lora
+from . import weights as TW
+from .manifest import write_manifest
+from .readout import Readout, ToyFaceEmbedder
+from .train import ToyTrainConfig, build_cache, train_toy
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+@dataclass
+class AdapterConfig(ToyTrainConfig):
+    """:class:`~stdrc_lib.toy.train.ToyTrainConfig` with the fine-tune's defaults."""
+
+    steps: int = 600
+    batch: int = 8
+    lr: float = 1e-3
+    warmup: int = 30
+    lora_rank: int = 16
+    train_text_encoder: bool = False
+    lambda_id: float = 0.1
+    p_cross_ref: float = 0.5
+    p_relight: float = 0.3
+    n_clips: int = 2000
+    ckpt_every: int = 100
+    sample_every: int = 0
+
+
+def train_adapter(
+    base: str | Path, cfg: AdapterConfig, out: str | Path, runs: str | Path, resume: bool = True, progress=True
+) -> dict:
+    """Fine-tune the base model in ``base`` into an adapter in ``out``; checkpoints (and the clip cache's place)
+    under ``runs``. Returns the manifest's record."""
+    base, out, runs = Path(base), Path(out), Path(runs)
+    if not (base / "transformer").is_dir() or not (base / "readout").is_dir():
+        raise FileNotFoundError(
+            f"`base` must be a base model folder (transformer/, readout/, ...), got {str(base)!r}; build one with "
+            "`python -m stdrc_lib.toy.base`."
+        )
+    if cfg.lora_rank < 1:
+        raise ValueError(f"`lora_rank` must be ≥ 1 for an adapter, got {cfg.lora_rank}.")
+    t0 = time.time()
+    backbone = TW.load_toy(base)
+    embedder = ToyFaceEmbedder(Readout.load(base / "readout")) if cfg.lambda_id > 0 else None
+    look = backbone.extra["look"]
+    cache = build_cache(backbone.vae, cfg.n_clips, cfg.seed, look=look, cross_reference=cfg.p_cross_ref > 0,
+                        progress=progress)  # fmt: skip
+    t_cache = time.time() - t0
+    log = train_toy(backbone, cfg, cache=cache, embedder=embedder, ckpt_dir=runs / "ckpt", resume=resume,
+                    progress=progress)  # fmt: skip
+    save_lora(backbone.transformer, out)
+    losses = log["losses"]
+    record = {
+        "kind": "adapter",
+        "base": str(base),
+        "base_sha256": weight_hashes(base),
+        "scheme": cfg.scheme,
+        "look": look,
+        "revision": git_revision(),
+        "train_config": json.loads(json.dumps(asdict(cfg))),
+        "training": {
+            "train_minutes": log["train_minutes"],
+            "cache_minutes": t_cache / 60,
+            "sec_per_step": log["sec_per_step"],
+            "final_loss_mean_last_100": sum(losses[-100:]) / max(1, len(losses[-100:])),
+        },
+    }
+    write_manifest(out, record)
+    return record
+
+
+def load_adapter(backbone, folder: str | Path):
+    """Put the adapter in ``folder`` on ``backbone``'s transformer (diffusers' LoRA loader); the backbone then
+    reports the adapter's scheme. Refuses an adapter made for another base."""
+    folder = Path(folder)
+    if not (folder / LORA_FILE).is_file():
+        raise FileNotFoundError(f"`folder` {str(folder)!r} holds no {LORA_FILE}; train one with `stdrc train`.")
+    m = read_json(folder / "manifest.json", "adapter manifest") if (folder / "manifest.json").is_file() else {}
+    want, have = m.get("base_sha256") or {}, weight_hashes(backbone.source)
+    if any(want[k] != have[k] for k in want.keys() & have.keys()):
+        raise ValueError(f"the adapter in {folder} was trained on another base than {backbone.source}.")
+    pipeline_from_backbone(backbone).load_lora_weights(str(folder))
+    backbone.extra.update(scheme=m.get("scheme", backbone.scheme), adapter=str(folder))
+    return backbone
