@@ -93,10 +93,12 @@ def train_vae(
     init: Path | None = None,
     crop: int | None = None,
     stop_after: int | None = None,
+    bf16: bool = False,
 ) -> dict:
     """Train (or, from ``init``, continue training) a VAE; ``crop`` trains on random ``crop``×``crop`` windows of
     the clips (the VAE is convolutional), which makes a step about (64 / crop)² times cheaper; ``stop_after``
-    ends the run after that many steps of a ``steps``-step schedule."""
+    ends the run after that many steps of a ``steps``-step schedule. ``bf16`` runs the forward pass under bfloat16
+    autocast (about twice as fast on CPUs with AMX or AVX-512 BF16; the weights and the loss stay float32)."""
     from diffusers import AutoencoderKLLTX2Video
 
     if preset not in PRESETS:
@@ -131,8 +133,9 @@ def train_vae(
             y0, x0 = (int(v) for v in torch.randint(0, x.shape[-1] - crop + 1, (2,)))
             x = x[..., y0 : y0 + crop, x0 : x0 + crop]
             w = None if w is None else w[..., y0 : y0 + crop, x0 : x0 + crop]
-        post = vae.encode(x).latent_dist
-        y = vae.decode(post.mode()).sample
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            post = vae.encode(x).latent_dist
+            y = vae.decode(post.mode()).sample.float()
         err = (y - x).abs() + (y - x) ** 2
         if w is not None:
             err = err * (1 + face_weight * w)
@@ -168,6 +171,7 @@ def train_vae(
         init=None if init is None else str(init),
         crop=crop,
         stopped_after=end,
+        bf16=bf16,
     )
 
     def write(d: Path) -> None:
@@ -199,6 +203,7 @@ def main(argv=None) -> None:
     ap.add_argument("--init", type=Path, default=None, help="continue from this trained VAE folder")
     ap.add_argument("--crop", type=int, default=None, help="train on random crop×crop windows (multiple of 16)")
     ap.add_argument("--stop-after", type=int, default=None, help="end after this many steps of the --steps schedule")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training (float32 weights and loss)")
     ap.add_argument("--out", type=Path, default=Path("data/toy/vae"))
     a = ap.parse_args(argv)
     m = train_vae(
@@ -217,6 +222,7 @@ def main(argv=None) -> None:
         init=a.init,
         crop=a.crop,
         stop_after=a.stop_after,
+        bf16=a.bf16,
     )
     print(json.dumps(m, indent=2))
 
