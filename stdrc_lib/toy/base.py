@@ -180,6 +180,18 @@ def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
     return log
 
 
+def run_stages(recipe: BaseRecipe, runs: Path, stages) -> None:
+    """Run the named stages (each skipped when finished), in the order of ``STAGES``."""
+    runs = Path(runs)
+    for stage in (s for s in STAGES if s in stages):
+        if stage == "vae":
+            _stage_vae(recipe, runs)
+        elif stage == "transformer":
+            _stage_transformer(recipe, runs)
+        else:
+            _stage_readout(recipe, runs, stage, recipe.readout_seed if stage == "readout" else recipe.scorer_seed)
+
+
 def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict:
     """Run every stage (skipping finished ones) and assemble ``out``: weights in float16, and a manifest."""
     runs = Path(runs)
@@ -236,12 +248,23 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/base"), help="stage outputs and checkpoints")
     ap.add_argument("--steps", type=int, default=None, help="transformer steps (default: the recipe's 8000)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=STAGES,
+        default=None,
+        help="run only these stages (after the VAE, the readouts and the transformer need nothing but it, so two "
+        "processes can share the work); without it, every stage runs and the model is assembled",
+    )
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     recipe = BaseRecipe()
     if a.steps is not None:
         recipe.transformer = base_train_config(steps=a.steps)
+    if a.only:
+        run_stages(recipe, a.runs, a.only)
+        return
     print(json.dumps(build(a.out, recipe, a.runs)["minutes"], indent=2))
 
 
