@@ -48,14 +48,15 @@ RUNS = ROOT / "runs" / "ablation"
 LAMBDA_ID = 0.5
 
 # name → (scheme, augmentation on, identity loss on, seed, isolated reference); run in this order. These variants
-# were run when the library's `tass` was Stand-In's placement, now named `tass_pre`; their names keep `tass`.
+# were run when the library's `tass` and `temporal` put the reference before frame 0 (now `tass_pre` and
+# `temporal_pre`); their names keep the old words.
 VARIANTS = {
     "tass_s0": ("tass_pre", True, True, 0, False),
     "tass_iso_s0": ("tass_pre", True, True, 0, True),  # beyond the paper: reference in its own pass, K/V-cacheable
     "shared_s0": ("shared", True, True, 0, False),
     "tass_noaug_s0": ("tass_pre", False, True, 0, False),
     "tass_noid_s0": ("tass_pre", True, False, 0, False),
-    "temporal_s0": ("temporal", True, True, 0, False),
+    "temporal_s0": ("temporal_pre", True, True, 0, False),
     "spatial_s0": ("spatial", True, True, 0, False),
     "nope_s0": ("nope", True, True, 0, False),
     "shared_noaug_s0": ("shared", False, True, 0, False),

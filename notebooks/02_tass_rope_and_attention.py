@@ -21,7 +21,8 @@
 # **What you will learn**
 #
 # - how LTX-2 turns `(t, h, w)` boxes into rotary phases, and why attention only sees *offsets*
-# - the six reference position schemes (`shared`, `temporal`, `spatial`, `tass`, `tass_pre`, `nope`) as diagrams
+# - the seven reference position schemes (`shared`, `temporal`, `spatial`, `tass`, `temporal_pre`, `tass_pre`, `nope`)
+#   as diagrams
 # - how q·k falls off with the offset between a video token and a reference token
 # - how to capture video→reference attention maps from the trained toy model without forking it
 # - what copy-paste looks like, and how TASS avoids it
@@ -77,7 +78,7 @@ print("trained toy weights:", bb.trained)
 # %%
 grid = bb.latent_grid(NUM_FRAMES, 64, 64)
 n_video = grid[0] * grid[1] * grid[2]
-fig, ax = plt.subplots(2, len(positions.SCHEMES), figsize=(19, 6.4))
+fig, ax = plt.subplots(2, len(positions.SCHEMES), figsize=(2.8 * len(positions.SCHEMES), 6.4))
 for j, scheme in enumerate(positions.SCHEMES):
     c = positions.build_coords(bb.transformer.rope, 1, grid, [(8, 8)], positions.PositionConfig(scheme)).mean(-1)[0]
     v, r = c[:, :n_video], c[:, n_video:]

@@ -48,10 +48,15 @@ def test_tass_pre_is_stand_ins_placement(toy):
     assert torch.equal(r[:, 2], s[:, 2] + W_PX)
 
 
-def test_temporal_and_spatial(toy):
+def test_temporal_and_spatial_decompose_tass(toy):
     s = ref_part(coords_for(toy, scheme="shared"))
-    t = ref_part(coords_for(toy, scheme="temporal", dt_frames=2))
-    assert torch.allclose(t[:, 0], s[:, 0] - 2 / 24) and torch.equal(t[:, 1:], s[:, 1:])
+    t = ref_part(coords_for(toy, scheme="temporal"))
+    tass = ref_part(coords_for(toy, scheme="tass"))
+    assert torch.equal(t[:, 0], tass[:, 0]) and torch.equal(t[:, 1:], s[:, 1:])  # tass's time, frame 0's space
+    tp = ref_part(coords_for(toy, scheme="temporal_pre", dt_frames=2))
+    assert torch.allclose(tp[:, 0], s[:, 0] - 2 / 24) and torch.equal(tp[:, 1:], s[:, 1:])
+    pre = ref_part(coords_for(toy, scheme="tass_pre", dt_frames=2))
+    assert torch.equal(pre[:, 0], tp[:, 0])
     sp = ref_part(coords_for(toy, scheme="spatial", dh=0.5, dw=2.0))
     assert torch.equal(sp[:, 0], s[:, 0])
     assert torch.equal(sp[:, 1], s[:, 1] + 0.5 * H_PX) and torch.equal(sp[:, 2], s[:, 2] + 2 * W_PX)
@@ -59,7 +64,7 @@ def test_temporal_and_spatial(toy):
 
 def test_zero_offsets_reduce_to_shared(toy):
     s = coords_for(toy, scheme="shared")
-    for scheme in ("temporal", "spatial", "tass_pre"):
+    for scheme in ("temporal_pre", "spatial", "tass_pre"):
         z = coords_for(toy, scheme=scheme, dt_frames=0, dh=0, dw=0)
         assert torch.equal(z, s), scheme
 

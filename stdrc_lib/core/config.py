@@ -14,7 +14,7 @@ from dataclasses import dataclass
 SAMPLING_STEPS = 20  # Euler steps of a generation unless the caller asks for more
 
 
-SCHEMES = ("shared", "temporal", "spatial", "tass", "tass_pre", "nope")
+SCHEMES = ("shared", "temporal", "spatial", "tass", "temporal_pre", "tass_pre", "nope")
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class PositionConfig:
 
     Args:
         scheme: one of ``SCHEMES``.
-        dt_frames: temporal offset in video frames (``temporal``, ``tass_pre``; ``tass`` places the reference
-            at the latent frame after the video's last).
+        dt_frames: temporal offset in video frames before frame 0 (``temporal_pre``, ``tass_pre``; ``temporal``
+            and ``tass`` place the reference at the latent frame after the video's last).
         dh: spatial offset along height, in multiples of the video height in pixels.
         dw: spatial offset along width, in multiples of the video width in pixels.
         fps: frame rate used to turn frames into seconds (LTX-2's convention).

@@ -15,20 +15,21 @@ latent frames (its boxes span latent time indices ``0 … F−1``) that is ``H �
 scheme       reference box
 ===========  ==============================================================================
 shared       the boxes of frame 0: pixel-aligned, invites copying (IC-LoRA style)
-temporal     ``t ∈ [−Δt/fps, 0)``, spatially aligned with frame 0
+temporal     the time box of latent frame ``F``, right after the video's last latent frame;
+             spatially aligned with frame 0
 spatial      ``t`` of frame 0, shifted by ``+Δh·H`` px and ``+Δw·W`` px
-tass         ST-DRC's TASS-RoPE (default): the time box of latent frame ``F``, right after the
-             video's last latent frame, *and* shifted to ``[Δh·H, Δh·H + H)`` ×
-             ``[Δw·W, Δw·W + W)`` (one video height and width with the defaults)
-tass_pre     Stand-In's placement: ``t ∈ [−Δt/fps, 0)``, one pixel frame *before* frame 0, and
-             the same spatial shift
+tass         ST-DRC's TASS-RoPE (default): ``temporal`` *and* ``spatial``, i.e. the time of latent
+             frame ``F`` and the box ``[Δh·H, Δh·H + H)`` × ``[Δw·W, Δw·W + W)`` (one video
+             height and width with the defaults)
+temporal_pre ``t ∈ [−Δt/fps, 0)``, one pixel frame *before* frame 0, spatially aligned
+tass_pre     Stand-In's placement: ``temporal_pre`` and the same spatial shift as ``tass``
 nope         every reference token at ``p = max_pos / 2`` on all axes, so ``θ = 0``: the
              reference keys carry no rotary phase at all and their layout is invisible
 ===========  ==============================================================================
 
-With several references, reference ``k`` (0-based) goes to a later time index: latent frame
-``F + k`` for ``tass``, ``t = −(k+1)·Δt`` frames for ``temporal`` and ``tass_pre``; the spatial
-shift stays one video size (``spatial`` uses ``(k+1)`` times it).
+With several references, reference ``k`` (0-based) goes to another time index: latent frame
+``F + k`` for ``temporal`` and ``tass``, ``t = −(k+1)·Δt`` frames for ``temporal_pre`` and
+``tass_pre``; the spatial shift stays one video size (``spatial`` uses ``(k+1)`` times it).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def reference_coords(
         video_pixel_size: the video's size in pixels ``(H_px, W_px)``; spatial shifts are
             multiples of it.
         index: which reference this is (0-based), for distinct offsets.
-        video_frames: the video's number of latent frames ``F`` (``tass`` puts reference ``k`` at
-            latent frame ``F + k``); required for ``tass``.
+        video_frames: the video's number of latent frames ``F`` (``temporal`` and ``tass`` put reference
+            ``k`` at latent frame ``F + k``); required for those two.
 
     Returns:
         ``(B, 3, Hr*Wr, 2)`` boxes in seconds and pixels.
@@ -75,18 +76,19 @@ def reference_coords(
     check_scheme(cfg.scheme)
     if index < 0:
         raise ValueError(f"`index` must be >= 0, got {index}.")
-    if cfg.scheme == "tass" and (not isinstance(video_frames, int) or video_frames < 1):
-        raise ValueError(f"`video_frames` must be the video's latent frame count (≥ 1) for tass, got {video_frames!r}.")
+    after_video = cfg.scheme in ("temporal", "tass")
+    if after_video and (not isinstance(video_frames, int) or video_frames < 1):
+        raise ValueError(f"`video_frames` must be the video's latent frame count (≥ 1) here, got {video_frames!r}.")
     hr, wr = ref_grid
     k = index + 1
     h_px, w_px = video_pixel_size
     # on the CPU: positions need no weights, and the range check reads their values
-    if cfg.scheme == "tass":  # LTX-2's own boxes of latent frame F + index, as if the video had more frames
+    if after_video:  # LTX-2's own boxes of latent frame F + index, as if the video had more frames
         later = video_coords(rope, batch_size, (video_frames + k, hr, wr), cfg.fps)
         coords = later[:, :, -hr * wr :].clone()
     else:  # frame-0 boxes of a 1-frame latent: t ∈ [0, 1/fps), h/w pixel boxes of the reference grid
         coords = video_coords(rope, batch_size, (1, hr, wr), cfg.fps).clone()  # (B, 3, Hr*Wr, 2)
-    if cfg.scheme in ("temporal", "tass_pre"):
+    if cfg.scheme in ("temporal_pre", "tass_pre"):
         coords[:, 0] = coords[:, 0] - k * cfg.dt_frames / cfg.fps  # t ∈ [−k·Δt/fps, (1−k·Δt)/fps)
     if cfg.scheme == "spatial":
         coords[:, 1] += k * cfg.dh * h_px
