@@ -42,6 +42,30 @@ if "google.colab" in sys.modules:
     )
 
 # %% [markdown]
+# ## The paper
+#
+# Chen et al., *Spatial-Temporal Decoupled Reference Conditioning for Identity-Preserving Text-to-Video Generation*,
+# [arXiv:2606.02441](https://arxiv.org/abs/2606.02441) (built on LTX-2.3; no code released). The library implements
+# it from the method as described; every choice the paper leaves open is a documented, configurable default.
+#
+# | the paper | in the library |
+# |---|---|
+# | in-context reference memory: the reference through the video VAE | `core.reference.encode_reference` |
+# | reference tokens joined to the video's | `core.reference.pack`, `core.sampling.sample` |
+# | clean reference tokens: per-token timestep 0, outputs discarded | `core.reference.token_timesteps`, `strip_tokens` |
+# | flow matching, LTX convention | `core.losses.flow_matching_loss` |
+#
+# The VAE $\mathcal{E}$ encodes a clip $x$ and a single reference image $I_r$ into the same latent space:
+#
+# $$x_0 = \mathcal{E}(x) \in \mathbb{R}^{C \times F \times H \times W}, \qquad
+#   z_r = \mathcal{E}(I_r) \in \mathbb{R}^{C \times 1 \times H_r \times W_r}.$$
+#
+# At noise level $\sigma \in [0, 1]$ the video is $x_\sigma = (1-\sigma)\,x_0 + \sigma\,\varepsilon$ with
+# $\varepsilon \sim \mathcal{N}(0, I)$. The transformer $v_\theta$ reads the tokens $[\,x_\sigma \,;\, z_r\,]$ with
+# per-token timesteps $(\sigma, \dots, \sigma, 0, \dots, 0)$ and predicts the velocity $\hat v \approx \varepsilon - x_0$
+# for every token; the reference's part is discarded, and $\hat x_0 = x_\sigma - \sigma\,\hat v$.
+
+# %% [markdown]
 # ## Configuration
 # One cell holds every setting. `STDRC_SMOKE=1` (set by CI) shrinks them.
 

@@ -44,6 +44,30 @@ if "google.colab" in sys.modules:
     )
 
 # %% [markdown]
+# ## The paper
+#
+# Chen et al., *Spatial-Temporal Decoupled Reference Conditioning for Identity-Preserving Text-to-Video Generation*,
+# [arXiv:2606.02441](https://arxiv.org/abs/2606.02441) (built on LTX-2.3; no code released). The library implements
+# it from the method as described; every choice the paper leaves open is a documented, configurable default.
+#
+# | the paper | in the library |
+# |---|---|
+# | TASS-RoPE: the reference after the video in time, shifted in space | `core.positions.build_coords` (`scheme="tass"`) |
+# | the alternatives it is compared with | `PositionConfig(scheme=...)`: `shared`, `temporal`, `spatial`, `nope` |
+# | attention between video and reference tokens | `core.attention.capture_attention` |
+#
+# LTX-2 gives each token a box on three axes (seconds, pixels, pixels) and rotates each query/key channel pair by
+# an angle set by the box's midpoint $p$:
+#
+# $$\theta_i(p) = \Bigl(\frac{2p}{p_{\max}} - 1\Bigr)\,\omega_i, \qquad
+#   \bigl(R(\theta_a)\,q\bigr)^{\top} R(\theta_b)\,k = q^{\top} R(\theta_b - \theta_a)\,k ,$$
+#
+# so a logit depends only on the offset between two tokens. For a video of $F$ latent frames (time indices
+# $0 \dots F-1$) of $H \times W$ pixels, TASS puts the reference at time index $F$ and moves it from
+# $[0, H) \times [0, W)$ to $[H, 2H) \times [W, 2W)$: off the video's grid in time *and* space, where the
+# pixel-aligned copy of frame 0 has no place to go.
+
+# %% [markdown]
 # ## Configuration
 
 # %%

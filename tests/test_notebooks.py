@@ -73,3 +73,13 @@ def test_badges_and_install_cells_come_from_the_one_repository_url():
         cells = _load(path)["cells"]
         assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in "".join(cells[0]["source"])
         assert f"git+https://github.com/{repo}.git" in "".join(cells[1]["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_cites_the_paper_and_maps_it_to_the_library(path):
+    cells = _load(path)["cells"]
+    md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "https://arxiv.org/abs/2606.02441" in md
+    assert re.search(r"^\| the paper.*\| (in the library|where it is tested) \|$", md, re.M), "no paper → library table"
+    if not path.name.startswith("05"):  # the method's notebooks typeset its equations
+        assert md.count("$$") >= 2
