@@ -49,7 +49,8 @@ STAGES = ("vae", "readout", "scorer", "transformer")
 
 def base_train_config(**overrides) -> TrainConfig:
     """The base transformer's training options: no reference; half the rows image-to-video; 10 % null prompts
-    (for classifier-free guidance); face tokens weighted twice in the loss."""
+    (for classifier-free guidance); face tokens weighted twice in the loss; an exponential moving average of the
+    weights (horizon about 1,000 steps) is what is kept."""
     cfg = dict(
         steps=8000,
         batch=16,
@@ -60,6 +61,7 @@ def base_train_config(**overrides) -> TrainConfig:
         p_ref=0.0,
         p_both=0.0,
         p_first_frame=0.5,
+        ema_decay=0.999,
         face_loss_weight=2.0,
         sample_every=0,
         ckpt_every=200,
@@ -85,7 +87,7 @@ class BaseRecipe:
     readout_eval_clips: int = 300
     readout_seed: int = 0
     scorer_seed: int = 1  # another seed draws another pool of clips and another initialisation
-    n_clips: int = 6000
+    n_clips: int = 12000
     cache_seed: int = 0
     transformer: TrainConfig = field(default_factory=base_train_config)
 
