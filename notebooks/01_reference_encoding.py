@@ -87,6 +87,18 @@ SIZE = 64  # toy frames are 64×64
 generator = seed_everything(SEED)
 
 # %% [markdown]
+# ## 0 · The whole step at a glance
+#
+# Everything below takes this picture apart: the reference's path (top), the video's (middle) and the prompt's
+# (bottom), joined in one transformer call.
+
+# %%
+from stdrc_lib.viz import pipeline_diagram
+
+pipeline_diagram()
+plt.show()
+
+# %% [markdown]
 # ## 1 · The backbone
 #
 # `toy_backbone()` returns diffusers' own `LTX2VideoTransformer3DModel` and `AutoencoderKLLTX2Video` in a tiny

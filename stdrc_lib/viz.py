@@ -84,3 +84,42 @@ def save_image(path: str | Path, image: np.ndarray) -> Path:
     from PIL import Image
 
     return atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp))
+
+
+# (label, x, y, colour) of each box in the pipeline diagram, in axes units
+_BOXES = {
+    "ref": ("reference image", 0.07, 0.78, "#f4d6c6"),
+    "vae_r": ("VAE encoder", 0.27, 0.78, "#d9e7f5"),
+    "z_r": ("reference tokens\nclean, timestep 0", 0.49, 0.78, "#f6b7a8"),
+    "noise": ("noise ε", 0.07, 0.45, "#e6e6e6"),
+    "x_s": ("video tokens x_σ\ntimestep σ", 0.49, 0.45, "#cfcfcf"),
+    "text": ("prompt", 0.07, 0.05, "#e7f0d5"),
+    "enc": ("text encoder", 0.27, 0.05, "#d9e7f5"),
+    "dit": ("LTX-2 transformer\n[video | reference]\nTASS-RoPE positions", 0.73, 0.55, "#c9dcf0"),
+    "strip": ("keep the video\ntokens' v̂", 0.93, 0.55, "#cfcfcf"),
+}
+_ARROWS = (("ref", "vae_r"), ("vae_r", "z_r"), ("z_r", "dit"), ("noise", "x_s"), ("x_s", "dit"), ("text", "enc"),
+           ("enc", "dit"), ("dit", "strip"))  # fmt: skip
+
+
+def pipeline_diagram():
+    """ST-DRC's generation step as a figure (matplotlib): what enters the transformer, and what leaves it."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(-0.05, 1)
+    ax.axis("off")
+    for label, x, y, colour in _BOXES.values():
+        ax.text(x, y, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.5", fc=colour, ec="0.35"))  # fmt: skip
+    for a, b in _ARROWS:
+        (_, xa, ya, _), (_, xb, yb, _) = _BOXES[a], _BOXES[b]
+        ax.annotate("", (xb - 0.07, yb), (xa + 0.07, ya), arrowprops=dict(arrowstyle="->", color="0.3", lw=1.3))
+    _, x, y, _ = _BOXES["strip"]
+    ax.annotate("Euler step: x_σ ← x_σ + (σ' − σ)·v̂,\nwith three-stream guidance", (x, y - 0.16), (x, y - 0.42),
+                ha="center", fontsize=8.5, arrowprops=dict(arrowstyle="<-", color="0.3"))  # fmt: skip
+    ax.text(0.49, 0.62, "the same VAE: a 1-frame latent\nin frame 0's space", ha="center", fontsize=8, color="0.35")
+    ax.set_title("One denoising step of ST-DRC: the reference joins the video as clean in-context tokens", fontsize=10)
+    fig.tight_layout()
+    return fig

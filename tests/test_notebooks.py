@@ -83,3 +83,14 @@ def test_each_notebook_cites_the_paper_and_maps_it_to_the_library(path):
     assert re.search(r"^\| the paper.*\| (in the library|where it is tested) \|$", md, re.M), "no paper → library table"
     if not path.name.startswith("05"):  # the method's notebooks typeset its equations
         assert md.count("$$") >= 2
+
+
+def test_the_pipeline_diagram_names_every_part():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from stdrc_lib.viz import pipeline_diagram
+
+    texts = " ".join(t.get_text() for t in pipeline_diagram().axes[0].texts)
+    for part in ("reference image", "VAE encoder", "timestep 0", "text encoder", "LTX-2 transformer", "TASS-RoPE"):
+        assert part in texts
