@@ -74,12 +74,14 @@ class BaseRecipe:
     """Everything that makes the base model; the manifest records it."""
 
     look: str = BOLD.name
-    # each stage continues the one before (a new warm-up and cosine schedule, new clips): whole frames, then 32×32
-    # windows, then the same in bfloat16 autocast (twice as fast here); the first two were cut short by hand
+    # each stage continues the one before (a new warm-up and cosine schedule, new clips): whole 5-frame clips, then
+    # 32×32 windows, then the same in bfloat16 autocast (twice as fast here), then windows of whole 17-frame clips;
+    # the first three were cut short by hand (see docs/BASE.md for why)
     vae_stages: tuple[dict, ...] = (
         dict(steps=3000, stop_after=1000, batch=8, seed=0, face_weight=1.0),
         dict(steps=6000, stop_after=1500, batch=16, seed=1, face_weight=1.0, crop=32),
-        dict(steps=12000, batch=16, seed=2, face_weight=1.0, crop=32, bf16=True),
+        dict(steps=12000, stop_after=6000, batch=16, seed=2, face_weight=1.0, crop=32, bf16=True),
+        dict(steps=6000, batch=8, frames=17, seed=3, face_weight=1.0, crop=32, bf16=True),
     )
     vae_eval_clips: int = 64
     readout_steps: int = 4000

@@ -6,8 +6,11 @@
 Loss: ``|x̂ − x|₁ + |x̂ − x|₂² + β·KL`` with the decoder fed the posterior mean (the same
 ``latent_dist.mode()`` that sampling uses); ``face_weight`` adds the same reconstruction terms again
 inside each frame's face box, times that weight (training data only: the boxes come from the renderer).
-Training uses short clips (the VAE is convolutional and causal, so it transfers to 17 frames); the
-reported PSNR is on held-out 17-frame clips. After training, per-channel latent statistics are written
+``frames`` sets the training clips' length. Short clips are cheaper, but they do not transfer to 17 frames as well
+as one would hope: in a 5-frame clip every latent frame is at an end of the sequence, while the middle latents of
+a 17-frame clip have neighbours on both sides in the temporal convolutions (measured on the base VAE after 5-frame
+training: frame 0 at 27 dB, the middle frames near 19 dB, the last group near 22 dB). The reported PSNR is on
+held-out 17-frame clips. After training, per-channel latent statistics are written
 into the VAE's ``latents_mean`` / ``latents_std`` buffers so the transformer sees unit-variance latents.
 With ``ckpt_dir`` the run saves checkpoints and resumes from the newest one, to the same result.
 """
