@@ -101,8 +101,12 @@ def test_guidance_explorer_slider_changes_the_clip(jupyterlab, tmp_path):
         page.wait_for_selector(".widget-output img", timeout=300_000)
         before = _output_image(page)
         assert before
+        no_news = page.get_by_role("button", name="No", exact=True)
+        if no_news.count():
+            no_news.first.click()  # JupyterLab's "news?" toast sits bottom-right, where it can cover the slider
         slider = page.locator(".widget-slider .noUi-handle").first
-        slider.scroll_into_view_if_needed()
+        slider.evaluate("e => e.scrollIntoView({block: 'center'})")  # clear of toasts at the viewport's edges
+        page.wait_for_timeout(500)
         box = slider.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
@@ -114,9 +118,8 @@ def test_guidance_explorer_slider_changes_the_clip(jupyterlab, tmp_path):
             time.sleep(1)
             after = _output_image(page) or before
         readout = page.locator(".widget-slider .widget-readout").first.inner_text()
-        no_news = page.get_by_role("button", name="No", exact=True)
         if no_news.count():
-            no_news.first.click()  # JupyterLab's "news?" toast would cover the picture
+            no_news.first.click()  # the toast can come back late; it would cover the picture
         page.locator(".widget-output").first.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "04_guidance_explorer_after_slider.png"))
         ctx.close()
