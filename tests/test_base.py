@@ -184,3 +184,13 @@ def test_an_adapter_refuses_another_base(built, tmp_path):
         AD.load_adapter(base, tmp_path / "a")
     with pytest.raises(FileNotFoundError, match="base model folder"):
         AD.train_adapter(tmp_path, AD.AdapterConfig(), tmp_path / "o", tmp_path / "r")
+
+
+def test_base_eval_refuses_files_it_did_not_write_before_loading_anything(tmp_path, capsys):
+    (tmp_path / "eval.md").write_text("mine")
+    with pytest.raises(SystemExit):
+        BE.main(["--out", str(tmp_path), "--weights", str(tmp_path / "none")])
+    assert "not written by stdrc" in capsys.readouterr().err and (tmp_path / "eval.md").read_text() == "mine"
+    with pytest.raises(SystemExit):
+        BE.main(["--sheet", str(tmp_path / "sheet.jpg")])
+    assert ".png" in capsys.readouterr().err

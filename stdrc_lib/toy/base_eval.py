@@ -30,7 +30,7 @@ from .. import viz
 from ..core import guidance as G
 from ..core import reference as R
 from ..core.io import atomic_write
-from ..outputs import provenance, write_record
+from ..outputs import check_outputs, provenance, record_path, write_record
 from . import weights as TW
 from .dataset import SynthFaces
 from .evaluate import format_table
@@ -156,21 +156,30 @@ def main(argv=None) -> None:
     ap.add_argument("--s-txt", type=float, default=3.0, help="text guidance scale")
     ap.add_argument("--out", type=Path, default=None, help="write eval.json, eval.md and base_samples.png here")
     ap.add_argument("--sheet", type=Path, default=None, help="only draw a contact sheet of 6 clips to this .png")
+    ap.add_argument("--overwrite", action="store_true", help="replace files that stdrc did not write")
     a = ap.parse_args(argv)
     if a.out is None and a.sheet is None:
         ap.error("give --out (a results folder) or --sheet (a .png)")
-    if a.sheet is not None and a.sheet.suffix != ".png":
-        ap.error(f"--sheet must name a .png file, got {str(a.sheet)!r}")
     if a.n < 2:
         ap.error(f"--n must be at least 2 for a confidence interval, got {a.n}")
+    sheet_only = a.out is None
+    try:  # before any model is loaded: the files must be ours to write
+        if sheet_only:
+            check_outputs([a.sheet], record_path(a.sheet), a.overwrite, "--sheet", suffixes=(".png",))
+        else:
+            files = [a.out / "eval.json", a.out / "eval.md", a.sheet or a.out / "base_samples.png"]
+            check_outputs(files, a.out / "eval.json", a.overwrite, "--out")
+    except (ValueError, FileExistsError, PermissionError) as e:
+        ap.error(str(e))
     backbone, scorer = load_base(a.weights)
-    if a.sheet is not None and a.out is None:
+    rec = provenance(backbone.source)
+    if sheet_only:
         rep = evaluate_base(backbone, scorer, n=6, seed=a.seed, steps=a.steps, s_txt=a.s_txt, batch=6)
         viz.save_image(a.sheet, contact_sheet(rep["examples"]))
+        write_record(record_path(a.sheet), rec | {"clips": 6, "seed": a.seed, "steps": a.steps, "s_txt": a.s_txt})
         print(f"wrote {a.sheet}")
         return
     rep = evaluate_base(backbone, scorer, n=a.n, seed=a.seed, steps=a.steps, s_txt=a.s_txt)
-    rec = provenance(backbone.source)
     write_record(a.out / "eval.json", {k: v for k, v in rep.items() if k != "examples"} | {"provenance": rec})
     atomic_write(a.out / "eval.md", lambda p: p.write_text(format_table(rep["results"])))
     viz.save_image(a.sheet or a.out / "base_samples.png", contact_sheet(rep["examples"]))
