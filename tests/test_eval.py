@@ -90,7 +90,8 @@ def test_other_person_control_conditions_on_another_held_out_identity(toy, monke
 
 
 def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
-    """``ref_light="prompt"`` hands each item's prompt light to ``match_light``, for the model row alone."""
+    """``ref_light="prompt"`` hands each item's prompt light to ``match_light``, for the rows that see a reference:
+    the model's and its other-person control, which is prepared the same way."""
     import stdrc_lib.toy.evaluate as EV
 
     seen = []
@@ -108,6 +109,9 @@ def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
     assert rep["ref_light"] == "prompt"
     evaluate(toy, Readout().eval(), n=2, batch=2, steps=1, progress=False, rows=("ground_truth",), ref_light="prompt")
     assert len(seen) == 1
+    rows = ("model", "other_person")
+    evaluate(toy, Readout().eval(), n=3, batch=3, steps=1, progress=False, rows=rows, ref_light="prompt")
+    assert len(seen) == 3 and seen[1].tolist() == seen[2].tolist() == seen[0].tolist()
     with pytest.raises(ValueError, match="`ref_light`"):
         evaluate(toy, Readout().eval(), n=2, ref_light="oracle")
 

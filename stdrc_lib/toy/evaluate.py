@@ -106,8 +106,8 @@ def evaluate(
                 isolated_reference=isolated_reference,
             ).frames
 
+        light_to = _prompt_lights(items) if ref_light == "prompt" else None
         if "model" in rows:
-            light_to = _prompt_lights(items) if ref_light == "prompt" else None
             cond = model_references(items, face_crop, face_cutout, readout=readout, light_to=light_to)
             cond = R.to_uint8(cond.permute(0, 2, 3, 1))
             clips["model"] = generate([r.numpy() for r in cond], guidance)
@@ -115,7 +115,8 @@ def evaluate(
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
         if "other_person" in rows:  # another held-out person's reference, prepared the way the model's is
             others = [other_person(it, seed, start + i, look) for i, it in enumerate(items)]
-            cond_o = R.to_uint8(model_references(others, face_crop, face_cutout).permute(0, 2, 3, 1))
+            cond_o = model_references(others, face_crop, face_cutout, readout=readout, light_to=light_to)
+            cond_o = R.to_uint8(cond_o.permute(0, 2, 3, 1))
             clips["other_person"] = generate([r.numpy() for r in cond_o], guidance)
             other_ident = torch.stack([o["identity"] for o in others])
         if "ground_truth" in rows:
