@@ -164,28 +164,29 @@ def load_toy(folder: str | Path | None = None) -> Backbone:
     return Backbone(transformer.eval(), vae.eval(), text, trained=True, source=str(folder), extra=extra)
 
 
+def _manifest(folder: str | Path) -> dict:
+    """The toy model's ``manifest.json`` in ``folder``, or ``{}`` when it has none."""
+    path = Path(folder) / "manifest.json"
+    return read_json(path, "manifest") if path.is_file() else {}
+
+
 def scheme_of(folder: str | Path) -> str:
     """The reference position scheme the toy model in ``folder`` was trained with, from its manifest (its
     ``"scheme"``, else its training options'); the default scheme without one."""
-    path = Path(folder) / "manifest.json"
-    m = read_json(path, "manifest") if path.is_file() else {}
+    m = _manifest(folder)
     return m.get("scheme") or (m.get("train_config") or {}).get("scheme") or PositionConfig.scheme
 
 
 def look_of(folder: str | Path) -> str:
     """The look (:class:`~stdrc_lib.toy.render.Look`) the toy model in ``folder`` was trained on, from its
     manifest; ``"classic"`` without one."""
-    path = Path(folder) / "manifest.json"
-    return read_json(path, "manifest").get("look", "classic") if path.is_file() else "classic"
+    return _manifest(folder).get("look", "classic")
 
 
 def reference_prep_of(folder: str | Path) -> str:
     """How the toy model in ``folder`` was trained to see its reference, from its manifest: ``"whole"`` image,
     face ``"crop"`` or face ``"cutout"`` (see :mod:`stdrc_lib.prep.crop`). ``"whole"`` without a manifest."""
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        return "whole"
-    cfg = read_json(path, "manifest").get("train_config") or {}
+    cfg = _manifest(folder).get("train_config") or {}
     return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
 
 
