@@ -175,27 +175,71 @@ def test_model_references_whole_crop_and_cutout():
         model_references(items, face_crop=True, face_cutout=True)
 
 
-def test_pick_sref_takes_the_smallest_within_tolerance_of_the_best(tmp_path, capsys):
+def _pick_guidance():
     import importlib.util
-    import json
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("pick_sref", Path(__file__).parents[1] / "bench" / "pick_sref.py")
+    path = Path(__file__).parents[1] / "bench" / "pick_guidance.py"
+    spec = importlib.util.spec_from_file_location("pick_guidance", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    files = []
-    for s, gain in ((2, 0.10), (4, 0.18), (6, 0.195), (8, 0.20)):
-        cell = {"mean": gain, "ci95": 0.03, "n": 64}
-        paired = {k: cell for k in ("identity_accuracy", "embedding_cosine", "text_adherence")}
-        d = {"guidance": {"s_ref": s}, "n": 64, "seed": 0, "paired": {"model_minus_no_reference": paired}}
-        files.append(tmp_path / f"s{s}.json")
-        files[-1].write_text(json.dumps(d))
-    assert mod.main([str(f) for f in files]) == 0
+    return mod
+
+
+def _sweep_file(path, s_ref, s_txt, gain, text=0.0, copy=0.0, text_model=0.9, seed=0):
+    import json
+
+    def cell(x):
+        return {"mean": x, "ci95": 0.03, "n": 64}
+
+    paired = {"identity_accuracy": cell(gain), "text_adherence": cell(text), "copy_paste": cell(copy)}
+    d = {
+        "guidance": {"s_ref": s_ref, "s_txt": s_txt},
+        "n": 64,
+        "seed": seed,
+        "results": {"model": {"text_adherence": cell(text_model)}},
+        "paired": {"model_minus_no_reference": paired},
+    }
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
+def test_pick_guidance_s_ref_takes_the_smallest_within_tolerance_among_those_keeping_the_bounds(tmp_path, capsys):
+    mod = _pick_guidance()
+    rows = (
+        (2, 0.10, 0.0, 0.0),
+        (4, 0.18, 0.0, 0.0),
+        (6, 0.195, -0.01, 0.0),
+        (8, 0.20, 0.0, 0.0),
+        (10, 0.30, -0.05, 0.0),
+    )
+    files = [_sweep_file(tmp_path / f"s{s}.json", s, 3, g, t, c) for s, g, t, c in rows]
+    assert mod.main(["s_ref", *files]) == 0  # 10 loses text adherence: out; 6 is within 0.01 of 8
     assert "pick: s_ref = 6" in capsys.readouterr().out
-    assert mod.main([str(f) for f in files] + ["--tol", "0"]) == 0
+    assert mod.main(["s_ref", *files, "--tol", "0"]) == 0
     assert "pick: s_ref = 8" in capsys.readouterr().out
+    assert mod.main(["s_ref", *files, "--text-margin", "0.1", "--tol", "0"]) == 0
+    assert "pick: s_ref = 10" in capsys.readouterr().out
+    copying = [_sweep_file(tmp_path / f"c{s}.json", s, 3, 0.3, 0.0, 0.05) for s in (2, 4)]
+    assert mod.main(["s_ref", *copying]) == 0
+    assert "pick: s_ref = 2 (no value keeps" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="does not exist"):
-        mod.main([str(tmp_path / "missing.json")])
+        mod.main(["s_ref", str(tmp_path / "missing.json")])
+    other_seed = _sweep_file(tmp_path / "seed1.json", 12, 3, 0.2, seed=1)
+    with pytest.raises(SystemExit, match="same clips"):
+        mod.main(["s_ref", *files, other_seed])
+
+
+def test_pick_guidance_s_txt_takes_the_best_text_adherence_that_keeps_identity(tmp_path, capsys):
+    mod = _pick_guidance()
+    rows = ((1, 0.40, 0.70), (2, 0.39, 0.80), (3, 0.385, 0.805), (5, 0.30, 0.95))
+    files = [_sweep_file(tmp_path / f"t{t}.json", 4, t, g, text_model=tm) for t, g, tm in rows]
+    assert mod.main(["s_txt", *files]) == 0  # 5 loses identity; 2 and 3 tie on text: the smaller
+    out = capsys.readouterr().out
+    assert "pick: s_txt = 2" in out and "s_ref = 4" in out
+    mixed = _sweep_file(tmp_path / "mixed.json", 6, 7, 0.4)
+    with pytest.raises(SystemExit, match="differ in s_ref"):
+        mod.main(["s_txt", *files, mixed])
 
 
 def test_compare_evals_lines_up_attributes_of_two_runs(tmp_path, capsys):

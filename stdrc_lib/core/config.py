@@ -3,7 +3,7 @@
 :class:`GuidanceConfig`'s defaults are the library's defaults: ``STDRCPipeline``, ``stdrc demo``,
 ``stdrc generate``, ``stdrc eval`` and the notebooks all take them from here. ``s_ref = 8`` is the
 reference scale chosen for the shipped toy model on held-out clips (the smallest scale within 0.01 of
-the best paired identity gain; ``bench/pick_sref.py``). The equations are in :mod:`stdrc_lib.core.guidance`
+the best paired identity gain; ``bench/pick_guidance.py``). The equations are in :mod:`stdrc_lib.core.guidance`
 and :mod:`stdrc_lib.core.positions`.
 """
 
