@@ -60,6 +60,7 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
     """Identity-preserving text-to-video with a reference image on LTX-2 classes (see module doc)."""
 
     model_cpu_offload_seq = "text_encoder->connectors->transformer->vae"
+    max_sequence_length = 1024  # Gemma tokens per prompt, as LTX2Pipeline pads them
     _optional_components = ["text_encoder", "tokenizer", "connectors"]
     _callback_tensor_inputs = ["latents"]
 
@@ -194,10 +195,10 @@ class STDRCPipeline(DiffusionPipeline, LTX2LoraLoaderMixin):
             return self.text_encoder.encode(prompts, device)
         from diffusers import LTX2Pipeline
 
-        emb, mask, _, _ = LTX2Pipeline.encode_prompt(
-            self, prompts, do_classifier_free_guidance=False, device=device, dtype=self.transformer.dtype
+        # LTX2Pipeline's own Gemma path: left-padded tokens, every hidden state stacked (the connectors read them)
+        return LTX2Pipeline._get_gemma_prompt_embeds(
+            self, prompts, max_sequence_length=self.max_sequence_length, device=device, dtype=self.transformer.dtype
         )
-        return emb, mask
 
     def _to_transformer_text(self, emb: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply ``LTX2TextConnectors`` when the pipeline has them (LTX-2.3); the toy text is used as is."""

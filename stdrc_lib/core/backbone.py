@@ -96,6 +96,32 @@ LTX23_VAE_CONFIG = dict(
     temporal_compression_ratio=8,
 )
 
+# LTX-2.3's text connectors (diffusers' LTX2TextConnectors): Gemma-3-12B's 49 hidden states of width 3840 are
+# projected per modality into the video (4096) and audio (2048) widths, then refined by 8 gated layers each.
+LTX23_CONNECTORS_CONFIG = dict(
+    caption_channels=3840,
+    text_proj_in_factor=49,
+    video_connector_num_attention_heads=32,
+    video_connector_attention_head_dim=128,
+    video_connector_num_layers=8,
+    video_connector_num_learnable_registers=128,
+    video_gated_attn=True,
+    audio_connector_num_attention_heads=32,
+    audio_connector_attention_head_dim=64,
+    audio_connector_num_layers=8,
+    audio_connector_num_learnable_registers=128,
+    audio_gated_attn=True,
+    connector_rope_base_seq_len=4096,
+    rope_theta=10000.0,
+    rope_double_precision=True,
+    causal_temporal_positioning=False,
+    rope_type="split",
+    per_modality_projections=True,
+    video_hidden_dim=4096,
+    audio_hidden_dim=2048,
+    proj_bias=True,
+)
+
 FULL_HUB_ID = "diffusers/LTX-2.3-Diffusers"
 
 
