@@ -5,8 +5,8 @@ Usage: python bench/fullwidth_smoke.py [--layers 1] [--steps 2] [--json docs/res
 
 Each phase runs in a fresh process, so its peak resident memory is its own: build the checkpoint and save it in
 bfloat16; load it in float32 and generate a 9-frame 64×64 clip with three-stream guidance and a reference; the same
-in bfloat16. A generation step is timed as the mean over ``--steps`` after the first (which also builds the
-reference tokens). The per-block time is scaled to LTX-2.3's 48 blocks with the measured cost of the rest.
+in bfloat16. A sampling step is timed as the mean over ``--steps`` after the first (which also builds the
+reference tokens); a phase's wall time includes loading the checkpoint.
 """
 
 from __future__ import annotations
