@@ -20,6 +20,20 @@ def test_full_config_on_meta_device():
     assert (vae.temporal_compression_ratio, vae.spatial_compression_ratio) == (8, 32)
 
 
+def test_ltx25_loads_into_the_same_classes_with_its_two_differences():
+    """LTX-2.5's transformer is LTX-2.3's class and widths: the video feed-forward loses its two biases in each of
+    the 48 blocks, and one 4096-wide keyframe position embedding is added. The parameter count says exactly that."""
+    t23, _ = bb.build_full_on_meta("ltx-2.3")
+    t25, vae = bb.build_full_on_meta("ltx-2.5")
+    n23, n25 = (sum(p.numel() for p in t.parameters()) for t in (t23, t25))
+    width, hidden, layers = 4096, 4 * 4096, 48
+    assert n25 == n23 - layers * (hidden + width) + width, (n23, n25)
+    assert not t25.config.ff_bias and t25.config.use_keyframes_abs_pos_embedding
+    assert t25.config.in_channels == vae.config.latent_channels == 128
+    with pytest.raises(ValueError, match="`preset`"):
+        bb.build_full_on_meta("ltx-3")
+
+
 def test_toy_preset_is_consistent(toy):
     assert tuple(toy.transformer.config.vae_scale_factors) == (4, 8, 8)
     assert toy.latent_grid(17, 64, 64) == (5, 8, 8)

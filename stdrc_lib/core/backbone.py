@@ -96,6 +96,12 @@ LTX23_VAE_CONFIG = dict(
     temporal_compression_ratio=8,
 )
 
+# LTX-2.5 (diffusers' converter): the same transformer class and widths as LTX-2.3; the video feed-forward has no
+# bias and a learned absolute-position embedding marks generated keyframe tokens. Its conv VAE *encoder* is LTX-2.3's
+# (same config, byte-identical weights); it decodes with a diffusion decoder (LTX2VideoDiffusionDecoderModel), and
+# its text encoder is Gemma 4, whose hidden size and depth set the connectors' input.
+LTX25_TRANSFORMER_CONFIG = dict(LTX23_TRANSFORMER_CONFIG, ff_bias=False, use_keyframes_abs_pos_embedding=True)
+
 # LTX-2.3's text connectors (diffusers' LTX2TextConnectors): Gemma-3-12B's 49 hidden states of width 3840 are
 # projected per modality into the video (4096) and audio (2048) widths, then refined by 8 gated layers each.
 LTX23_CONNECTORS_CONFIG = dict(
@@ -175,12 +181,19 @@ def check_consistency(transformer, vae) -> None:
         raise ValueError("stdrc packs latents with patch size 1; the transformer must use patch_size=patch_size_t=1.")
 
 
-def build_full_on_meta():
-    """The LTX-2.3 transformer and VAE on the ``meta`` device: real modules, no memory, no weights."""
+FULL_PRESETS = {"ltx-2.3": LTX23_TRANSFORMER_CONFIG, "ltx-2.5": LTX25_TRANSFORMER_CONFIG}
+
+
+def build_full_on_meta(preset: str = "ltx-2.3"):
+    """The transformer of ``preset`` (``"ltx-2.3"`` or ``"ltx-2.5"``) and the LTX-2.3 conv VAE on the ``meta``
+    device: real modules, no memory, no weights. (LTX-2.5 encodes with that VAE's encoder and decodes with a
+    diffusion decoder, which stdrc does not use.)"""
     from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
 
+    if preset not in FULL_PRESETS:
+        raise ValueError(f"`preset` must be one of {tuple(FULL_PRESETS)}, got {preset!r}.")
     with torch.device("meta"):
-        transformer = LTX2VideoTransformer3DModel(**LTX23_TRANSFORMER_CONFIG)
+        transformer = LTX2VideoTransformer3DModel(**FULL_PRESETS[preset])
         vae = AutoencoderKLLTX2Video(**LTX23_VAE_CONFIG)
     check_consistency(transformer, vae)
     return transformer, vae
