@@ -143,3 +143,44 @@ def test_the_tokenizer_is_a_real_gemma_tokenizer_built_offline():
     first = ids.index(tok.bos_token_id)  # left padding, then <bos>, then the text, as Gemma's tokenizer gives it
     assert set(ids[:first]) == {tok.pad_token_id} and first > 0
     assert tok.decode(ids, skip_special_tokens=True).strip() == "a person smiling"
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp8"])
+def test_generates_with_a_weight_quantized_transformer(saved, mode):
+    pytest.importorskip("torchao")
+    from stdrc_lib.train.lowmem import quantize_frozen
+
+    pipe = STDRCPipeline.from_pretrained(saved, torch_dtype=torch.bfloat16)
+    plain = _run(pipe, num_inference_steps=1)
+    quantize_frozen(pipe.transformer, mode)
+    w = pipe.transformer.transformer_blocks[0].attn1.to_q.weight
+    assert type(w).__name__ != "Parameter" or type(w.data).__name__ != "Tensor"  # stored in 8 bits
+    out = _run(pipe, num_inference_steps=1)
+    assert out.shape == plain.shape and np.isfinite(out).all()
+    assert np.abs(out - plain).mean() < 0.1  # the same model, rounded to 8 bits
+    del pipe
+    gc.collect()
+
+
+def test_a_lora_trains_on_the_full_width_base_in_the_smallest_tier(saved, tmp_path):
+    """`stdrc train --preset full` at LTX-2.3's widths with every memory saver on: the base in bfloat16 with its
+    linear weights in int8, gradient checkpointing, cached prompt embeddings (the text encoder leaves memory before
+    training), and 8-bit AdamW moments for the adapter."""
+    pytest.importorskip("torchao")
+    from stdrc_lib.train.finetune import finetune
+    from stdrc_lib.train.trainer import TrainConfig
+    from stdrc_lib.viz import _mediapy
+
+    data = tmp_path / "videos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        _mediapy().write_video(data / f"clip{i}.mp4", (rng.random((9, 64, 64, 3)) * 255).astype(np.uint8), fps=8)
+        (data / f"clip{i}.txt").write_text("a person smiling in warm light")
+    cfg = TrainConfig(steps=2, batch=1, warmup=1, lora_rank=4, sample_every=0, ckpt_every=0,
+                      gradient_checkpointing=True, optimizer="adamw8bit", quantize_base="int8")  # fmt: skip
+    info = finetune(saved, data, tmp_path / "lora", cfg, 9, 64, 64, torch.bfloat16, detect_faces=False,
+                    progress=False)  # fmt: skip
+    assert info["clips"] == 2 and np.isfinite(info["final_loss"])
+    assert (tmp_path / "lora" / "pytorch_lora_weights.safetensors").is_file()
+    gc.collect()

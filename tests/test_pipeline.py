@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -142,6 +144,11 @@ def test_generate_cli_writes_playable_mp4(tiny, tmp_path):
     video = mediapy.read_video(str(out))
     assert video.shape == (17, 64, 64, 3)
     assert np.asarray(video).std() > 0
+    if importlib.util.find_spec("torchao") is not None:  # the int8 memory tier at inference
+        q = tmp_path / "int8.mp4"
+        args = ["generate", "--model", str(folder), "--reference", str(ref), "--prompt", "a person smiling",
+                "--out", str(q), "--steps", "2", "--quantize", "int8"]  # fmt: skip
+        assert main(args) == 0 and mediapy.read_video(str(q)).shape == (17, 64, 64, 3)
 
 
 def test_generate_cli_bad_reference(tiny, tmp_path, capsys):
@@ -193,6 +200,8 @@ def test_memory_estimate_counts_match_real_modules():
     assert est["video_tokens"] == 6144 and est["reference_tokens"] == 384
     assert abs(rows["transformer weights (bf16)"] * 1024**3 / 2 / 19e9 - 1) < 0.05
     assert rows["training activations, gradient checkpointing"] < rows["training activations, no checkpointing"]
+    tiers = [gib for _, gib, _ in est["tiers"]]
+    assert len(tiers) == 5 and all(a > b for a, b in zip(tiers, tiers[1:]))  # each saver saves something
 
 
 def test_detect_face_on_a_faceless_reference_is_reported(tiny):

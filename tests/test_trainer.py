@@ -123,3 +123,46 @@ def test_bad_options_are_named():
     with pytest.raises(ValueError, match="needs references"):
         T.train(TW.build_toy(seed=0, num_layers=1), T.ClipCache(torch.zeros(2, 16, 1, 2, 2), ["a", "b"]),
                 _cfg(lambda_id=1.0), embedder=type("E", (), {"differentiable": True})(), progress=False)  # fmt: skip
+
+
+# ------------------------------------------------------------------ memory tiers: 8-bit optimizer, quantized base
+def test_a_lora_on_an_int8_base_with_an_8bit_optimizer_trains_and_resumes_bitwise(toy_cache, tmp_path):
+    """The two memory tiers together on the toy model: the frozen base keeps its linear weights in int8, the
+    adapter trains in full precision with 8-bit AdamW moments, and a run stopped after its step-2 checkpoint and
+    resumed ends with bitwise the weights of an uninterrupted one (the 8-bit moments are checkpointed exactly)."""
+    pytest.importorskip("torchao")
+    cache = T.ClipCache(toy_cache.latents, toy_cache.prompts)
+    cfg = _cfg(steps=4, lora_rank=4, optimizer="adamw8bit", quantize_base="int8", ckpt_every=2)
+
+    def run(folder, on_sample=None):
+        b = TW.build_toy(seed=0, num_layers=1)
+        c = T.TrainConfig(**{**cfg.__dict__, "sample_every": 3 if on_sample else 0})
+        T.train(b, cache, c, ckpt_dir=folder, progress=False, on_sample=on_sample)
+        return b
+
+    whole = run(tmp_path / "a")
+    layer = whole.transformer.transformer_blocks[0].attn1.to_q
+    assert "Int8" in type(layer.base_layer.weight).__name__ + type(layer.base_layer.weight.data).__name__
+    assert layer.lora_A["default"].weight.dtype == torch.float32
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, backbone):
+        raise Stop
+
+    with pytest.raises(Stop):
+        run(tmp_path / "b", on_sample=stop)  # stops in step 3, after the step-2 checkpoint
+    resumed = run(tmp_path / "b")
+    lora = lambda b: {k: v for k, v in b.transformer.state_dict().items() if "lora_" in k}  # noqa: E731
+    a, r = lora(whole), lora(resumed)
+    assert a and all(torch.equal(a[k], r[k]) for k in a)
+
+
+def test_memory_tiers_are_checked_by_name():
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        _cfg(optimizer="lion")
+    with pytest.raises(ValueError, match="`quantize_base` must be one of"):
+        _cfg(quantize_base="int4", lora_rank=4)
+    with pytest.raises(ValueError, match="needs a LoRA"):
+        _cfg(quantize_base="int8")

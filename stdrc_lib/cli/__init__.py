@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="weights dtype")
     gen.add_argument("--detect-face", action="store_true", help="crop the reference around its face (offline MTCNN)")
     gen.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale of the written video")
+    gen.add_argument(
+        "--quantize",
+        choices=["none", "int8", "fp8"],
+        default="none",
+        help="weight-only quantization of the transformer's linear layers (torchao; GPU memory saver; default none)",
+    )
     gen.add_argument("--cpu-offload", action="store_true", help="model CPU offload (GPU memory saver)")
     gen.add_argument("--vae-tiling", action="store_true", help="decode in tiles (GPU memory saver)")
     gen.add_argument("--overwrite", action="store_true", help="replace --out even if stdrc did not write it")
@@ -143,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
     train.add_argument("--ema", type=float, default=0.0, help="EMA decay of the transformer weights (0: off)")
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    train.add_argument(
+        "--optimizer",
+        choices=["adamw", "adamw8bit"],
+        default="adamw",
+        help="adamw8bit keeps AdamW's moments in 8 bits (torchao; memory saver; default adamw)",
+    )
+    train.add_argument(
+        "--quantize-base",
+        choices=["none", "int8", "fp8"],
+        default="none",
+        help="with a LoRA: keep the frozen transformer's linear weights in 8 bits (torchao; memory saver)",
+    )
     train.add_argument(
         "--face-loss-weight", type=float, default=1.0, help="weight of face tokens in the flow-matching loss (1 = off)"
     )

@@ -98,6 +98,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     t0 = time.time()
     pipe = STDRCPipeline.from_pretrained(args.model, torch_dtype=dtype)
+    if args.quantize != "none":
+        from ..train.lowmem import quantize_frozen
+
+        quantize_frozen(pipe.transformer, args.quantize)
     if args.lora:
         pipe.load_lora_weights(args.lora)
     if args.cpu_offload:
@@ -149,6 +153,8 @@ def _trainer_options(args: argparse.Namespace) -> dict:
         lambda_id=args.lambda_id,
         ema_decay=args.ema,
         gradient_checkpointing=args.gradient_checkpointing,
+        optimizer=args.optimizer,
+        quantize_base=args.quantize_base,
         ckpt_every=args.ckpt_every,
         face_loss_weight=args.face_loss_weight,
     )

@@ -35,22 +35,89 @@ def _step_dir(root: Path, step: int) -> Path:
 
 def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     sd = opt.state_dict()
-    tensors, scalars = {}, {}
+    tensors, scalars, subclasses = {}, {}, {}
     for pid, state in sd["state"].items():
         for name, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}.{name}"] = value.detach().contiguous().clone()
+            key = f"{pid}.{name}"
+            if _is_subclass(value):
+                # a tensor subclass (torchao's 8-bit optimizer states): its plain inner tensors, exactly
+                inner, ctx = value.__tensor_flatten__()
+                for part in inner:
+                    tensors[f"{key}.{part}"] = getattr(value, part).detach().contiguous().clone()
+                cls = type(value)
+                subclasses[key] = {"class": f"{cls.__module__}:{cls.__qualname__}", "inner": list(inner),
+                                   "ctx": [_jsonable(c) for c in ctx]}  # fmt: skip
+            elif torch.is_tensor(value):
+                tensors[key] = value.detach().contiguous().clone()
             else:
-                scalars[f"{pid}.{name}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+                scalars[key] = value
+    groups, group_tensors = [], []
+    for i, group in enumerate(sd["param_groups"]):  # torchao's optimizers keep `lr` as a tensor
+        groups.append({k: v for k, v in group.items() if not torch.is_tensor(v)})
+        for k, v in group.items():
+            if torch.is_tensor(v):
+                tensors[f"group.{i}.{k}"] = v.detach().contiguous().clone()
+                group_tensors.append([i, k])
+    meta = {"param_groups": groups, "scalars": scalars, "subclasses": subclasses, "group_tensors": group_tensors}
+    return tensors, meta
+
+
+def _is_subclass(t) -> bool:
+    """A tensor subclass (torchao's quantized weights and 8-bit optimizer states), not a plain tensor."""
+    return torch.is_tensor(t) and type(t) not in (torch.Tensor, torch.nn.Parameter) and hasattr(t, "__tensor_flatten__")
+
+
+def _encode(x):
+    """JSON-ready copy of a scheduler state: 0-d tensors (torchao keeps learning rates as tensors) are written as
+    their exact value and dtype, and come back as tensors."""
+    if torch.is_tensor(x) and x.ndim == 0:
+        return {"__scalar_tensor__": x.item(), "dtype": str(x.dtype).removeprefix("torch.")}
+    if isinstance(x, dict):
+        return {k: _encode(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_encode(v) for v in x]
+    return x
+
+
+def _decode(x):
+    if isinstance(x, dict) and "__scalar_tensor__" in x:
+        return torch.tensor(x["__scalar_tensor__"], dtype=getattr(torch, x["dtype"]))
+    if isinstance(x, dict):
+        return {k: _decode(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_decode(v) for v in x]
+    return x
+
+
+def _jsonable(x):
+    return {"__dtype__": str(x).removeprefix("torch.")} if isinstance(x, torch.dtype) else x
+
+
+def _from_jsonable(x):
+    return getattr(torch, x["__dtype__"]) if isinstance(x, dict) and "__dtype__" in x else x
 
 
 def _optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    import importlib
+
+    tensors = dict(tensors)
+    groups = [dict(g) for g in meta["param_groups"]]
+    for i, k in meta.get("group_tensors", []):
+        groups[i][k] = tensors.pop(f"group.{i}.{k}")
     state: dict[int, dict] = {}
+    for key, info in meta.get("subclasses", {}).items():
+        module, qualname = info["class"].split(":")
+        cls = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        inner = {part: tensors.pop(f"{key}.{part}") for part in info["inner"]}
+        pid, name = key.split(".", 1)
+        ctx = [_from_jsonable(c) for c in info["ctx"]]
+        state.setdefault(int(pid), {})[name] = cls.__tensor_unflatten__(inner, ctx, None, None)
     for key, value in list(tensors.items()) + list(meta["scalars"].items()):
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
+    return {"state": state, "param_groups": groups}
 
 
 def save_checkpoint(
@@ -78,7 +145,10 @@ def save_checkpoint(
     weights, module_meta = {}, {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
-            if torch.is_tensor(value):
+            if _is_subclass(value) and not getattr(value, "requires_grad", False):
+                # a quantized frozen weight (train/lowmem.py): rebuilt from the base on resume, not stored
+                module_meta.setdefault(name, {}).setdefault("__frozen_quantized__", []).append(key)
+            elif torch.is_tensor(value):
                 weights[f"{name}.{key}"] = value.detach().contiguous().clone()
             elif isinstance(value, list) and value and all(torch.is_tensor(v) for v in value):
                 for i, v in enumerate(value):  # EMAModel's shadow_params
@@ -97,7 +167,7 @@ def save_checkpoint(
     save_file(rng, str(tmp / "rng.safetensors"))
     state = {
         "step": int(step),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scheduler": _encode(scheduler.state_dict()) if scheduler is not None else None,
         "module_meta": module_meta,
         "extra": extra or {},
     }
@@ -144,20 +214,28 @@ def load_checkpoint(
         meta = state["module_meta"].get(name, {})
         prefix = f"{name}."
         sd = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        frozen = set(meta.get("__frozen_quantized__", []))
         for key, value in meta.items():
+            if key == "__frozen_quantized__":
+                continue
             if isinstance(value, dict) and "__tensor_list__" in value:
                 sd[key] = [sd.pop(f"{key}.{i}") for i in range(value["__tensor_list__"])]
             else:
                 sd[key] = value
         if isinstance(module, torch.nn.Module):
-            module.load_state_dict(sd, strict=True)
+            missing, unexpected = module.load_state_dict(sd, strict=not frozen)
+            if frozen and (set(missing) != frozen or unexpected):
+                raise ValueError(
+                    f"checkpoint {folder} does not match `{name}`: missing {sorted(set(missing) - frozen)}, "
+                    f"unexpected {sorted(unexpected)}; its quantized weights must come from the same base."
+                )
         else:
             module.load_state_dict(sd)
     if optimizer is not None:
         meta = json.loads((folder / "optimizer.json").read_text())
         optimizer.load_state_dict(_optimizer_from_files(load_safetensors(folder / "optimizer.safetensors"), meta))
     if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
+        scheduler.load_state_dict(_decode(state["scheduler"]))
     rng = load_safetensors(folder / "rng.safetensors")
     torch.set_rng_state(rng["torch"])
     for name, g in (generators or {}).items():

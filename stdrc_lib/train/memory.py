@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import re
 
+import torch
+
 from ..core.backbone import build_full_on_meta
 from .lora import LORA_TARGET_MODULES
 
@@ -111,7 +113,23 @@ def estimate(frames: int = 121, height: int = 512, width: int = 768, lora_rank: 
             f"{layers} layers × {n_tok} × (10·{d} + 2·{ffn}) × 2 B",
         )
     )
+    # the memory tiers of LoRA training (train/lowmem.py), each adding one saver to the row above it
+    p_linear = sum(m.in_features * m.out_features for m in transformer.modules() if isinstance(m, torch.nn.Linear))
+    base8 = p_linear * 1 + (p_tr - p_linear) * b2  # int8 / fp8 linear weights, the rest in bf16
+    text = p_txt * b2 if p_txt is not None else 0
+    tiers = [
+        ("bf16, no savers", p_tr * b2 + text + p_vae * b2 + p_lora * 16 + layers * per_layer, "everything resident"),
+        ("+ gradient checkpointing", p_tr * b2 + text + p_vae * b2 + p_lora * 16 + ckpt, "--gradient-checkpointing"),
+        ("+ cached prompt embeddings", p_tr * b2 + p_vae * b2 + p_lora * 16 + ckpt, "Gemma leaves before training"),
+        ("+ 8-bit AdamW", p_tr * b2 + p_vae * b2 + p_lora * 10 + ckpt, "--optimizer adamw8bit: moments 2 × 1 B"),
+        (
+            "+ int8 or fp8 base",
+            base8 + p_vae * b2 + p_lora * 10 + ckpt,
+            "--quantize-base int8 or fp8: linear weights 1 B",
+        ),
+    ]
     return {
+        "tiers": [(name, b / GIB, how) for name, b, how in tiers],
         "grid": (f_lat, h_lat, w_lat),
         "video_tokens": n_video,
         "reference_tokens": n_ref,
@@ -130,6 +148,9 @@ def markdown(est: dict) -> str:
         "|---|---:|---|",
     ]
     lines += [f"| {name} | {gib:.1f} | {how} |" for name, gib, how in est["rows"]]
+    lines += ["", "LoRA training, one tier per memory saver (each row keeps the savers above it):", "",
+              "| tier | GiB | flag |", "|---|---:|---|"]  # fmt: skip
+    lines += [f"| {name} | {gib:.1f} | {how} |" for name, gib, how in est["tiers"]]
     return "\n".join(lines)
 
 

@@ -34,9 +34,11 @@ from ..core import losses as L
 from ..core import positions as P
 from ..core import reference as R
 from ..core.io import atomic_write
+from ..core.validation import check_choice
 from ..prep.augment import AugmentConfig, augment
 from . import checkpoint as C
 from .lora import add_lora, lora_parameters
+from .lowmem import OPTIMIZERS, QUANTIZATIONS, make_optimizer, quantize_frozen
 from .schedule import warmup_cosine
 
 
@@ -66,6 +68,8 @@ class TrainConfig:
     face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
     train_text_encoder: bool = True
     p_first_frame: float = 0.0  # share of rows trained as image-to-video: frame 0 given clean, no loss on it
+    optimizer: str = "adamw"  # or "adamw8bit": 8-bit moments (torchao; train/lowmem.py)
+    quantize_base: str = "none"  # or "int8" / "fp8": weight-only quantization of the frozen base (LoRA only)
 
     def __post_init__(self) -> None:
         P.check_scheme(self.scheme)
@@ -94,6 +98,13 @@ class TrainConfig:
             raise ValueError(
                 "`isolated_reference` cannot be combined with `gradient_checkpointing`: the recomputed forward "
                 "would run without the reference keys and values."
+            )
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_choice(self.quantize_base, QUANTIZATIONS, "quantize_base")
+        if self.quantize_base != "none" and self.lora_rank == 0:
+            raise ValueError(
+                f"`quantize_base={self.quantize_base!r}` needs a LoRA (`lora_rank` ≥ 1): quantized weights do not "
+                "train, so full fine-tuning cannot use it."
             )
 
 
@@ -279,6 +290,7 @@ def _trainable(backbone, cfg: TrainConfig, device) -> list[torch.nn.Parameter]:
         backbone.transformer.enable_gradient_checkpointing()
     if cfg.lora_rank:  # peft LoRA on the LTX-2 trainer's targets; the base transformer stays frozen
         if not any("lora_" in n for n, _ in backbone.transformer.named_parameters()):
+            quantize_frozen(backbone.transformer, cfg.quantize_base)  # weight-only 8 bits, or as it is
             add_lora(backbone.transformer, rank=cfg.lora_rank)
         params = lora_parameters(backbone.transformer)
     else:
@@ -334,7 +346,7 @@ def train(
     params = _trainable(backbone, cfg, acc.device)
     if embedder is not None and isinstance(getattr(embedder, "readout", None), torch.nn.Module):
         embedder.readout.to(acc.device).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    opt = make_optimizer(params, cfg.optimizer, lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, cfg.warmup, floor=0.1))
     ema = _ema(backbone, cfg)
     *modules, opt = _prepare(acc, backbone, opt)  # the transformer and text encoder, wrapped where they train
