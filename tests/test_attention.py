@@ -82,3 +82,22 @@ def test_bad_layer():
     with pytest.raises(ValueError, match="layers"):
         with A.capture_attention(TW.build_toy(num_layers=1).transformer, 10, layers=[3]):
             pass
+
+
+def test_pixel_aligned_share_reads_the_copy_channel():
+    from stdrc_lib.core.attention import pixel_aligned_share
+
+    grid, ref = (2, 4, 4), (4, 4)
+    n_v, n_r = 2 * 16, 16
+    aligned = torch.zeros(n_v, n_r)
+    aligned[torch.arange(16), torch.arange(16)] = 0.5  # frame-0 query k looks at reference token k
+    aligned[16:] = 1.0 / n_r
+    uniform = torch.full((n_v, n_r), 0.3 / n_r)  # 30 % of the attention on the reference, spread evenly
+    shares = pixel_aligned_share(torch.stack([aligned, uniform]), grid, ref)
+    assert shares.shape == (2, 16)
+    assert torch.allclose(shares[0], torch.ones(16)) and torch.allclose(shares[1], torch.full((16,), 1 / n_r))
+    coarse = torch.zeros(n_v, 4)  # a 2×2 reference under a 4×4 frame: query (i, j) → token (i // 2, j // 2)
+    coarse[torch.arange(16), (torch.arange(4)[:, None] // 2 * 2 + torch.arange(4)[None] // 2).reshape(-1)] = 1
+    assert torch.allclose(pixel_aligned_share(coarse, grid, (2, 2)), torch.ones(16))
+    with pytest.raises(ValueError, match="frame-0 queries"):
+        pixel_aligned_share(torch.zeros(4, 16), grid, ref)

@@ -156,3 +156,27 @@ def reference_maps(
     f, h, w = video_grid
     hr, wr = ref_grid
     return store_map[..., : hr * wr].reshape(store_map.shape[0], f, h, w, hr, wr)
+
+
+def pixel_aligned_share(
+    store_map: torch.Tensor, video_grid: tuple[int, int, int], ref_grid: tuple[int, int]
+) -> torch.Tensor:
+    """How much of each frame-0 query's reference attention falls on the reference token at its own spatial
+    position: the copy channel that image-to-video's position prior opens and TASS is meant to close.
+
+    ``store_map``: ``(..., N_v, N_r)`` video→reference probabilities (any leading dims: batch, heads, layers).
+    Frame-0 query ``(i, j)`` is matched to reference token ``(i·Hr // H, j·Wr // W)``. Returns ``(..., H·W)``
+    shares in [0, 1] (``1 / N_r`` for uniform attention, 1 when all of it lands on the aligned token).
+    """
+    f, h, w = video_grid
+    hr, wr = ref_grid
+    if store_map.shape[-2] < h * w or store_map.shape[-1] < hr * wr:
+        raise ValueError(
+            f"`store_map` of shape {tuple(store_map.shape)} does not hold {h * w} frame-0 queries and "
+            f"{hr * wr} reference keys for grids {video_grid} and {ref_grid}."
+        )
+    a = store_map[..., : h * w, : hr * wr].float()
+    i, j = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    aligned = ((i * hr // h) * wr + (j * wr // w)).reshape(-1)  # (H·W,) the reference token under each query
+    on_it = a.gather(-1, aligned.expand(*a.shape[:-1])[..., None].to(torch.long)).squeeze(-1)
+    return on_it / a.sum(-1).clamp_min(1e-12)
