@@ -7,7 +7,15 @@ trainer), ``prep`` (reference preparation), ``pipeline`` (the one generation API
 world, a plug-in) and ``cli``. The names above are imported on first use, so ``import stdrc_lib`` stays light.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+# With torchao installed (the optional memory tiers), importing diffusers or peft imports it, and it warns that its
+# CUDA-only kernels and its checkpoint tensor types do not load on this machine (stdrc uses neither), and torch
+# warns about how torchao registers two enums.
+for _name in ("torchao", "diffusers.quantizers.torchao.torchao_quantizer", "torch.utils._pytree"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 _EXPORTS = {
     "STDRCPipeline": "stdrc_lib.pipeline",
