@@ -1,7 +1,7 @@
 """Tables and plots from the ablation results in docs/ablation/*.json (written by bench/ablate.py).
 
 Usage: python bench/ablation_report.py               # prints the Markdown tables, writes docs/ablation/*.png
-       python bench/ablation_report.py --write-doc   # also puts the tables into docs/ABLATION.md (between markers)
+       python bench/ablation_report.py --write-doc   # also puts the tables into docs/history/ABLATION_FIRST_MODEL.md (between markers)
 
 The logic lives in stdrc_lib/toy/ablation.py (notebook 05 uses it too); it never trains anything.
 """
@@ -24,7 +24,7 @@ from stdrc_lib.toy.ablation import (
     variant_table,
 )
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "ABLATION.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "history" / "ABLATION_FIRST_MODEL.md"
 
 
 def write_block(text: str, name: str, body: str) -> str:
@@ -37,7 +37,7 @@ def write_block(text: str, name: str, body: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/ABLATION.md")
+    ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/history/ABLATION_FIRST_MODEL.md")
     args = ap.parse_args()
     variants, _ = load()
     grids = load_grids()

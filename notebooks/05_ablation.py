@@ -80,7 +80,7 @@ if FIRST_ROUND.is_dir():
     v1_variants, v1_grid = ablation.load(FIRST_ROUND)
     if grid is None and v1_grid is not None:
         grid = v1_grid
-        print("guidance grid: FIRST round (first readout; its identity numbers are weak, see docs/ABLATION.md)")
+        print("guidance grid: FIRST round (first readout; its identity numbers are weak, see docs/history/ABLATION_FIRST_MODEL.md)")
     if not variants:
         variants = v1_variants
         print("trained variants: FIRST round (first readout), the current round has none yet")
@@ -127,7 +127,7 @@ if not grids:
 # amplify. With clip-frame references, where the model does use its reference, `s_ref` 1 → 4 raises identity by
 # about 10 points: the knob works once there is something to amplify. Neither grid meets the "other metric within
 # ±2 points" rule: text adherence moves by up to 5 points with `s_ref`, and `s_txt` 1 → 5 costs up to 7 identity
-# points. See `docs/ABLATION.md`.
+# points. See `docs/history/ABLATION_FIRST_MODEL.md`.
 
 # %% [markdown]
 # ## 2 · The trained variants

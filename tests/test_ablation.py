@@ -100,7 +100,7 @@ def test_report_writes_tables_between_the_markers_of_ablation_md():
     spec = importlib.util.spec_from_file_location("ablation_report", root / "bench" / "ablation_report.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    doc = (root / "docs" / "ABLATION.md").read_text()
+    doc = (root / "docs" / "history" / "ABLATION_FIRST_MODEL.md").read_text()
     for name in ("variants", "claims"):
         out = mod.write_block(doc, name, "NEW TABLE")
         assert f"<!-- {name}:start -->\nNEW TABLE\n<!-- {name}:end -->" in out

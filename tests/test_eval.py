@@ -41,6 +41,7 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
             assert 0.0 <= v["mean"] <= 1.0 or v is row["embedding_cosine"]
     # pasting the reference copies its background in every frame, by construction of the metric
     assert res["paste_reference"]["copy_background"]["mean"] == 1.0
+    assert all("copy_layout" in row for row in res.values())  # the early-frame layout copy, scored on every row
     assert res["paste_reference"]["temporal_consistency"]["mean"] == 1.0
     save_results(report, tmp_path)
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "eval_examples.gif").is_file()

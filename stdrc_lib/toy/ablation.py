@@ -1,7 +1,7 @@
 """Reading the ablation study's results (``docs/ablation/*.json``, written by ``bench/ablate.py``).
 
 Tables, the guidance-independence check and plots, shared by ``bench/ablation_report.py``,
-``docs/ABLATION.md`` and ``notebooks/05_ablation.ipynb``. Nothing here trains.
+``docs/history/ABLATION_FIRST_MODEL.md`` and ``notebooks/05_ablation.ipynb``. Nothing here trains.
 """
 
 from __future__ import annotations

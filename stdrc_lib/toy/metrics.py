@@ -8,8 +8,9 @@ With ``R`` the SynthFaces readout applied to every frame:
 * **text adherence** – mean over the 5 prompt attributes of readout accuracy (scene,
   expression, lighting, accessory per frame; motion from the face trajectory);
 * **copy-paste** – mean of two indicators per frame: the background reads as the
-  *reference's* scene instead of the prompt's, and the face centre is closer to where it is
-  in the reference than to where the prompt's motion puts it;
+  *reference's* scene instead of the prompt's (``copy_background``), and the face centre is closer to where it is
+  in the reference than to where the prompt's motion puts it (``copy_position``); ``copy_layout`` is the second
+  on the first five frames only, where a reference placed on frame 0's grid would be pasted;
 * **temporal consistency** – fraction of (frame, attribute) identity readouts that agree with
   the clip's per-attribute majority.
 """
@@ -23,6 +24,7 @@ import torch
 from .readout import FRAME_HEADS, Readout, motion_from_boxes, to_model_frames
 from .world import IDENTITY_ATTRS
 
+EARLY_FRAMES = 5  # the first latent frame and the next group of the toy VAE: where layout copying shows
 PROMPT_COLS = {"scene": 0, "motion": 1, "expression": 2, "lighting": 3, "accessory": 4}
 
 
@@ -68,6 +70,7 @@ def clip_metrics(
     d_ref = (boxes[..., :2] - ref_box[:, None, :2]).norm(dim=-1)
     d_true = (boxes[..., :2] - true_boxes[..., :2]).norm(dim=-1)
     pos_copy = (d_ref < d_true).float().mean(1)
+    layout_copy = (d_ref < d_true)[:, :EARLY_FRAMES].float().mean(1)
     majority = ident_pred.mode(dim=1).values  # (B, 9)
     consistency = (ident_pred == majority[:, None]).float().mean((1, 2))
     per_attr = (
@@ -86,6 +89,7 @@ def clip_metrics(
         "copy_paste": 0.5 * (scene_copy + pos_copy),
         "copy_background": scene_copy,
         "copy_position": pos_copy,
+        "copy_layout": layout_copy,
         "temporal_consistency": consistency,
     }
 
