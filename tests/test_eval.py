@@ -42,6 +42,10 @@ def test_evaluate_runs_end_to_end(toy, tmp_path):
     # pasting the reference copies its background in every frame, by construction of the metric
     assert res["paste_reference"]["copy_background"]["mean"] == 1.0
     assert all("copy_layout" in row for row in res.values())  # the early-frame layout copy, scored on every row
+    per = report["per_clip"]  # kept per clip, so paired tests can be redone from the file
+    assert set(per) == set(res) and len(per["model"]["identity_accuracy"]) == report["n"]
+    mean = sum(per["model"]["identity_accuracy"]) / report["n"]
+    assert abs(mean - res["model"]["identity_accuracy"]["mean"]) < 1e-5 and "identity_skin" not in per["model"]
     assert res["paste_reference"]["temporal_consistency"]["mean"] == 1.0
     save_results(report, tmp_path)
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "eval_examples.gif").is_file()

@@ -163,8 +163,16 @@ def evaluate(
         "minutes": (time.time() - t0) / 60,
         "guidance": {"s_ref": guidance.s_ref, "s_txt": guidance.s_txt, "order": guidance.order},
         "ref_light": ref_light,
+        # clip i is SynthFaces("eval", n, seed)[i]; every row saw the same clips and noise, so any paired test can
+        # be redone from these
+        "per_clip": {
+            r: {k: [round(float(x), 6) for x in v] for k, v in cat[r].items() if k not in PER_ATTRIBUTE} for r in rows
+        },
         "examples": examples,
     }
+
+
+PER_ATTRIBUTE = {f"identity_{k}" for k in IDENTITY_ATTRS}  # per-attribute accuracies: summarised, not kept per clip
 
 
 def other_person(item: dict, seed: int, index: int, look: str = "classic") -> dict:
