@@ -1,7 +1,8 @@
 """Tables and plots from the ablation results in docs/ablation/*.json (written by bench/ablate.py).
 
 Usage: python bench/ablation_report.py               # prints the Markdown tables, writes docs/ablation/*.png
-       python bench/ablation_report.py --write-doc   # also puts the tables into docs/history/ABLATION_FIRST_MODEL.md (between markers)
+       python bench/ablation_report.py --write-doc   # also puts the tables into the study's page (between markers),
+                                                     # docs/history/ABLATION_FIRST_MODEL.md
 
 The logic lives in stdrc_lib/toy/ablation.py (notebook 05 uses it too); it never trains anything.
 """
@@ -37,7 +38,9 @@ def write_block(text: str, name: str, body: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write-doc", action="store_true", help="also write the tables into docs/history/ABLATION_FIRST_MODEL.md")
+    ap.add_argument(
+        "--write-doc", action="store_true", help="also write the tables into docs/history/ABLATION_FIRST_MODEL.md"
+    )
     args = ap.parse_args()
     variants, _ = load()
     grids = load_grids()
