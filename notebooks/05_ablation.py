@@ -80,7 +80,9 @@ if FIRST_ROUND.is_dir():
     v1_variants, v1_grid = ablation.load(FIRST_ROUND)
     if grid is None and v1_grid is not None:
         grid = v1_grid
-        print("guidance grid: FIRST round (first readout; its identity numbers are weak, see docs/history/ABLATION_FIRST_MODEL.md)")
+        print(
+            "guidance grid: FIRST round (first readout; its identity numbers are weak, see docs/history/ABLATION_FIRST_MODEL.md)"
+        )
     if not variants:
         variants = v1_variants
         print("trained variants: FIRST round (first readout), the current round has none yet")
