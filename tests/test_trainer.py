@@ -166,3 +166,14 @@ def test_memory_tiers_are_checked_by_name():
         _cfg(quantize_base="int4", lora_rank=4)
     with pytest.raises(ValueError, match="needs a LoRA"):
         _cfg(quantize_base="int8")
+
+
+def test_memory_tier_helpers_name_their_arguments():
+    from stdrc_lib.train.lowmem import make_optimizer, quantize_frozen
+
+    with pytest.raises(ValueError, match="`quantize` must be one of"):
+        quantize_frozen(torch.nn.Linear(2, 2), "int4")
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        make_optimizer([torch.nn.Parameter(torch.zeros(2))], "sgd")
+    lin = torch.nn.Linear(2, 2)
+    assert quantize_frozen(lin, "none") is lin and lin.weight.requires_grad  # "none" leaves it as it is

@@ -27,27 +27,27 @@ def _torchao():
         raise ImportError(TORCHAO) from e
 
 
-def quantize_frozen(module: torch.nn.Module, mode: str = "none") -> torch.nn.Module:
+def quantize_frozen(module: torch.nn.Module, quantize: str = "none") -> torch.nn.Module:
     """Weight-only ``"int8"`` or ``"fp8"`` quantization of every ``nn.Linear`` of ``module`` (LoRA layers excepted),
     in place; ``"none"`` leaves it as it is. The module is frozen: quantized weights do not train."""
-    if mode not in QUANTIZATIONS:
-        raise ValueError(f"`quantize` must be one of {QUANTIZATIONS}, got {mode!r}.")
-    if mode == "none":
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"`quantize` must be one of {QUANTIZATIONS}, got {quantize!r}.")
+    if quantize == "none":
         return module
     _torchao()
     from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
 
     module.requires_grad_(False)
-    config = Int8WeightOnlyConfig() if mode == "int8" else Float8WeightOnlyConfig()
+    config = Int8WeightOnlyConfig() if quantize == "int8" else Float8WeightOnlyConfig()
     quantize_(module, config, filter_fn=lambda m, name: isinstance(m, torch.nn.Linear) and "lora_" not in name)
     return module
 
 
-def make_optimizer(params, name: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.01, betas=(0.9, 0.99)):
+def make_optimizer(params, optimizer: str = "adamw", lr: float = 1e-3, weight_decay: float = 0.01, betas=(0.9, 0.99)):
     """``torch.optim.AdamW`` (``"adamw"``) or torchao's ``AdamW8bit`` (``"adamw8bit"``) over ``params``."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {name!r}.")
-    if name == "adamw":
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {optimizer!r}.")
+    if optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
     _torchao()
     from torchao.optim import AdamW8bit
