@@ -252,7 +252,8 @@ plt.show()
 #   frame after the video's last and diagonally outside the canvas (the paper's TASS-RoPE); `tass_pre` puts it one
 #   frame before frame 0, diagonally outside (Stand-In's placement); `nope` removes its phase entirely.
 # - A processor subclass on `attn1` shows where each video frame reads the reference, with outputs unchanged.
-# - The measured effect of each scheme on copy-paste and identity is in notebook 05 and `docs/ABLATION.md`.
+# - Whether each scheme changes copy-paste and identity is what the claims study tests (`docs/ABLATION.md`,
+#   notebook 05).
 
 # %% [markdown]
 # ## Exercises
