@@ -46,7 +46,7 @@ def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Ten
                     tensors[f"{key}.{part}"] = getattr(value, part).detach().contiguous().clone()
                 cls = type(value)
                 subclasses[key] = {"class": f"{cls.__module__}:{cls.__qualname__}", "inner": list(inner),
-                                   "ctx": [_jsonable(c) for c in ctx]}  # fmt: skip
+                                   "ctx": _encode(list(ctx))}  # fmt: skip
             elif torch.is_tensor(value):
                 tensors[key] = value.detach().contiguous().clone()
             else:
@@ -68,8 +68,10 @@ def _is_subclass(t) -> bool:
 
 
 def _encode(x):
-    """JSON-ready copy of a scheduler state: 0-d tensors (torchao keeps learning rates as tensors) are written as
-    their exact value and dtype, and come back as tensors."""
+    """JSON-ready copy of a state: 0-d tensors (torchao keeps learning rates as tensors) are written as their exact
+    value and dtype, and dtypes (a tensor subclass's context) by name; :func:`_decode` brings both back."""
+    if isinstance(x, torch.dtype):
+        return {"__dtype__": str(x).removeprefix("torch.")}
     if torch.is_tensor(x) and x.ndim == 0:
         return {"__scalar_tensor__": x.item(), "dtype": str(x.dtype).removeprefix("torch.")}
     if isinstance(x, dict):
@@ -80,6 +82,8 @@ def _encode(x):
 
 
 def _decode(x):
+    if isinstance(x, dict) and "__dtype__" in x:
+        return getattr(torch, x["__dtype__"])
     if isinstance(x, dict) and "__scalar_tensor__" in x:
         return torch.tensor(x["__scalar_tensor__"], dtype=getattr(torch, x["dtype"]))
     if isinstance(x, dict):
@@ -87,14 +91,6 @@ def _decode(x):
     if isinstance(x, list):
         return [_decode(v) for v in x]
     return x
-
-
-def _jsonable(x):
-    return {"__dtype__": str(x).removeprefix("torch.")} if isinstance(x, torch.dtype) else x
-
-
-def _from_jsonable(x):
-    return getattr(torch, x["__dtype__"]) if isinstance(x, dict) and "__dtype__" in x else x
 
 
 def _optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
@@ -112,7 +108,7 @@ def _optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
             cls = getattr(cls, part)
         inner = {part: tensors.pop(f"{key}.{part}") for part in info["inner"]}
         pid, name = key.split(".", 1)
-        ctx = [_from_jsonable(c) for c in info["ctx"]]
+        ctx = _decode(info["ctx"])
         state.setdefault(int(pid), {})[name] = cls.__tensor_unflatten__(inner, ctx, None, None)
     for key, value in list(tensors.items()) + list(meta["scalars"].items()):
         pid, name = key.split(".", 1)
