@@ -75,7 +75,6 @@ import numpy as np
 import torch
 
 from stdrc_lib.core import backbone, positions, reference
-from stdrc_lib.prep import crop as PC
 from stdrc_lib.toy import sample_reference
 from stdrc_lib.toy import weights as TW
 from stdrc_lib.utils import seed_everything, smoke_mode
@@ -102,8 +101,10 @@ plt.show()
 # ## 1 · The backbone
 #
 # `toy_backbone()` returns diffusers' own `LTX2VideoTransformer3DModel` and `AutoencoderKLLTX2Video` in a tiny
-# configuration, with the trained SynthFaces weights that ship with the package (`toy_backbone(random=True)` gives
-# untrained ones, whose pictures look like noise).
+# configuration, with the weights that ship with the package: a base model pretrained on SynthFaces for
+# text-to-video and image-to-video, with the ST-DRC LoRA adapter fine-tuned on it, as the paper fine-tunes LTX-2.3
+# (`toy_backbone(adapter=False)` gives the base alone; `toy_backbone(random=True)` untrained weights, whose
+# pictures look like noise).
 
 # %%
 bb = TW.toy_backbone()
@@ -124,7 +125,7 @@ print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in
 from matplotlib import cbook
 from PIL import Image
 
-toy_ref = sample_reference(3)  # (64, 64, 3) uint8
+toy_ref = sample_reference(3, look=bb.extra.get("look", "classic"))  # (64, 64, 3) uint8, a held-out person
 photo = Image.open(cbook.get_sample_data("grace_hopper.jpg"))  # 512×600 RGB photograph
 try:
     from stdrc_lib.prep import faces
@@ -159,36 +160,8 @@ x_photo = reference.image_to_tensor(face_crop, size=(SIZE, SIZE))
 print(x_toy.shape, x_photo.shape, float(x_toy.min()), float(x_toy.max()))
 
 # %% [markdown]
-# ### What the shipped toy model is conditioned on
-#
-# The shipped toy model was trained on frames of each clip, so its references were always in the prompt's light,
-# and on face cut-outs: the person alone on a plain colour, cut to the square around the face. A cut-out has no
-# background left to tell the light by, and in SynthFaces a light is a colour gain, so a pale face in warm light looks
-# like a tan face in bright light. So before a reference is cut out, it is re-lit to the light the prompt names. The
-# readout estimates the reference's own light from the whole image. This is our step for the toy world, not the
-# paper's: `stdrc eval`, `stdrc demo` and notebook 04 do it, and the README measures what it is worth.
-
-# %%
-from stdrc_lib.toy.readout import Readout, match_prompt_light
-
-ref, mask, box = sample_reference(3, return_mask_box=True)  # drawn in bright light
-prep = bb.extra.get("reference_prep", "whole")  # how the weights were trained ("cutout")
-readout_dir = TW.TOY_DIR / "readout"
-readout = Readout.load(readout_dir) if readout_dir.is_dir() else None
-prompts = ["... in bright light", "... in dim light", "... in warm light"]
-fig, ax = plt.subplots(2, 3, figsize=(8, 5.5))
-for j, p in enumerate(prompts):
-    lit = match_prompt_light(ref, p, readout) if readout is not None else ref
-    ax[0, j].imshow(lit)
-    ax[0, j].set_title(f"re-lit: {p[7:]}")
-    ax[1, j].imshow(PC.prepare_reference(lit, prep, box, mask))
-    ax[1, j].set_title(f"model input ({prep})")
-for a in ax.flat:
-    a.axis("off")
-plt.tight_layout()
-plt.show()
-if readout is None:
-    print("no trained readout in data/toy: the references are shown in their own light")
+# The model is conditioned on the reference as a user has it: the whole image, in its own light. Nothing of the
+# toy world's ground truth (where the face is, which pixels are the person, the light) prepares it.
 
 # %% [markdown]
 # ## 3 · The VAE latent
@@ -203,18 +176,20 @@ with torch.no_grad():
     recon = reference.decode(bb.vae, z)  # (1, 3, 1, 64, 64)
 print("latent", tuple(z.shape))
 
-C = z.shape[1]
-fig, ax = plt.subplots(2, C // 2 + 1, figsize=(2 * (C // 2 + 1), 4))
-for c in range(C):
+C, SHOWN = z.shape[1], 8
+lim = float(z[0, :SHOWN].abs().max())
+fig, ax = plt.subplots(2, SHOWN // 2 + 1, figsize=(2 * (SHOWN // 2 + 1), 4))
+for c in range(SHOWN):
     a = ax.flat[c]
-    a.imshow(z[0, c, 0], cmap="RdBu_r")
+    im = a.imshow(z[0, c, 0], cmap="RdBu_r", vmin=-lim, vmax=lim)
     a.set_title(f"channel {c}", fontsize=8)
     a.axis("off")
-ax.flat[C].imshow((recon[0, :, 0].permute(1, 2, 0) + 1) / 2)
-ax.flat[C].set_title("reconstruction")
-for a in ax.flat[C:]:
+ax.flat[SHOWN].imshow((recon[0, :, 0].permute(1, 2, 0) + 1) / 2)
+ax.flat[SHOWN].set_title("reconstruction")
+for a in ax.flat[SHOWN:]:
     a.axis("off")
-plt.suptitle("The reference as 16 latent channels of 8×8, and what the decoder makes of them")
+fig.colorbar(im, ax=list(ax.flat[:SHOWN]), shrink=0.8, label="normalised latent")
+plt.suptitle(f"The reference as {C} latent channels of 8×8 (the first {SHOWN}, one colour scale), and its decoding")
 plt.show()
 
 # %% [markdown]
@@ -223,7 +198,7 @@ plt.show()
 # %%
 from stdrc_lib.toy.dataset import SynthFaces
 
-item = SynthFaces("train", 1, seed=SEED, frames=NUM_FRAMES)[0]
+item = SynthFaces("train", 1, seed=SEED, frames=NUM_FRAMES, look=bb.extra["look"])[0]
 with torch.no_grad():
     z_clip = reference.encode(bb.vae, item["video"][None])  # (1, C, F', 8, 8)
     z_first = reference.encode(bb.vae, item["video"][None, :, :1])  # (1, C, 1, 8, 8)

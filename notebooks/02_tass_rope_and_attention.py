@@ -172,11 +172,11 @@ plt.show()
 # `capture_attention` installs a processor subclass on every block's `attn1`. It recomputes softmax(QKᵀ)
 # after the Q/K norms and RoPE, one chunk of queries at a time, and keeps the video→reference block. Outputs are
 # unchanged (the tests check it bit for bit). We run the same clip under the scheme the toy model was trained with
-# (`bb.scheme`: Stand-In's `tass_pre` for the shipped model) and under `shared`.
+# (`bb.scheme`: the paper's `tass` for the shipped model) and under `shared`.
 
 # %%
-item = SynthFaces("eval", 1, seed=SEED)[0]
-# the reference as the model was trained to see it (whole, or the face cut out; see its manifest)
+item = SynthFaces("eval", 1, seed=SEED, look=bb.extra["look"])[0]
+# the reference as the model gets it: the whole image
 ref_img = ((references_for(bb, [item])[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
 maps, clips = {}, {}
 for scheme in ("shared", bb.scheme):

@@ -68,9 +68,8 @@ if "google.colab" in sys.modules:
 # Text-first: `v = v(∅,∅) + s_txt·[v(∅,c) − v(∅,∅)] + s_ref·[v(r,c) − v(∅,c)]`.
 # With `s_ref = s_txt = s` both are plain CFG between `v(r,c)` and `v(∅,∅)`.
 #
-# The references are held-out stills in another light than the clip. Before the model sees one, it is re-lit to the
-# light the prompt names (the readout estimates the still's own light) and cut out, as `stdrc eval` and `stdrc demo`
-# do: a cut-out face alone cannot tell skin colour from light.
+# The references are held-out stills of the person in another pose, place, scale, background and light than the
+# clip. The model gets each one whole, as a user would give it, exactly as `stdrc eval` and `stdrc demo` do.
 
 # %% [markdown]
 # ## Configuration
@@ -98,11 +97,11 @@ GRID_S = [1.0, 3.0] if SMOKE else [1.0, 2.0, 3.0, 5.0]
 GRID_CLIPS = 1 if SMOKE else 8
 generator = seed_everything(SEED)
 bb = TW.toy_backbone()
-readout = Readout.load(TW.TOY_DIR / "readout") if (TW.TOY_DIR / "readout").is_dir() else Readout().eval()
+readout = Readout.load(TW.scorer_dir(TW.BASE_DIR))  # the scoring readout, trained apart from the training one
 print("trained weights:", bb.trained)
 
 # %%
-ds = SynthFaces("eval", max(GRID_CLIPS, 1), seed=SEED)
+ds = SynthFaces("eval", max(GRID_CLIPS, 1), seed=SEED, look=bb.extra["look"])
 items = [ds[i] for i in range(len(ds))]
 
 
@@ -113,7 +112,7 @@ def u8(x):
 def run(s_ref, s_txt, order="ref_first", interval=None, n=1):
     batch = items[:n]
     refs = torch.stack([u8(it["reference"].permute(1, 2, 0)) for it in batch])  # what the metrics compare with
-    model_refs = u8(references_for(bb, batch, readout if bb.trained else None).permute(0, 2, 3, 1))  # re-lit, cut out
+    model_refs = u8(references_for(bb, batch).permute(0, 2, 3, 1))  # as the model was trained: whole
     cfg = guidance.GuidanceConfig(s_ref, s_txt, order, ref_interval=interval, txt_interval=interval)
     frames = generate(
         bb,

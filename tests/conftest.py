@@ -46,3 +46,43 @@ def make_tokens(b=2, n_ref=1, seed=0, c=16):
 
 def coords_for(toy, b=2, n_ref=1, **cfg):
     return P.build_coords(toy.transformer.rope, b, GRID, [REF_GRID] * n_ref, P.PositionConfig(**cfg))
+
+
+def tiny_base_recipe():
+    """The base recipe cut to a few steps of everything (about half a minute on 2 cores)."""
+    from stdrc_lib.toy import base as B
+
+    return B.BaseRecipe(
+        vae_stages=(dict(steps=3, stop_after=2, batch=2), dict(steps=1, batch=2, crop=32, seed=1)), vae_eval_clips=2,
+        readout_steps=2, readout_pool=3, readout_eval_clips=3, n_clips=4,
+        transformer=B.base_train_config(steps=2, batch=2, warmup=1, ckpt_every=1),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tiny_recipe():
+    return tiny_base_recipe()
+
+
+@pytest.fixture(scope="session")
+def tiny_shipped(tmp_path_factory):
+    """A data folder laid out as the shipped one (toy/base, toy/stdrc), with a tiny base built by the base recipe
+    and a tiny adapter fine-tuned on it: ``(data_root, base_manifest_extra)``."""
+    from stdrc_lib.toy import adapter as AD
+    from stdrc_lib.toy import base as B
+
+    root = tmp_path_factory.mktemp("shipped")
+    extra = B.build(root / "toy" / "base", tiny_base_recipe(), runs=root / "runs")
+    cfg = AD.AdapterConfig(steps=2, batch=2, warmup=1, n_clips=4, ckpt_every=1)
+    AD.train_adapter(root / "toy" / "base", cfg, root / "toy" / "stdrc", root / "runs" / "adapter", progress=False)
+    return root, extra
+
+
+@pytest.fixture
+def use_tiny_shipped(tiny_shipped, monkeypatch):
+    """Point the library's shipped-weight folders at :func:`tiny_shipped`'s."""
+    root, _ = tiny_shipped
+    monkeypatch.setattr(TW, "TOY_DIR", root / "toy")
+    monkeypatch.setattr(TW, "BASE_DIR", root / "toy" / "base")
+    monkeypatch.setattr(TW, "ADAPTER_DIR", root / "toy" / "stdrc")
+    return root

@@ -57,19 +57,10 @@ def test_base_vae_encodes_one_image_as_frame_0_of_a_video():
     torch.testing.assert_close(z_image[:, :, 0], z_video[:, :, 0], rtol=1e-4, atol=1e-5)
 
 
-def _tiny_recipe() -> B.BaseRecipe:
-    return B.BaseRecipe(
-        vae_stages=(dict(steps=3, stop_after=2, batch=2), dict(steps=1, batch=2, crop=32, seed=1)), vae_eval_clips=2,
-        readout_steps=2, readout_pool=3, readout_eval_clips=3, n_clips=4,
-        transformer=B.base_train_config(steps=2, batch=2, warmup=1, ckpt_every=1),
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("base")
-    extra = B.build(root / "base", _tiny_recipe(), runs=root / "runs")
-    return root, extra
+def built(tiny_shipped):
+    root, extra = tiny_shipped
+    return root / "toy", extra
 
 
 @pytest.mark.slow  # builds a tiny base model once (about a minute)
@@ -97,7 +88,7 @@ def test_build_makes_every_part_stored_as_float16_with_a_manifest(built):
 
 
 @pytest.mark.slow  # builds a tiny base model once (about a minute)
-def test_build_skips_finished_stages(built, monkeypatch):
+def test_build_skips_finished_stages(built, monkeypatch, tmp_path, tiny_recipe):
     root, _ = built
 
     def refuse(*a, **k):
@@ -106,8 +97,8 @@ def test_build_skips_finished_stages(built, monkeypatch):
     monkeypatch.setattr(B, "train_vae", refuse)
     monkeypatch.setattr(B, "train_readout", refuse)
     monkeypatch.setattr(B, "train", refuse)
-    B.build(root / "again", _tiny_recipe(), runs=root / "runs")
-    assert (root / "again" / "manifest.json").is_file()
+    B.build(tmp_path / "again", tiny_recipe, runs=root.parent / "runs")
+    assert (tmp_path / "again" / "manifest.json").is_file()
 
 
 @pytest.mark.slow  # builds a tiny base model once (about a minute)

@@ -102,8 +102,8 @@ def test_cli_full_preset(folders, capsys):
     assert "--p-cross-ref" in capsys.readouterr().err
     assert main(["train", "--preset", "full", "--p-relight", "0.5"]) == 2
     assert "--p-relight" in capsys.readouterr().err
-    assert main(["train", "--preset", "full", "--face-crop"]) == 2
-    assert "--face-crop" in capsys.readouterr().err
+    assert main(["train", "--preset", "full", "--clips", "10"]) == 2
+    assert "--clips belongs to the toy preset" in capsys.readouterr().err
     out = folders / "lora_cli"
     args = ["train", "--preset", "full", "--model", str(folders / "model"), "--data", str(folders / "videos")]
     args += ["--out", str(out), "--frames", "17", "--height", "64", "--width", "64", "--steps", "2", "--batch", "2"]

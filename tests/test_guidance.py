@@ -110,7 +110,8 @@ def test_sampling_with_rescale_tames_large_scales():
     b = TW.toy_backbone()  # the shipped weights when present
     text, tm = b.text_encoder.encode(["a person smiling on the beach"], "cpu")
     null, nm = b.text_encoder.encode([""], "cpu")
-    ref = torch.randn(1, 64, 16, generator=torch.Generator().manual_seed(1))
+    channels = b.transformer.config.in_channels
+    ref = torch.randn(1, 64, channels, generator=torch.Generator().manual_seed(1))
     cond = S.Conditioning(text, tm, null, nm, [ref], [(8, 8)])
     runs = {}
     for name, cfg in {

@@ -198,7 +198,7 @@ def test_train_never_writes_into_the_shipped_weights_by_default(tmp_path, capsys
     from stdrc_lib.cli import build_parser
 
     args = build_parser().parse_args(["train"])
-    assert args.out is None  # resolved to runs/toy/model, not data/toy
+    assert args.out is None  # resolved to runs/toy/adapter, not data/toy
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("x")

@@ -62,8 +62,9 @@ def installed(request, wheel, tmp_path_factory):
 def test_the_wheel_carries_weights_and_results(installed):
     wheel = installed[0]
     names = zipfile.ZipFile(wheel).namelist()
-    assert "stdrc_lib/data/toy/transformer/diffusion_pytorch_model.safetensors" in names
-    assert "stdrc_lib/data/toy/readout/model.safetensors" in names
+    assert "stdrc_lib/data/toy/base/transformer/diffusion_pytorch_model.safetensors" in names
+    assert "stdrc_lib/data/toy/base/scorer/model.safetensors" in names
+    assert "stdrc_lib/data/toy/stdrc/pytorch_lora_weights.safetensors" in names
     assert any(n.startswith("stdrc_lib/results/") and n.endswith(".json") for n in names)
     assert wheel.stat().st_size < 40 * 2**20
 

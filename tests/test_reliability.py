@@ -65,7 +65,7 @@ def test_zero_or_negative_steps(toy, steps):
 
 
 def test_truncated_safetensors_names_the_file(tmp_path):
-    src = TW.TOY_DIR
+    src = TW.BASE_DIR
     dst = tmp_path / "toy"
     shutil.copytree(src, dst)
     f = dst / "text_encoder" / "model.safetensors"
@@ -76,7 +76,7 @@ def test_truncated_safetensors_names_the_file(tmp_path):
 
 def test_config_with_unknown_keys(tmp_path):
     dst = tmp_path / "te"
-    shutil.copytree(TW.TOY_DIR / "text_encoder", dst)
+    shutil.copytree(TW.BASE_DIR / "text_encoder", dst)
     cfg = json.loads((dst / "config.json").read_text())
     cfg["hidden_size"] = 7
     (dst / "config.json").write_text(json.dumps(cfg))

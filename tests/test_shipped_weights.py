@@ -1,4 +1,4 @@
-"""Checks of the toy weights shipped in data/toy (skipped when they are absent)."""
+"""Checks of the toy weights shipped in data/toy: the base model and the ST-DRC adapter (skipped when absent)."""
 
 import hashlib
 import json
@@ -10,48 +10,54 @@ import torch
 from stdrc_lib.toy import weights as TW
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-MANIFEST = DATA / "toy" / "manifest.json"
-pytestmark = pytest.mark.skipif(not MANIFEST.is_file(), reason="no shipped toy weights")
+FOLDERS = {"base": DATA / "toy" / "base", "adapter": DATA / "toy" / "stdrc"}
+pytestmark = pytest.mark.skipif(
+    not all((f / "manifest.json").is_file() for f in FOLDERS.values()), reason="no shipped toy weights"
+)
 
 
-def test_manifest_hashes_match_and_size_budget():
-    m = json.loads(MANIFEST.read_text())
-    assert m["files"] and "command" in m and "seed" in m
+@pytest.mark.parametrize("part", sorted(FOLDERS))
+def test_manifest_hashes_match(part):
+    folder = FOLDERS[part]
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["files"] and m["command"] and m["revision"] and "seed" in (m.get("train_config") or m)
+    on_disk = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.safetensors"))
+    assert sorted(m["files"]) == on_disk
     for rel, info in m["files"].items():
-        p = DATA / "toy" / rel
-        assert hashlib.sha256(p.read_bytes()).hexdigest() == info["sha256"], rel
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == info["sha256"], rel
+
+
+def test_shipped_files_stay_under_40_mb():
     total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
     assert total <= 40 * 2**20, f"data/ is {total / 2**20:.1f} MB > 40 MB"
 
 
-def test_toy_backbone_uses_shipped_weights():
+def test_the_adapter_names_the_shipped_base():
+    m = json.loads((FOLDERS["adapter"] / "manifest.json").read_text())
+    base = json.loads((FOLDERS["base"] / "manifest.json").read_text())
+    assert {k: v["sha256"] for k, v in base["files"].items()} == m["base_sha256"]
+    assert m["scheme"] == "tass" and m["look"] == base["look"] == "bold"
+
+
+def test_toy_backbone_is_the_base_with_the_adapter():
     b = TW.toy_backbone()
-    assert b.trained and b.transformer.config.num_layers == TW.TOY_TRANSFORMER_CONFIG["num_layers"]
+    assert b.trained and b.source == str(TW.BASE_DIR) and b.extra["adapter"] == str(TW.ADAPTER_DIR)
+    assert b.transformer.config.num_layers == TW.BASE_TRANSFORMER_CONFIG["num_layers"]
+    assert any("lora_" in n for n, _ in b.transformer.named_parameters()) and b.scheme == "tass"
+    assert all(p.dtype == torch.float32 for p in b.transformer.parameters())
+    base = TW.toy_backbone(adapter=False)
+    assert not any("lora_" in n for n, _ in base.transformer.named_parameters())
 
 
-@pytest.mark.skipif(not (DATA / "toy" / "readout").is_dir(), reason="no shipped readout")
-def test_readout_reads_clean_renders():
+@pytest.mark.parametrize("name", ["readout", "scorer"])
+def test_both_readouts_read_clean_renders(name):
+    """The readouts of the bold world read every identity attribute of clean held-out renders (the recipe's
+    target is 0.95 per attribute, measured on 300 clips in the base's manifest; here 40 clips, 120 frames)."""
     from stdrc_lib.toy.readout import Readout, make_frames
     from stdrc_lib.toy.world import IDENTITY_ATTRS
 
-    r = Readout.load(DATA / "toy" / "readout")
-    x, ident, _, _ = make_frames("eval", 40, seed=5)
+    r = Readout.load(FOLDERS["base"] / name)
+    x, ident, _, _ = make_frames("eval", 40, seed=5, look="bold")
     p = r.predict(x)
     acc = torch.stack([(p[k] == ident[:, i]).float().mean() for i, k in enumerate(IDENTITY_ATTRS)])
-    chance = torch.tensor([1 / len(v) for v in IDENTITY_ATTRS.values()])
-    # Measured on 1,200 held-out frames: 0.973 mean, hair colour (0.84, where bald people show none) and the
-    # mole (0.97) the weakest (docs/TOYWORLD.md). On these 160 frames: well above chance on every attribute,
-    # ≥ 0.9 on average, and the few-pixel features (eye colour, eye spacing, the mole) read reliably.
-    assert acc.mean() >= 0.9, acc
-    assert (acc >= chance + 0.3).all(), acc
-    assert min(acc[4], acc[5], acc[8]) >= 0.9, acc
-
-
-@pytest.mark.skipif(not (DATA / "toy" / "readout").is_dir(), reason="no shipped readout")
-def test_readout_hair_colour_where_it_is_drawn():
-    """Bald people without a beard show no hair colour, so no reader can score above chance on them; where it
-    is drawn the readout reads it (measured: 0.976 on 996 held-out frames, against 0.841 over all frames)."""
-    from stdrc_lib.toy.readout import Readout, evaluate
-
-    res = evaluate(Readout.load(DATA / "toy" / "readout"), n_clips=60, seed=5)
-    assert res["hair_colour_where_drawn"] >= 0.9 and res["hair_colour_where_drawn"] > res["hair_colour"], res
+    assert (acc >= 0.9).all(), dict(zip(IDENTITY_ATTRS, acc.tolist()))

@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="generate a short clip for a sample reference and prompt (MP4 + PNG contact sheet)",
-        description="Generate a 17-frame 64×64 clip with the shipped toy model (or, with --random-weights, "
-        "untrained ones).",
+        description="Generate a 17-frame 64×64 clip with the shipped toy model (the base model with the ST-DRC "
+        "adapter; with --random-weights, untrained weights) from a held-out sample face, given whole and in its own "
+        "light, and a prompt.",
     )
     demo.add_argument(
         "--prompt", default=DEFAULT_PROMPT, help="text prompt (toy vocabulary; unknown words map to <unk>)"
@@ -72,13 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ref-seed", type=int, default=3, help="which sample reference face to draw (default: 3)")
     demo.add_argument(
         "--random-weights", action="store_true", help="use untrained weights instead of the shipped model"
-    )
-    demo.add_argument(
-        "--ref-light",
-        choices=REF_LIGHTS,
-        default="prompt",
-        help="prompt: when the prompt names a light ('in warm light'), re-light the reference to it first, its own "
-        "light estimated by the trained readout (default); as-is: condition on the reference in its own light",
     )
     demo.add_argument("--overwrite", action="store_true", help="replace files in --out that stdrc did not write")
     demo.set_defaults(func="demo")
@@ -116,26 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train the toy ST-DRC model on SynthFaces (into runs/toy/model), or a LoRA on your videos (--preset full)",
-        description="Train the toy transformer + text encoder with flow matching, clean TASS reference tokens, "
-        "condition dropout and reference augmentation; the VAE and readout are the shipped ones (copied into "
-        "--out), or --from-scratch trains them first. "
-        "--preset full fine-tunes a LoRA of a pipeline folder (--model) on a folder of captioned videos (--data).",
+        help="fine-tune ST-DRC on the shipped toy base model (a LoRA adapter, minutes on a CPU), or a LoRA of LTX-2.3 "
+        "on your videos (--preset full)",
+        description="Fine-tune ST-DRC on a base model with flow matching: clean reference tokens at TASS-RoPE "
+        "positions (timestep 0, no loss), reference augmentation, condition dropout for three-stream guidance and "
+        "the face-guided identity loss; the transformer is frozen under a peft LoRA (or fine-tuned whole with "
+        "--lora-rank 0), the text encoder and VAE frozen. --preset toy (default) fine-tunes the shipped toy base on "
+        "SynthFaces into --out; --preset full fine-tunes a LoRA of a pipeline folder (--model) on a folder of "
+        "captioned videos (--data). Defaults differ by preset; each flag's help gives both.",
     )
     train.add_argument("--preset", choices=["toy", "full"], default="toy")
-    train.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
-    train.add_argument("--batch", type=int, default=16, help="clips per step (default: 16)")
+    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: toy 600, full 2500)")
+    train.add_argument("--batch", type=int, default=None, help="clips per step (default: toy 8, full 16)")
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     train.add_argument(
-        "--warmup", type=int, default=None, help="linear warm-up steps (default: 100; full preset: steps/10, ≤ 200)"
+        "--warmup", type=int, default=None, help="linear warm-up steps (default: toy 30; full steps/10, ≤ 200)"
     )
-    train.add_argument(
-        "--init-from",
-        metavar="FOLDER",
-        help="toy preset: continue the transformer + text encoder saved in FOLDER (e.g. data/toy) instead of "
-        "starting from random weights; give --runs a fresh folder",
-    )
-    train.add_argument("--clips", type=int, default=6000, help="training clips rendered and encoded (default: 6000)")
+    train.add_argument("--lora-rank", type=int, default=None, help="LoRA rank, 0 = full fine-tuning (toy 16, full 32)")
     train.add_argument(
         "--scheme",
         choices=SCHEMES,
@@ -144,10 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--sample-every", type=int, default=500, help="steps between sample grids (0: never)")
-    train.add_argument("--lambda-id", type=float, default=0.0, help="weight of the face-guided identity loss (0: off)")
+    train.add_argument(
+        "--lambda-id", type=float, default=None, help="weight of the face-guided identity loss (toy 0.1; full 0: off)"
+    )
     train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
-    train.add_argument("--ema", type=float, default=0.0, help="EMA decay of the transformer weights (0: off)")
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
     train.add_argument(
         "--optimizer",
@@ -161,54 +152,39 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="with a LoRA: keep the frozen transformer's linear weights in 8 bits (torchao; memory saver)",
     )
-    train.add_argument(
-        "--face-loss-weight", type=float, default=1.0, help="weight of face tokens in the flow-matching loss (1 = off)"
-    )
-    train.add_argument(
-        "--p-cross-ref",
-        type=float,
-        default=0.0,
-        help="toy preset: share of references rendered apart from the clip (another pose, place, light and "
-        "background of the same identity), as evaluation references are (default 0)",
-    )
-    train.add_argument(
-        "--p-relight",
-        type=float,
-        default=0.0,
-        help="toy preset: share of references re-lit by another of the world's lights (bright, dim, warm), "
-        "as evaluation references are lit differently from the clip (default 0)",
-    )
-    train.add_argument(
-        "--face-crop",
-        action="store_true",
-        help="toy preset: condition on a square cut around the reference's face (place, scale and most of the "
-        "background removed); evaluate such a model with `stdrc eval --face-crop`",
-    )
-    train.add_argument(
-        "--face-cutout",
-        action="store_true",
-        help="toy preset: condition on the person alone (the renderer's mask, as a face parser would give) on a "
-        "plain random colour, cut to the square around the face: no place, scale or background left to copy; "
-        "evaluate such a model with `stdrc eval --face-cutout`",
-    )
-    train.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints in RUNS/ckpt (0: off)")
+    train.add_argument("--ckpt-every", type=int, default=100, help="steps between checkpoints in RUNS/ckpt (0: off)")
     train.add_argument("--no-resume", action="store_true", help="start over even if RUNS/ckpt has a checkpoint")
-    train.add_argument("--from-scratch", action="store_true", help="also retrain the VAE and the readout")
     train.add_argument(
         "--out",
         default=None,
-        help="weights folder (default: runs/toy/model, or runs/lora for --preset full); the shipped data/toy is "
+        help="adapter folder (default: runs/toy/adapter, or runs/lora for --preset full); the shipped adapter is "
         "written only when named here",
     )
     train.add_argument("--overwrite", action="store_true", help="write into --out even if stdrc did not make it")
-    train.add_argument("--runs", default=str(Path("runs") / "toy"), help="logs and sample grids (default: runs/toy)")
+    train.add_argument("--runs", default=str(Path("runs") / "toy"), help="checkpoints and caches (default: runs/toy)")
+    toy = train.add_argument_group("--preset toy (SynthFaces)")
+    toy.add_argument("--base", default=None, help="base model folder (default: the shipped toy base, toy/base)")
+    toy.add_argument("--clips", type=int, default=None, help="training clips rendered and encoded (default: 2000)")
+    toy.add_argument(
+        "--p-cross-ref",
+        type=float,
+        default=None,
+        help="share of references rendered apart from the clip (another pose, place, light and background of the "
+        "same identity), as evaluation references are (default 0.5)",
+    )
+    toy.add_argument(
+        "--p-relight",
+        type=float,
+        default=None,
+        help="share of references re-lit by another of the world's lights (bright, dim, warm), an augmentation "
+        "(default 0.3)",
+    )
     full = train.add_argument_group("--preset full (LoRA fine-tuning on your videos; docs/GPU.md)")
     full.add_argument("--model", help="diffusers-format ST-DRC pipeline folder, e.g. models/LTX-2.3-Diffusers")
     full.add_argument("--data", help="folder of videos with captions (<name>.txt or captions.jsonl)")
     full.add_argument("--frames", type=int, default=121, help="frames per clip, k·T+1 (default: 121)")
     full.add_argument("--height", type=int, default=512)
     full.add_argument("--width", type=int, default=768)
-    full.add_argument("--lora-rank", type=int, default=32)
     full.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="bf16")
     full.add_argument("--no-detect-face", action="store_true", help="no face detection: re-layout the whole frame")
     train.set_defaults(func="train")
@@ -220,7 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
         "references and scores them with the SynthFaces readout, next to three reference rows: no reference, "
         "ground truth, and pasting the reference.",
     )
-    ev.add_argument("--weights", default=str(Path("data") / "toy"), help="toy weights folder (default: data/toy)")
+    ev.add_argument(
+        "--weights",
+        default=None,
+        help="toy model folder (default: the shipped base model, toy/base in stdrc's data); scored by its scorer/ "
+        "readout (its readout/ when it has no scorer)",
+    )
+    ev.add_argument(
+        "--adapter",
+        default=None,
+        help="ST-DRC adapter folder put on the model (default: the shipped one, toy/stdrc in stdrc's data, when "
+        "--weights is the shipped base); none: score the model alone",
+    )
     ev.add_argument("--n", type=int, default=200, help="held-out clips (default: 200)")
     ev.add_argument("--batch", type=int, default=8)
     add_guidance_args(ev)
@@ -235,21 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument(
         "--face-crop",
         action="store_true",
-        help="condition on a square cut around the reference's face (models trained with `stdrc train --face-crop`); "
-        "without either flag, references are prepared as the weights' manifest says they were trained",
+        help="upper bound, not a result: condition on a square cut around the reference's face as the renderer "
+        "drew it; without either flag, references go in whole (or as the weights' manifest says they were trained)",
     )
     prep.add_argument(
         "--face-cutout",
         action="store_true",
-        help="condition on the person alone on mid grey, cut to the square around the face (models trained with "
-        "`stdrc train --face-cutout`)",
+        help="upper bound, not a result: condition on the person alone on mid grey (the renderer's own mask), cut "
+        "to the square around the face",
     )
     ev.add_argument(
         "--ref-light",
         choices=REF_LIGHTS,
-        default="prompt",
-        help="prompt: re-light each reference to the light its prompt names before it is prepared, its own light "
-        "estimated by the readout (default, as `stdrc demo` does); as-is: the reference in its own light",
+        default="as-is",
+        help="as-is: the reference in its own light, as a user has it (default); prompt (upper bound, not a "
+        "result): re-light it with the renderer's light model to the light its prompt names, its own light "
+        "estimated by the readout",
     )
     ev.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="which rows to score (default: all)")
     ev.add_argument("--out", default=str(Path("runs") / "eval"), help="results folder (default: runs/eval)")

@@ -13,16 +13,14 @@ from PIL import Image
 
 from .. import viz
 from ..core import positions as P
-from ..outputs import check_outputs, provenance, record_path, write_record
+from ..core.reference import latent_grid
+from ..outputs import check_outputs, provenance, record_path, weight_hashes, write_record
 from ..pipeline import STDRCPipeline
-from ..prep.augment import NO_AUGMENT, AugmentConfig
+from ..prep.augment import NO_AUGMENT
 from ..toy import weights as TW
-from ..toy.build import build_toy_weights
 from ..toy.demo import demo_clip
 from ..toy.evaluate import EVAL_FILES, evaluate, format_table, save_results
 from ..toy.readout import Readout
-from ..toy.train import ToyTrainConfig
-from ..toy.world import PROMPT_ATTRS, light_in_prompt
 from ..train.finetune import finetune
 from ..train.trainer import TrainConfig
 from . import guidance_from
@@ -35,13 +33,23 @@ def _scheme(args) -> dict:
     return {} if args.scheme is None else {"scheme": args.scheme}
 
 
+def _provenance(backbone, args: argparse.Namespace) -> dict:
+    """The record of a run on ``backbone``: its weights' and its adapter's sha256, the command, the arguments."""
+    weights = backbone.source if backbone.trained else None
+    adapter = backbone.extra.get("adapter")
+    extra = {"adapter": adapter, "adapter_sha256": weight_hashes(adapter)} if adapter else {}
+    return provenance(weights, args.command_line, arguments=vars(args), **extra)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     out_dir = Path(args.out)
     check_outputs([out_dir / f for f in DEMO_FILES], out_dir / "demo.json", args.overwrite)
+    names = ("`--frames` (num_frames)", "height", "width")
+    latent_grid(args.frames, TW.TOY_SIZE, TW.TOY_SIZE, (TW.TOY_T, TW.TOY_S), names)  # before any weights load
     backbone = TW.toy_backbone(random=args.random_weights, seed=args.seed)
     if backbone.trained:
-        print(f"[stdrc] using trained toy weights from {backbone.source}")
+        print(f"[stdrc] base model from {backbone.source}, ST-DRC adapter from {backbone.extra['adapter']}")
     else:
         print(
             "[stdrc] NOTE: --random-weights: the clip will be noise-like. It still exercises the full ST-DRC "
@@ -51,7 +59,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         backbone,
         args.prompt,
         args.ref_seed,
-        args.ref_light,
         guidance_from(args),
         backbone.positions(**_scheme(args)),
         args.steps,
@@ -59,21 +66,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.negative_prompt,
         args.seed,
     )
-    prep = backbone.extra.get("reference_prep", "whole")
-    if prep != "whole":
-        print(f"[stdrc] the model was trained on face {prep} references; conditioning on the reference's {prep}")
-    if "re-lit" in clip.notes:
-        light = PROMPT_ATTRS["lighting"][light_in_prompt(args.prompt)]
-        print(f"[stdrc] re-lit the reference to the prompt's {light} light (--ref-light as-is: off)")
     video = viz.write_video(out_dir / "demo.mp4", clip.frames[0], fps=backbone.fps / 3)
     rows, labels = [clip.reference, clip.frames[0]], ["reference", "generated"]
-    if clip.notes:
-        rows = [clip.reference, clip.model_input, clip.frames[0]]
-        labels = ["reference", f"model input ({', '.join(clip.notes)})", "generated"]
     png = viz.save_image(out_dir / "demo_contact_sheet.png", viz.contact_sheet(rows, labels=labels, upscale=2))
     viz.save_image(out_dir / "demo_reference.png", clip.reference)
-    weights = backbone.source if backbone.trained else None
-    write_record(out_dir / "demo.json", provenance(weights, args.command_line, arguments=vars(args)))
+    write_record(out_dir / "demo.json", _provenance(backbone, args))
     print(
         f"[stdrc] prompt: {args.prompt!r}; scheme={args.scheme or backbone.scheme}, s_ref={args.s_ref}, "
         f"s_txt={args.s_txt}, {args.steps} steps"
@@ -141,92 +138,81 @@ def _check_sizes(args: argparse.Namespace) -> None:
         raise ValueError(f"`--fps` must be > 0, got {args.fps}.")
 
 
-def _trainer_options(args: argparse.Namespace) -> dict:
-    """The :class:`TrainConfig` fields both presets take from the same flags."""
-    return dict(
+TOY_ONLY = ("p_cross_ref", "p_relight", "base", "clips")
+
+
+def _trainer_options(args: argparse.Namespace, defaults: dict) -> dict:
+    """The :class:`TrainConfig` fields both presets take from the same flags; ``defaults`` fills the flags left
+    unset, whose defaults differ by preset."""
+    given = dict(
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
+        warmup=args.warmup,
         seed=args.seed,
         scheme=args.scheme,
-        augment=NO_AUGMENT if args.no_augment else AugmentConfig(),
         lambda_id=args.lambda_id,
-        ema_decay=args.ema,
+        sigma_id=args.sigma_id,
+        lora_rank=args.lora_rank,
         gradient_checkpointing=args.gradient_checkpointing,
         optimizer=args.optimizer,
         quantize_base=args.quantize_base,
         ckpt_every=args.ckpt_every,
-        face_loss_weight=args.face_loss_weight,
     )
+    opts = {k: v for k, v in given.items() if v is not None}
+    for k, v in defaults.items():
+        opts.setdefault(k, v)
+    if args.no_augment:
+        opts["augment"] = NO_AUGMENT
+    return opts
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.preset == "full":
         return _train_full(args)
-    out = Path(args.out or Path("runs") / "toy" / "model")
+    from ..toy.adapter import AdapterConfig, train_adapter
+
+    out = Path(args.out or Path("runs") / "toy" / "adapter")
     check_outputs([out / "manifest.json"], out / "manifest.json", args.overwrite)
     if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file() and not args.overwrite:
         raise FileExistsError(
             f"`--out` {str(out)!r} holds files stdrc did not write (no manifest.json); choose an empty or new "
             "folder, or pass --overwrite."
         )
-    cfg = ToyTrainConfig(
-        **_trainer_options(args),
-        n_clips=args.clips,
-        sample_every=args.sample_every,
-        sigma_id=args.sigma_id,
-        p_cross_ref=args.p_cross_ref,
-        p_relight=args.p_relight,
-        face_crop=args.face_crop,
-        face_cutout=args.face_cutout,
-        **({} if args.warmup is None else {"warmup": args.warmup}),  # else ToyTrainConfig's default
-    )
-    try:  # build_toy_weights checks --init-from before it trains anything
-        info = build_toy_weights(
-            out,
-            cfg,
-            from_scratch=args.from_scratch,
-            runs=Path(args.runs),
-            resume=not args.no_resume,
-            init_from=Path(args.init_from) if args.init_from else None,
-        )
-    except (ValueError, FileNotFoundError) as e:
-        if "`init_from`" not in str(e):
-            raise
-        msg = str(e).replace("`init_from`", "--init-from").replace("`from_scratch`", "--from-scratch")
-        print(f"stdrc train: error: {msg}", file=sys.stderr)
-        return 2
-    t = info["transformer"]
+    toy = {k: getattr(args, k) for k in ("p_cross_ref", "p_relight") if getattr(args, k) is not None}
+    if args.clips is not None:
+        toy["n_clips"] = args.clips
+    cfg = AdapterConfig(**_trainer_options(args, {}), **toy)
+    base = Path(args.base) if args.base else TW.BASE_DIR
+    record = train_adapter(base, cfg, out, Path(args.runs), resume=not args.no_resume)
+    t = record["training"]
+    kind = f"a rank-{cfg.lora_rank} LoRA" if cfg.lora_rank else "the whole transformer"
     print(
-        f"[stdrc] trained {cfg.steps} steps in {t['train_minutes']:.1f} min "
-        f"({t['sec_per_step']:.2f} s/step); weights in {out}, samples in {args.runs}"
+        f"[stdrc] fine-tuned {kind} of {base} for {cfg.steps} steps in {t['train_minutes']:.1f} min "
+        f"({t['sec_per_step']:.2f} s/step, {t['cache_minutes']:.1f} min to render and encode {cfg.n_clips} clips); "
+        f"written to {out}"
     )
     return 0
 
 
 def _train_full(args: argparse.Namespace) -> int:
-    for flag in ("p_cross_ref", "p_relight", "face_crop", "face_cutout"):
-        if getattr(args, flag):
+    for flag in TOY_ONLY:
+        if getattr(args, flag) is not None:
             print(
-                f"stdrc train --preset full: error: --{flag.replace('_', '-')} needs rendered references; "
-                "it is toy-only.",
+                f"stdrc train --preset full: error: --{flag.replace('_', '-')} belongs to the toy preset "
+                "(SynthFaces); the full preset trains on --data.",
                 file=sys.stderr,
             )
             return 2
-    if args.init_from:
-        print("stdrc train --preset full: error: --init-from is toy-only; the full preset starts from --model.",
-              file=sys.stderr)  # fmt: skip
-        return 2
     missing = [f"--{k}" for k in ("model", "data") if not getattr(args, k)]
     if missing:
         print(f"stdrc train --preset full: error: {' and '.join(missing)} required (see docs/GPU.md).", file=sys.stderr)
         return 2
-    cfg = TrainConfig(
-        **_trainer_options(args),
-        warmup=min(200, max(1, args.steps // 10)) if args.warmup is None else args.warmup,
-        sample_every=0,
-        lora_rank=args.lora_rank,
-    )  # finetune() refuses --lambda-id > 0 with a message: not wired for real faces
+    defaults = dict(steps=2500, batch=16, lambda_id=0.0, lora_rank=32, sample_every=0)
+    cfg = TrainConfig(**_trainer_options(args, defaults))
+    if args.warmup is None:
+        cfg.warmup = min(200, max(1, cfg.steps // 10))
+    # finetune() refuses lambda_id > 0 with a message: not wired for real faces
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     out = args.out or str(Path("runs") / "lora")
     check_outputs([Path(out) / "pytorch_lora_weights.safetensors"], Path(out) / "finetune.json", args.overwrite)
@@ -240,13 +226,29 @@ def _train_full(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_outputs([out / f for f in EVAL_FILES], out / "eval.json", args.overwrite)
+    if args.weights is None:  # the shipped model: the base, with the shipped adapter unless told otherwise
+        args.weights = str(TW.BASE_DIR)
+        args.adapter = args.adapter or str(TW.ADAPTER_DIR)
+    adapter = None if args.adapter is None or args.adapter.lower() == "none" else Path(args.adapter)
+    if adapter is not None and not ((adapter / TW.LORA_FILE).is_file() or (adapter / "transformer").is_dir()):
+        raise FileNotFoundError(
+            f"`--adapter` {str(adapter)!r} holds no {TW.LORA_FILE} (nor a fine-tuned transformer/); give a folder "
+            "`stdrc train` wrote, or `--adapter none` to score the base model alone."
+        )
     backbone = TW.load_toy(args.weights)
-    readout = Readout.load(Path(args.weights) / "readout")
+    if adapter is not None:
+        from ..toy.adapter import load_adapter
+
+        load_adapter(backbone, adapter)
+    readout = Readout.load(TW.scorer_dir(args.weights))
+    print(f"[stdrc] scoring with the readout in {TW.scorer_dir(args.weights)}")
     if not (args.face_crop or args.face_cutout):  # prepare references the way the model was trained
         prep = backbone.extra.get("reference_prep", "whole")
         args.face_crop, args.face_cutout = prep == "crop", prep == "cutout"
         if prep != "whole":
             print(f"[stdrc] {args.weights} was trained on face {prep} references; evaluating with them")
+    if args.face_crop or args.face_cutout or args.ref_light == "prompt":
+        print("[stdrc] the references are prepared with the renderer's ground truth: an upper bound, not a result")
     report = evaluate(
         backbone,
         readout,
@@ -262,7 +264,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         face_cutout=args.face_cutout,
         ref_light=args.ref_light,
     )
-    save_results(report, out, provenance(args.weights, args.command_line, arguments=vars(args)))
+    save_results(report, out, _provenance(backbone, args))
     print(format_table(report["results"]))
     if report["paired"]:
         print("\npaired per clip (same clips and noise):\n" + format_table(report["paired"]))

@@ -16,7 +16,8 @@ At inference the model gets what a user has: the whole reference image and the p
 (masks, lights, boxes) is used to prepare it.
 
 The adapter is written in diffusers' LoRA layout (``pytorch_lora_weights.safetensors``, loadable with
-``pipe.load_lora_weights``) with a manifest naming its base (and the base files' sha256), scheme and look.
+``pipe.load_lora_weights``) with a manifest naming its base (and the base files' sha256), scheme and look. With
+``lora_rank = 0`` the whole transformer is fine-tuned instead and written as ``transformer/``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.io import read_json
+import torch
+
+from ..core.io import atomic_folder, read_json
 from ..outputs import git_revision, weight_hashes
 from ..pipeline import pipeline_from_backbone
 from ..train.lora import save_lora
@@ -35,7 +38,7 @@ from .manifest import write_manifest
 from .readout import Readout, ToyFaceEmbedder
 from .train import ToyTrainConfig, build_cache, train_toy
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
+LORA_FILE = TW.LORA_FILE
 
 
 @dataclass
@@ -60,15 +63,15 @@ def train_adapter(
     base: str | Path, cfg: AdapterConfig, out: str | Path, runs: str | Path, resume: bool = True, progress=True
 ) -> dict:
     """Fine-tune the base model in ``base`` into an adapter in ``out``; checkpoints (and the clip cache's place)
-    under ``runs``. Returns the manifest's record."""
+    under ``runs``. Returns the manifest's record, with the per-step losses."""
     base, out, runs = Path(base), Path(out), Path(runs)
     if not (base / "transformer").is_dir() or not (base / "readout").is_dir():
         raise FileNotFoundError(
             f"`base` must be a base model folder (transformer/, readout/, ...), got {str(base)!r}; build one with "
             "`python -m stdrc_lib.toy.base`."
         )
-    if cfg.lora_rank < 1:
-        raise ValueError(f"`lora_rank` must be ≥ 1 for an adapter, got {cfg.lora_rank}.")
+    if cfg.lora_rank < 0:
+        raise ValueError(f"`lora_rank` must be ≥ 1 (LoRA) or 0 (full fine-tuning), got {cfg.lora_rank}.")
     t0 = time.time()
     backbone = TW.load_toy(base)
     embedder = ToyFaceEmbedder(Readout.load(base / "readout")) if cfg.lambda_id > 0 else None
@@ -78,10 +81,13 @@ def train_adapter(
     t_cache = time.time() - t0
     log = train_toy(backbone, cfg, cache=cache, embedder=embedder, ckpt_dir=runs / "ckpt", resume=resume,
                     progress=progress)  # fmt: skip
-    save_lora(backbone.transformer, out)
+    if cfg.lora_rank > 0:
+        save_lora(backbone.transformer, out)
+    else:
+        atomic_folder(out / "transformer", lambda d: backbone.transformer.save_pretrained(d, safe_serialization=True))
     losses = log["losses"]
     record = {
-        "kind": "adapter",
+        "kind": "adapter" if cfg.lora_rank > 0 else "full fine-tune",
         "base": str(base),
         "base_sha256": weight_hashes(base),
         "scheme": cfg.scheme,
@@ -96,19 +102,30 @@ def train_adapter(
         },
     }
     write_manifest(out, record)
-    return record
+    return {**record, "losses": losses, "id_losses": log["id_losses"]}
 
 
 def load_adapter(backbone, folder: str | Path):
-    """Put the adapter in ``folder`` on ``backbone``'s transformer (diffusers' LoRA loader); the backbone then
-    reports the adapter's scheme. Refuses an adapter made for another base."""
+    """Put the fine-tune in ``folder`` on ``backbone``'s transformer: a LoRA through diffusers' loader, or a whole
+    fine-tuned ``transformer/``. The backbone then reports the fine-tune's scheme. Refuses one made for another
+    base."""
     folder = Path(folder)
-    if not (folder / LORA_FILE).is_file():
-        raise FileNotFoundError(f"`folder` {str(folder)!r} holds no {LORA_FILE}; train one with `stdrc train`.")
+    full = folder / "transformer"
+    if not (folder / LORA_FILE).is_file() and not full.is_dir():
+        raise FileNotFoundError(
+            f"`folder` {str(folder)!r} holds no {LORA_FILE} (nor a fine-tuned transformer/); train one with "
+            "`stdrc train`."
+        )
     m = read_json(folder / "manifest.json", "adapter manifest") if (folder / "manifest.json").is_file() else {}
     want, have = m.get("base_sha256") or {}, weight_hashes(backbone.source)
     if any(want[k] != have[k] for k in want.keys() & have.keys()):
         raise ValueError(f"the adapter in {folder} was trained on another base than {backbone.source}.")
-    pipeline_from_backbone(backbone).load_lora_weights(str(folder))
+    if (folder / LORA_FILE).is_file():
+        pipeline_from_backbone(backbone).load_lora_weights(str(folder))
+    else:
+        from diffusers import LTX2VideoTransformer3DModel
+
+        tuned = LTX2VideoTransformer3DModel.from_pretrained(full, local_files_only=True, torch_dtype=torch.float32)
+        backbone.transformer.load_state_dict(tuned.state_dict())
     backbone.extra.update(scheme=m.get("scheme", backbone.scheme), adapter=str(folder))
     return backbone

@@ -203,12 +203,11 @@ def _split_by_attribute(summary: dict) -> tuple[dict, dict]:
     )
 
 
-def references_for(backbone, items: list[dict], readout=None) -> torch.Tensor:
+def references_for(backbone, items: list[dict]) -> torch.Tensor:
     """:func:`model_references` prepared the way ``backbone`` was trained (``backbone.extra["reference_prep"]``,
-    read from the toy manifest by :func:`backbone.load_toy`; whole images otherwise). With ``readout``, each
-    reference is first re-lit to its item's prompt light (:func:`toyworld.readout.match_light`)."""
-    light_to = None if readout is None else _prompt_lights(items)
-    return _prepared(items, backbone.extra.get("reference_prep", "whole"), readout, light_to)
+    read from the toy manifest by :func:`backbone.load_toy`): whole images, in their own light, for the shipped
+    model."""
+    return _prepared(items, backbone.extra.get("reference_prep", "whole"))
 
 
 def model_references(

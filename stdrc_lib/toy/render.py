@@ -463,7 +463,8 @@ class FaceSpec:
     scene: str = "office"
 
 
-def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False, look: Look = CLASSIC):
+def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False, look: Look | str = CLASSIC):
+    look = look_named(look)
     lay = Layout.still(1, scale=look.clip_scale)
     ident = Identity.from_index(spec.identity)
     img, alpha = render(ident, lay, spec.scene, "neutral", "bright", "none", size, True, look)
@@ -471,7 +472,7 @@ def draw_face(spec: FaceSpec, size: int = 64, return_mask_box: bool = False, loo
     return (u8, alpha[0], lay.boxes(look.face_aspect[ident.face_shape])[0]) if return_mask_box else u8
 
 
-def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = False, look: Look = CLASSIC):
+def sample_reference(seed: int = 0, size: int = 64, return_mask_box: bool = False, look: Look | str = CLASSIC):
     """A deterministic sample reference face (uint8 ``(size, size, 3)``), from a held-out identity. With
     ``return_mask_box`` also the person's coverage ``(size, size)`` and face box ``(4,)``, which models trained
     on face crops or cut-outs need to prepare it (:func:`stdrc_lib.prep.crop.prepare_reference`)."""

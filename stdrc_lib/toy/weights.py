@@ -1,11 +1,12 @@
 """The toy preset's weights: configs of diffusers' LTX-2 classes at tiny widths, and where the shipped ones live.
 
-* transformer: ``LTX2VideoTransformer3DModel`` with the LTX-2.3 flags, 4 layers of width 128;
+* transformer: ``LTX2VideoTransformer3DModel`` with the LTX-2.3 flags (the base model: 8 layers of width 128);
 * VAE: ``AutoencoderKLLTX2Video`` with factors (temporal 4, spatial 8), so 17 frames of 64×64 pixels become a
   5×8×8 latent (320 video tokens);
 * text: :class:`~stdrc_lib.toy.text.ToyTextEncoder`.
 
-The shipped weights are in ``data/toy`` (or the folder ``STDRC_DATA`` names).
+The shipped weights are in ``data/toy`` (or the folder ``STDRC_DATA`` names): ``base/`` (the pretrained
+text-to-video + image-to-video model, its two readouts) and ``stdrc/`` (the ST-DRC LoRA adapter fine-tuned on it).
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ DATA_DIR = Path(
     os.environ.get("STDRC_DATA") or packaged("stdrc_lib.data", Path(__file__).resolve().parents[2] / "data")
 )
 TOY_DIR = DATA_DIR / "toy"
+BASE_DIR = TOY_DIR / "base"  # the pretrained base model (transformer, vae, text_encoder, readout, scorer)
+ADAPTER_DIR = TOY_DIR / "stdrc"  # the ST-DRC LoRA adapter fine-tuned on it
+LORA_FILE = "pytorch_lora_weights.safetensors"
 MISSING_WEIGHTS = (
     "The toy weights are not in {folder}. They ship with stdrc: install it from its repository "
     '(`pip install "stdrc @ git+<repository URL>"`, or `pip install -e .` in a checkout), or point '
@@ -190,13 +194,28 @@ def reference_prep_of(folder: str | Path) -> str:
     return "cutout" if cfg.get("face_cutout") else "crop" if cfg.get("face_crop") else "whole"
 
 
-def toy_backbone(random: bool = False, seed: int = 0) -> Backbone:
-    """The shipped, trained toy model; ``random=True`` asks for untrained weights (``source='random'``).
+def scorer_dir(folder: str | Path) -> Path:
+    """The readout that scores the toy model in ``folder``: its ``scorer/`` (trained apart from the readout that
+    training used), else its ``readout/``."""
+    folder = Path(folder)
+    return folder / "scorer" if (folder / "scorer").is_dir() else folder / "readout"
+
+
+def toy_backbone(random: bool = False, seed: int = 0, adapter: bool = True) -> Backbone:
+    """The shipped toy model: the base model with the ST-DRC adapter on it (``adapter=False``: the base alone).
+    ``random=True`` asks for untrained weights (``source='random'``).
 
     Missing weights raise ``FileNotFoundError`` saying how to get them: a demo never runs on random weights by
     accident."""
     if random:
         return build_toy(seed)
-    if not (TOY_DIR / "transformer").is_dir():
-        raise FileNotFoundError(MISSING_WEIGHTS.format(folder=TOY_DIR))
-    return load_toy(TOY_DIR)
+    if not (BASE_DIR / "transformer").is_dir():
+        raise FileNotFoundError(MISSING_WEIGHTS.format(folder=BASE_DIR))
+    if adapter and not (ADAPTER_DIR / LORA_FILE).is_file():
+        raise FileNotFoundError(MISSING_WEIGHTS.format(folder=ADAPTER_DIR))
+    backbone = load_toy(BASE_DIR)
+    if adapter:
+        from .adapter import load_adapter
+
+        load_adapter(backbone, ADAPTER_DIR)
+    return backbone
