@@ -34,8 +34,8 @@ OPS = {
 }
 
 
-def references(n: int, seed: int = 5):
-    ds = SynthFaces("eval", n, seed=seed, ref_mode="clip")
+def references(n: int, seed: int = 5, look: str = "bold"):
+    ds = SynthFaces("eval", n, seed=seed, ref_mode="clip", look=look)
     items = [ds[i] for i in range(n)]
     x = torch.stack([it["reference"] for it in items])
     return x, torch.stack([it["ref_box"] for it in items]), torch.stack([it["identity"] for it in items])
@@ -47,8 +47,8 @@ def identity_accuracy(readout: Readout, x: torch.Tensor, ident: torch.Tensor) ->
 
 
 def report(n: int = 400) -> dict[str, float]:
-    readout = Readout.load(TW.TOY_DIR / "readout")
-    x, boxes, ident = references(n)
+    readout = Readout.load(TW.scorer_dir(TW.BASE_DIR))
+    x, boxes, ident = references(n, look=TW.look_of(TW.BASE_DIR))
     acc = {"clean": identity_accuracy(readout, x, ident)}
     for name, cfg in OPS.items():
         acc[name] = identity_accuracy(readout, augment(x, boxes, cfg, torch.Generator().manual_seed(0)), ident)

@@ -28,8 +28,8 @@ def main() -> None:
     ap.add_argument("--scales", type=float, nargs=2, default=(2.0, 3.0), metavar=("S_REF", "S_TXT"))
     args = ap.parse_args()
     s_ref, s_txt = args.scales
-    b = TW.load_toy()
-    readout = Readout.load(TW.TOY_DIR / "readout")
+    b = TW.toy_backbone()
+    readout = Readout.load(TW.scorer_dir(TW.BASE_DIR))
     rows = []
     settings = [(f"every step, s_ref {s_ref:g}, s_txt {s_txt:g}", G.GuidanceConfig(s_ref, s_txt))]
     settings += [

@@ -96,7 +96,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     torch.manual_seed(0)
-    b = TW.load_toy()
+    b = TW.toy_backbone()
     b.vae.requires_grad_(False)
     cfg = ToyTrainConfig(batch=args.batch)
     cache = build_cache(b.vae, 64, progress=False)

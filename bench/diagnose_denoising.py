@@ -1,7 +1,7 @@
 """Where is identity decided, and does the reference help there? One-step denoising across noise levels.
 
-Usage: python bench/diagnose_denoising.py [--clips 32] [--weights data/toy] [--model runs/continue_xref]
-                                        [--ckpt runs/ablation/tass_iso_s0/ckpt/step-000800 --isolated]
+Usage: python bench/diagnose_denoising.py [--clips 32] [--weights data/toy/base --adapter FOLDER] [--model FOLDER]
+                                        [--ckpt CHECKPOINT --isolated]
                                         [--out docs/img/denoising_by_sigma.png]
 
 For held-out clips (held-out identities and prompts), the true latent x₀ is noised to x_σ = (1 − σ)·x₀ + σ·ε
@@ -31,11 +31,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=32, help="held-out clips (default 32)")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--weights", default=str(TW.TOY_DIR), help="toy weights folder (default data/toy)")
+    ap.add_argument(
+        "--weights", default=None, help="toy model folder (default: the shipped base with the shipped adapter)"
+    )
+    ap.add_argument("--adapter", default=None, help="adapter folder to put on --weights")
     ap.add_argument(
         "--model",
         help="folder with transformer/ and text_encoder/ to test instead of the shipped ones (e.g. a continued run "
-        "of bench/continue_training.py); the VAE and readout still come from --weights",
+        "written by `python -m stdrc_lib.toy.base`); the VAE and readout still come from --weights",
     )
     ap.add_argument(
         "--ckpt",
@@ -45,13 +48,18 @@ def main() -> None:
     ap.add_argument(
         "--isolated", action="store_true", help="the model was trained with an isolated reference pass (tass_iso_*)"
     )
-    ap.add_argument(
-        "--scheme", default="tass", choices=P.SCHEMES, help="reference positions the model was trained with"
-    )
+    ap.add_argument("--scheme", default=None, choices=P.SCHEMES, help="reference positions (default: the model's own)")
     ap.add_argument("--sigmas", type=float, nargs="+", default=list(DENOISING_SIGMAS))
     ap.add_argument("--out", default="docs/img/denoising_by_sigma.png")
     args = ap.parse_args()
-    b = TW.load_toy(args.weights)
+    if args.weights is None:
+        b = TW.toy_backbone()
+    else:
+        b = TW.load_toy(args.weights)
+        if args.adapter:
+            from stdrc_lib.toy.adapter import load_adapter
+
+            load_adapter(b, args.adapter)
     if args.model:
         from diffusers import LTX2VideoTransformer3DModel
 
@@ -63,8 +71,8 @@ def main() -> None:
         from stdrc_lib.train.checkpoint import load_checkpoint
 
         load_checkpoint(args.ckpt, {"transformer": b.transformer, "text_encoder": b.text_encoder})
-    readout = Readout.load(Path(args.weights) / "readout")
-    pos = P.PositionConfig(scheme=args.scheme, fps=b.fps)
+    readout = Readout.load(TW.scorer_dir(args.weights or TW.BASE_DIR))
+    pos = b.positions(**({} if args.scheme is None else {"scheme": args.scheme}))
     try:
         rep = denoising_identity(
             b, readout, args.clips, args.sigmas, args.batch, positions=pos, isolated_reference=args.isolated

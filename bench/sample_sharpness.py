@@ -25,8 +25,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/img/samples_in_distribution.png")
     args = ap.parse_args()
-    b = TW.load_toy()
-    items = [SynthFaces("train", 2, seed=21)[i] for i in range(2)]
+    b = TW.toy_backbone()
+    items = [SynthFaces("train", 2, seed=21, look=b.extra["look"])[i] for i in range(2)]
     refs = [((it["reference"].permute(1, 2, 0) + 1) * 127.5).byte().numpy() for it in items]
     rows, labels = [], []
     for it, r in zip(items, refs):

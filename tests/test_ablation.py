@@ -144,46 +144,6 @@ def test_grids_are_not_read_as_variants_and_each_gets_its_plot(tmp_path):
     assert "s_ref 1→2 moves identity by up to 1.0 points and text adherence by up to 0.0" in table
 
 
-def test_guidance_grid_resumes_from_its_finished_cells(tmp_path, monkeypatch):
-    """A grid killed after some cells continues with the next one: finished cells are not scored again, the
-    results file appears only when the grid is complete, and the clip-reference grid asks for clip references."""
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("ablate", Path(__file__).parents[1] / "bench" / "ablate.py")
-    ablate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablate)
-    monkeypatch.setattr(ablate, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(ablate, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(ablate, "GRID_S_REF", (1.0, 2.0))
-    monkeypatch.setattr(ablate, "GRID_S_TXT", (1.0,))
-    monkeypatch.setattr(ablate.TW, "load_toy", lambda: None)
-    calls, killed = [], []
-
-    def fake_evaluate(b, readout, guidance, ref_mode, **kw):
-        if len(calls) == 3 and not killed:
-            killed.append(True)
-            raise KeyboardInterrupt  # killed during the fourth cell
-        calls.append((guidance.order, guidance.s_ref, guidance.s_txt, ref_mode))
-        stat = {"mean": guidance.s_ref / 10, "ci95": 0.01}
-        return {"results": {"model": {"identity_accuracy": stat, "text_adherence": stat}}}
-
-    monkeypatch.setattr(ablate, "evaluate", fake_evaluate)
-
-    class Args:
-        grid_clips, sample_steps = 2, 1
-
-    with pytest.raises(KeyboardInterrupt):
-        ablate.run_guidance(Args, None, "guidance_clipref")
-    assert not (tmp_path / "results" / "guidance_clipref.json").exists()
-    assert len(json.loads((tmp_path / "runs" / "guidance_clipref_cells.json").read_text())["cells"]) == 3
-    ablate.run_guidance(Args, None, "guidance_clipref")
-    assert len(calls) == 4 and len(set(calls)) == 4 and {c[3] for c in calls} == {"clip"}
-    grid = json.loads((tmp_path / "results" / "guidance_clipref.json").read_text())
-    assert grid["ref_mode"] == "clip" and len(grid["cells"]) == 4
-
-
 def test_seeds_pool_into_one_row_with_the_wider_interval():
     """Three seeds of the main pair give three per-seed rows and one pooled row; its interval is the wider of the
     evaluation noise and Student's t over the seed-to-seed spread, so inconsistent seeds cannot pass as a result."""

@@ -179,31 +179,6 @@ def test_relight_turns_one_light_into_another():
         relight(px["dim"][0], dim, dim)
 
 
-def test_reference_shift_items_match_the_dataset():
-    """bench/diagnose_reference_shift.py redraws held-out items itself; its clip-frame and evaluation references
-    must be the ones `SynthFaces` gives, or its conditions would not be paired with `stdrc eval`'s."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "diagnose_reference_shift.py"
-    spec = importlib.util.spec_from_file_location("diagnose_reference_shift", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for mode, cond in (("eval", "evaluation reference"), ("clip", "clip frame")):
-        item = SynthFaces("eval", 3, seed=5, ref_mode=mode)[2]
-        mine = mod.build_item(2, seed=5)
-        assert torch.equal(mine["video"], item["video"]) and mine["prompt"] == item["prompt"]
-        assert torch.allclose(mine["refs"][cond], item["reference"])
-        assert torch.allclose(mine["ref_boxes"][cond], item["ref_box"])
-        assert torch.equal(mine["ref_masks"][cond], item["ref_mask"])
-    # cut-out models skip the re-laid-out frame (its cut-out is the frame's own), and see grey where the scene was
-    assert "clip frame, re-laid out" not in mod.conditions("cutout") and len(mod.conditions("whole")) == 7
-    refs, boxes = mod.shifted([mine], torch.Generator().manual_seed(0))
-    masks = {c: mine["ref_masks"][c][None] for c in mod.conditions("cutout")}
-    seen = mod.model_view(refs, boxes, masks, "cutout")
-    assert set(seen) == set(mod.conditions("cutout")) and seen["evaluation reference"][0, :, 0, 0].abs().max() < 1e-5
-
-
 def test_readout_fine_tune_continues_from_saved_weights(tmp_path, monkeypatch):
     """`--init` continues a saved readout (new weights, not a fresh start), records where it came from,
     and bad arguments name themselves. Scoring is skipped here: it renders hundreds of clips."""
@@ -296,43 +271,6 @@ def test_match_light_estimates_the_reference_light_and_relights_it():
         assert torch.allclose(match_light(readout, px[k], own), px[k], atol=1e-6)
     with pytest.raises(ValueError, match="`px`"):
         match_light(readout, px["dim"][0], bright)
-
-
-@pytest.mark.slow  # the shipped weights
-def test_check_light_estimate_recovers_the_true_light_of_evaluation_references():
-    """The bench's replayed light is the one the still was rendered in: re-lighting the still from it to the
-    prompt's light gives the same still rendered in the prompt's light (``keep=("lighting",)``), wherever
-    nothing clipped. And the shipped readout reads those lights."""
-    import importlib.util
-
-    from stdrc_lib.toy.dataset import SynthFaces
-    from stdrc_lib.toy.readout import Readout
-    from stdrc_lib.toy.render import relight
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("cle", root / "bench" / "check_light_estimate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    refs, lights = mod.true_lights(12, seed=3)
-    ds = SynthFaces("eval", 12, seed=3)
-    assert torch.equal(refs, torch.stack([ds[i]["reference"] for i in range(12)]))  # the references are untouched
-    prompt_light = torch.stack([ds[i]["prompt_attrs"][3] for i in range(12)])
-    assert (lights != prompt_light).all()  # evaluation references are always in another light
-    import stdrc_lib.toy.dataset as D
-
-    real = D.render_eval_reference
-    D.render_eval_reference = lambda *a, **k: real(*a, **{**k, "keep": ("lighting",)})
-    try:
-        kept = torch.stack([SynthFaces("eval", 12, seed=3)[i]["reference"] for i in range(12)])
-    finally:
-        D.render_eval_reference = real
-    relit = relight(refs, lights, prompt_light)
-    ok = (refs.abs() < 0.999).all(1, keepdim=True) & (kept.abs() < 0.999).all(1, keepdim=True)
-    assert ok.float().mean() > 0.5
-    assert torch.allclose(relit[ok.expand_as(relit)], kept[ok.expand_as(kept)], atol=2e-5)
-    if (root / "data" / "toy" / "readout" / "model.safetensors").is_file():
-        pred = Readout.load(root / "data" / "toy" / "readout").predict(refs)["lighting"]
-        assert (pred == lights).float().mean() >= 11 / 12
 
 
 def test_bench_render_check_equal_counts_differing_clips():
