@@ -116,10 +116,6 @@ def cases(tmp: Path):
     yield "fine-tuning: a video without a caption", lambda: _uncaptioned(tmp)
     yield "fine-tuning: --lambda-id with the full preset", lambda: _full_with_id(tmp)
     yield (
-        "fine-tuning (CLI): --p-cross-ref with the full preset",
-        lambda: main(["train", "--preset", "full", "--p-cross-ref", "0.5"]),
-    )
-    yield (
         "fine-tuning (CLI): --p-relight with the full preset",
         lambda: main(["train", "--preset", "full", "--p-relight", "0.5"]),
     )
@@ -148,16 +144,16 @@ def cases(tmp: Path):
         lambda: PC.prepare_reference(np.zeros((8, 8, 3), np.uint8), "cutout", box=(0.5, 0.5, 0.3, 0.4)),
     )
     yield (
-        "fine-tuning (CLI): --face-cutout with the full preset",
-        lambda: main(["train", "--preset", "full", "--face-cutout"]),
+        "fine-tuning (CLI): --p-cross-ref with the full preset",
+        lambda: main(["train", "--preset", "full", "--p-cross-ref", "0.5"]),
     )
     yield (
         "toy world: evaluation reference keeping an unknown part of the context",
         lambda: render_eval_reference(Identity.from_index(0), Prompt(), np.random.default_rng(0), keep=("pose",)),
     )
     yield (
-        "training (CLI): --init-from a folder without a toy model",
-        lambda: main(["train", "--init-from", str(tmp / "no-model-here")]),
+        "fine-tuning (CLI): --base a folder without a base model",
+        lambda: main(["train", "--base", str(tmp / "no-model-here"), "--out", str(tmp / "adapter")]),
     )
     yield "readout fine-tune: weight for an unknown attribute", lambda: _readout_weights()
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))

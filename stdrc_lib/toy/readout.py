@@ -31,7 +31,7 @@ from ..core.reference import to_uint8
 from ..prep.augment import AugmentConfig, augment
 from ..train.schedule import warmup_cosine
 from .manifest import update_manifest_part
-from .render import CLASSIC, Look, look_named, relight, render_clip, render_eval_reference
+from .render import CLASSIC, LOOKS, Look, look_named, relight, render_clip, render_eval_reference
 from .world import IDENTITY_ATTRS, PROMPT_ATTRS, Identity, Prompt, light_in_prompt, split_indices
 
 FRAME_HEADS = ("scene", "expression", "lighting", "accessory")
@@ -434,8 +434,11 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--pool-clips", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--vae", type=Path, default=Path("data/toy/vae"), help="also learn from VAE reconstructions")
+    ap.add_argument(
+        "--vae", type=Path, default=Path("data/toy/base/vae"), help="also learn from VAE reconstructions"
+    )
     ap.add_argument("--vae-fraction", type=float, default=0.3)
+    ap.add_argument("--look", choices=tuple(LOOKS), default="bold", help="how SynthFaces is drawn (default: bold)")
     ap.add_argument("--p-augment", type=float, default=0.5, help="share of each batch given the reference augmentation")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument(
@@ -452,13 +455,13 @@ def main(argv=None) -> None:
         metavar="ATTR=W",
         help="scale one identity attribute's loss, e.g. --weight mark=2 (repeatable)",
     )
-    ap.add_argument("--out", type=Path, default=Path("data/toy/readout"))
+    ap.add_argument("--out", type=Path, default=Path("runs/readout"))
     ap.add_argument(
         "--eval-only", action="store_true", help="only score the readout in --out on held-out clean renders"
     )
     a = ap.parse_args(argv)
     if a.eval_only:
-        print(json.dumps(evaluate(Readout.load(a.out)), indent=2))
+        print(json.dumps(evaluate(Readout.load(a.out), look=a.look), indent=2))
         return
     weights = {}
     for item in a.weight:
@@ -489,6 +492,7 @@ def main(argv=None) -> None:
         init=a.init,
         warmup=a.warmup,
         loss_weights=weights or None,
+        look=a.look,
     )
     print(json.dumps(metrics, indent=2))
 

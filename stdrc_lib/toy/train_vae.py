@@ -207,7 +207,7 @@ def main(argv=None) -> None:
     ap.add_argument("--crop", type=int, default=None, help="train on random crop×crop windows (multiple of 16)")
     ap.add_argument("--stop-after", type=int, default=None, help="end after this many steps of the --steps schedule")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training (float32 weights and loss)")
-    ap.add_argument("--out", type=Path, default=Path("data/toy/vae"))
+    ap.add_argument("--out", type=Path, default=Path("runs/vae"))
     a = ap.parse_args(argv)
     m = train_vae(
         a.steps,

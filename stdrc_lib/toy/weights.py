@@ -148,15 +148,15 @@ def save_toy(backbone: Backbone, folder: str | Path) -> Path:
 
 
 def load_toy(folder: str | Path | None = None) -> Backbone:
-    """Load a saved toy backbone; ``folder`` defaults to ``data/toy``."""
+    """Load a saved toy backbone (no adapter; see :func:`toy_backbone`); ``folder`` defaults to the shipped base."""
     from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
 
-    folder = Path(folder) if folder is not None else TOY_DIR
+    folder = Path(folder) if folder is not None else BASE_DIR
     missing = [p for p in ("transformer", "vae", "text_encoder") if not (folder / p).is_dir()]
     if missing:
         raise FileNotFoundError(
-            f"toy weights incomplete in {folder}: missing {missing}. Train them with `stdrc train --preset toy` "
-            "or use `build_toy()` for random weights."
+            f"toy weights incomplete in {folder}: missing {missing}. Build a base model with "
+            "`python -m stdrc_lib.toy.base`, or use `build_toy()` for random weights."
         )
     # float32 whatever the files hold (the base model is stored as float16)
     f32 = dict(local_files_only=True, torch_dtype=torch.float32)
