@@ -152,35 +152,50 @@ def logit(dt, dh, dw):
 
 
 DH, DW = torch.meshgrid(offsets, offsets, indexing="ij")
-fig, ax = plt.subplots(1, 2, figsize=(10, 4.2))
-for a, dt, title in [(ax[0], 0.0, "same time (Δt = 0)"), (ax[1], -1 / 24, "one frame earlier (as tass_pre)")]:
+
+
+def time_offset(scheme):
+    """Seconds between the reference tokens' time midpoint and frame 0's, as the scheme places them."""
+    c = positions.build_coords(rope, 1, grid, [(8, 8)], positions.PositionConfig(scheme)).mean(-1)[0, 0]
+    return float(c[n_video:].mean() - c[: grid[1] * grid[2]].mean())
+
+
+fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+for a, scheme in zip(ax, ("shared", "tass", "tass_pre")):
+    dt = time_offset(scheme)
     im = a.imshow(logit(dt, DH, DW), extent=[-256, 256, 256, -256], cmap="magma")
-    a.scatter([0, 64], [0, 64], c=["w", "c"], s=30)
-    a.annotate("shared", (0, 0), color="w", xytext=(5, -8))
-    a.annotate("TASS", (64, 64), color="c", xytext=(5, 12))
+    at = (0, 0) if scheme == "shared" else (64, 64)  # where the pixel-aligned reference token sits
+    a.scatter([at[1]], [at[0]], c="c", s=40)
+    a.annotate("aligned token", (at[1], at[0]), color="c", xytext=(6, 8), textcoords="offset points")
     a.set_xlabel("Δw (px)")
     a.set_ylabel("Δh (px)")
-    a.set_title(title)
+    a.set_title(f"{scheme}: Δt = {dt * 24:+.1f} frames")
     plt.colorbar(im, ax=a)
-plt.suptitle("Rotary logit between a token and the same content at an offset")
+plt.suptitle("Rotary logit between a frame-0 token and the same content in the reference, by offset")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 3 · Where does each video frame look in the reference?
+# ## 3 · Where does a video token look in the reference?
 #
 # `capture_attention` installs a processor subclass on every block's `attn1`. It recomputes softmax(QKᵀ)
-# after the Q/K norms and RoPE, one chunk of queries at a time, and keeps the video→reference block. Outputs are
-# unchanged (the tests check it bit for bit). We run the same clip under the scheme the toy model was trained with
-# (`bb.scheme`: the paper's `tass` for the shipped model) and under `shared`.
+# after the Q/K norms and RoPE, one chunk of queries at a time, and keeps the video→reference block, per head.
+# Outputs are unchanged (the tests check it bit for bit). We generate the same clip, with the same noise, with the
+# reference placed three ways: `shared` (on frame 0's grid), `tass` (the paper's, and the scheme the shipped adapter
+# was trained with) and `tass_pre` (Stand-In's). The maps are the conditional stream's at the last sampling step.
+#
+# **Pixel-aligned attention** is the share of a frame-0 query's reference attention that lands on the reference
+# token at its own position: the copy channel that image-to-video's prior opens. Here it is read from one model
+# under three placements at inference; the models *trained* with each placement are compared in notebook 05.
 
 # %%
+SCHEMES_SHOWN = ("shared", "tass", "tass_pre")
 item = SynthFaces("eval", 1, seed=SEED, look=bb.extra["look"])[0]
 # the reference as the model gets it: the whole image
 ref_img = ((references_for(bb, [item])[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
 maps, clips = {}, {}
-for scheme in ("shared", bb.scheme):
-    with attention.capture_attention(bb.transformer, n_video) as store:
+for scheme in SCHEMES_SHOWN:
+    with attention.capture_attention(bb.transformer, n_video, per_head=True) as store:
         out = generate(
             bb,
             item["prompt"],
@@ -191,26 +206,69 @@ for scheme in ("shared", bb.scheme):
             generator=torch.Generator().manual_seed(SEED),
             progress=False,
         )
-    # last step, conditional stream (row 2 of the 3 batched streams), mean over layers: (N_v, N_r)
-    m = torch.stack([store.maps[l][2] for l in sorted(store.maps)]).mean(0)
-    maps[scheme] = attention.reference_maps(m[None], grid, (8, 8))[0]  # (F, H, W, 8, 8)
+    # conditional stream (row 2 of the 3 batched streams): (layers, heads, N_v, N_r)
+    maps[scheme] = torch.stack([store.maps[layer][2] for layer in sorted(store.maps)])
     clips[scheme] = out.frames[0]
+LAYERS, HEADS = maps["tass"].shape[:2]
+share = {s: attention.pixel_aligned_share(m, grid, (8, 8)) for s, m in maps.items()}  # (layers, heads, H·W)
+print("pixel-aligned share of frame-0 queries' reference attention (mean over layers, heads and queries):")
+for s in SCHEMES_SHOWN:
+    print(f"  {s:9s} {float(share[s].mean()):.3f}   (uniform attention would give {1 / 64:.3f})")
 
-fig, ax = plt.subplots(2, grid[0] + 1, figsize=(2.2 * (grid[0] + 1), 4.6))
-for i, scheme in enumerate(maps):
-    ax[i, 0].imshow(ref_img)
-    ax[i, 0].set_title("reference")
-    ax[i, 0].set_ylabel(scheme)
-    for f in range(grid[0]):
-        a = maps[scheme][f].mean((0, 1))  # average over the frame's video tokens
-        ax[i, f + 1].imshow(ref_img)
-        ax[i, f + 1].imshow(a, cmap="jet", alpha=0.55, extent=[0, 64, 64, 0])
-        ax[i, f + 1].set_title(f"latent frame {f}\nmass {float(maps[scheme][f].sum(-1).sum(-1).mean()):.2f}")
-for a in ax.flat:
-    a.set_xticks([])
-    a.set_yticks([])
-plt.suptitle(f"Video→reference attention (mean over layers and the frame's tokens) — prompt: {item['prompt']}")
-plt.tight_layout()
+# %% [markdown]
+# Choose a layer, a head (or their mean) and a query token: frame `f`, row `i`, column `j` of the latent grid. Each
+# panel is that query's attention over the 8×8 reference tokens, on one colour scale for all three placements; the
+# white square is the reference token at the query's own position. Sliders update when released.
+
+# %%
+import ipywidgets as W
+from IPython.display import display
+
+
+def show_query(layer=LAYERS - 1, head="mean", frame=0, i=4, j=4):
+    q = frame * grid[1] * grid[2] + i * grid[2] + j
+    pick = {s: (m[layer].mean(0) if head == "mean" else m[layer, int(head)])[q].reshape(8, 8) for s, m in maps.items()}
+    vmax = max(float(a.max()) for a in pick.values())
+    fig, ax = plt.subplots(1, len(SCHEMES_SHOWN) + 1, figsize=(3.4 * (len(SCHEMES_SHOWN) + 1), 3.8))
+    frame_px = clips["tass"][min(NUM_FRAMES - 1, frame * bb.vae_factors[0])]
+    ax[0].imshow(frame_px)
+    ax[0].add_patch(plt.Rectangle((j * 8 - 0.5, i * 8 - 0.5), 8, 8, fill=False, color="red", lw=2))
+    ax[0].set_title(f"query: latent frame {frame}\ntoken ({i}, {j})", fontsize=10)
+    for k, s in enumerate(SCHEMES_SHOWN):
+        im = ax[k + 1].imshow(pick[s], cmap="viridis", vmin=0, vmax=vmax)
+        ax[k + 1].add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, color="white", lw=1.5))
+        ax[k + 1].set_title(f"{s}\n{float(pick[s].sum()):.2f} of it on the reference", fontsize=10)
+    for a in ax:
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.colorbar(im, ax=list(ax[1:]), shrink=0.8, label="attention probability")
+    plt.suptitle(f"layer {layer}, head {head}")
+    plt.show()
+
+
+show_query()  # the last layer, mean over heads, the centre of frame 0
+controls = dict(
+    layer=W.IntSlider(value=LAYERS - 1, min=0, max=LAYERS - 1, continuous_update=False),
+    head=W.Dropdown(options=["mean", *map(str, range(HEADS))], value="mean"),
+    frame=W.IntSlider(value=0, min=0, max=grid[0] - 1, continuous_update=False),
+    i=W.IntSlider(value=4, min=0, max=grid[1] - 1, continuous_update=False),
+    j=W.IntSlider(value=4, min=0, max=grid[2] - 1, continuous_update=False),
+)
+display(W.interactive(show_query, **controls))
+
+# %% [markdown]
+# Pixel-aligned share by layer (mean over heads and frame-0 queries), for each placement: where in depth the model
+# reads the reference at the query's own position.
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3))
+for s in SCHEMES_SHOWN:
+    ax.plot(range(LAYERS), share[s].mean((1, 2)).numpy(), marker="o", label=s)
+ax.axhline(1 / 64, color="grey", ls=":", label="uniform")
+ax.set_xlabel("layer")
+ax.set_ylabel("pixel-aligned share")
+ax.legend()
+plt.title("Frame-0 queries: reference attention on the aligned token")
 plt.show()
 
 # %% [markdown]
@@ -251,9 +309,9 @@ plt.show()
 # - `shared` puts the reference on top of frame 0 (pixel-aligned: easy to copy); `tass` puts it at the latent
 #   frame after the video's last and diagonally outside the canvas (the paper's TASS-RoPE); `tass_pre` puts it one
 #   frame before frame 0, diagonally outside (Stand-In's placement); `nope` removes its phase entirely.
-# - A processor subclass on `attn1` shows where each video frame reads the reference, with outputs unchanged.
-# - Whether each scheme changes copy-paste and identity is what the claims study tests (`docs/ABLATION.md`,
-#   notebook 05).
+# - A processor subclass on `attn1` shows where each video token reads the reference, per layer and head, with
+#   outputs unchanged; the pixel-aligned share measures the copy channel directly.
+# - The measured effect of each scheme on copy-paste and identity is in notebook 05 and `docs/ABLATION.md`.
 
 # %% [markdown]
 # ## Exercises
@@ -283,14 +341,13 @@ plt.show()
 # </details>
 
 # %% [markdown]
-# **3.** Capture per-head maps (`per_head=True`) and find the head that looks most at the reference.
+# **3.** Find the layer and head that look most at the reference, and the one with the highest pixel-aligned share.
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# with attention.capture_attention(bb.transformer, n_video, per_head=True) as st:
-#     generate(bb, item['prompt'], ref_img, num_steps=2, progress=False)
-# print(st.maps[0][2].sum(-1).mean(-1))  # mass per head, layer 0
+# mass = maps['tass'].sum(-1).mean(-1)  # (layers, heads): reference mass per head
+# print(divmod(int(mass.argmax()), HEADS), divmod(int(share['shared'].mean(-1).argmax()), HEADS))
 # ```
 #
 # </details>
