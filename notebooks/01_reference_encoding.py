@@ -83,7 +83,31 @@ SMOKE = smoke_mode()
 SEED = 0
 NUM_FRAMES = 9 if SMOKE else 17  # k·4+1 for the toy VAE
 SIZE = 64  # toy frames are 64×64
+STEPS = 3 if SMOKE else 20  # sampling steps of the generated clips
+PROMPT = "a person smiling in a forest moving left in warm light"
 generator = seed_everything(SEED)
+
+# %% [markdown]
+# ## A result first
+#
+# The shipped model (a base video model with the ST-DRC adapter on it) gets a photo of a person it has never seen
+# and a prompt that never describes them, and makes a clip of that person doing what the prompt says. This notebook
+# then takes the step apart.
+
+# %%
+from stdrc_lib.pipeline import generate
+from stdrc_lib.viz import show_video
+
+bb = TW.toy_backbone()
+LOOK = bb.extra.get("look", "classic")
+first_ref = sample_reference(3, look=LOOK)
+first = generate(bb, PROMPT, first_ref, num_steps=STEPS, generator=torch.Generator().manual_seed(SEED)).frames[0]
+plt.figure(figsize=(2.5, 2.5))
+plt.imshow(first_ref)
+plt.axis("off")
+plt.title("reference")
+plt.show()
+show_video(first, fps=8, title=PROMPT)
 
 # %% [markdown]
 # ## 0 · The whole step at a glance
@@ -107,8 +131,7 @@ plt.show()
 # pictures look like noise).
 
 # %%
-bb = TW.toy_backbone()
-T, S = bb.vae_factors
+T, S = bb.vae_factors  # `bb` is the shipped model, loaded above
 print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in space")
 
 # %% [markdown]
@@ -125,7 +148,7 @@ print(f"trained weights: {bb.trained}; VAE compresses {T}× in time and {S}× in
 from matplotlib import cbook
 from PIL import Image
 
-toy_ref = sample_reference(3, look=bb.extra.get("look", "classic"))  # (64, 64, 3) uint8, a held-out person
+toy_ref = sample_reference(3, look=LOOK)  # (64, 64, 3) uint8, a held-out person
 photo = Image.open(cbook.get_sample_data("grace_hopper.jpg"))  # 512×600 RGB photograph
 try:
     from stdrc_lib.prep import faces
@@ -254,24 +277,93 @@ plt.show()
 # ## 6 · One forward pass, then strip
 #
 # The transformer sees `[video | reference]` and returns a velocity for every token. The reference part is
-# thrown away; only the video part is a prediction.
+# thrown away; only the video part is a prediction, and one step of it estimates the clean clip:
+# $\hat x_0 = x_\sigma - \sigma\,\hat v$. Below, a held-out clip with its own prompt and a reference of the same
+# person (in another pose, place and light), at three noise levels: the truth, what the model is given, and its
+# one-step estimate.
 
 # %%
-text, text_mask = bb.text_encoder.encode(["a person smiling in a forest moving left"])
+from stdrc_lib.toy.dataset import SynthFaces
+
+held = SynthFaces("eval", 1, seed=SEED + 1, frames=NUM_FRAMES, look=LOOK)[0]
 with torch.no_grad():
-    v = backbone.transformer_forward(bb.transformer, tokens, text, timesteps, torch.tensor([sigma]), coords, text_mask)
-v_video = reference.strip_tokens(v, n_video)
-print("velocity for all tokens", tuple(v.shape), "→ video only", tuple(v_video.shape))
-assert v_video.shape == reference.pack(x_sigma).shape
-x0_hat = reference.unpack(reference.pack(x_sigma) - sigma * v_video, video_grid)  # x̂₀ = x_σ − σ·v̂
-with torch.no_grad():
-    frames = reference.decode(bb.vae, x0_hat)
-fig, ax = plt.subplots(1, 4, figsize=(8, 2.2))
-for a, k in zip(ax, np.linspace(0, NUM_FRAMES - 1, 4).astype(int)):
-    a.imshow((frames[0, :, k].permute(1, 2, 0) + 1) / 2)
-    a.set_title(f"x̂₀, frame {k}")
-    a.axis("off")
-plt.suptitle(f"One-step estimate of the clean clip from σ = {sigma}")
+    z_true = reference.encode(bb.vae, held["video"][None])  # (1, C, F', 8, 8)
+    held_ref = reference.to_uint8(held["reference"].permute(1, 2, 0)).numpy()  # the same person, elsewhere
+    ref_same = reference.pack(reference.encode_reference(bb.vae, held_ref))
+text, text_mask = bb.text_encoder.encode([held["prompt"]])
+shown = np.linspace(0, NUM_FRAMES - 1, 4).astype(int)
+sigmas = (0.3, 0.6, 0.9)
+coords_held = positions.build_coords(bb.transformer.rope, 1, video_grid, [(8, 8)], bb.positions())
+fig, ax = plt.subplots(len(sigmas), 7, figsize=(13, 2.1 * len(sigmas)))
+for r, sig in enumerate(sigmas):
+    eps = torch.randn(z_true.shape, generator=torch.Generator().manual_seed(SEED))
+    x_s = (1 - sig) * z_true + sig * eps
+    toks = reference.concat_tokens(reference.pack(x_s), [ref_same])
+    ts = reference.token_timesteps(torch.tensor([sig]), n_video, ref_same.shape[1])
+    with torch.no_grad():
+        v = backbone.transformer_forward(bb.transformer, toks, text, ts, torch.tensor([sig]), coords_held, text_mask)
+        x0 = reference.unpack(reference.pack(x_s) - sig * reference.strip_tokens(v, n_video), video_grid)
+        rows = {
+            "truth": held["video"][None],
+            "input x_σ": reference.decode(bb.vae, x_s),
+            "estimate x̂₀": reference.decode(bb.vae, x0),
+        }
+    ax[r, 0].imshow(held_ref)
+    ax[r, 0].set_ylabel(f"σ = {sig}")
+    ax[r, 0].set_title("reference" if r == 0 else "")
+    for c, (name, clip) in enumerate(rows.items()):
+        for k, f in enumerate(shown[[0, -1]]):
+            a = ax[r, 1 + 2 * c + k]
+            a.imshow(((clip[0, :, f].permute(1, 2, 0) + 1) / 2).clamp(0, 1))
+            if r == 0:
+                a.set_title(f"{name}\nframe {f}", fontsize=9)
+for a in ax.flat:
+    a.set_xticks([])
+    a.set_yticks([])
+plt.suptitle(held["prompt"])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 7 · A denoising trajectory
+#
+# Sampling repeats that step: from pure noise, each Euler step moves $x_\sigma$ along the guided velocity. With the
+# same starting noise, with and without the reference, the pipeline's callback hands back the latents after every
+# step; from two consecutive ones the step's clean estimate follows,
+# $\hat x_0 = x_{\sigma} - \sigma\,(x_{\sigma'} - x_\sigma)/(\sigma' - \sigma)$.
+
+# %%
+noise0 = torch.randn((1, C, *video_grid), generator=torch.Generator().manual_seed(SEED))
+traj = {}
+for name, ref_in in (("with the reference", first_ref), ("without it", None)):
+    steps = [(1.0, noise0)]
+
+    def keep(_pipe, i, sigma_next, tensors, steps=steps):
+        steps.append((float(sigma_next), tensors["latents"].clone()))
+        return tensors
+
+    generate(bb, PROMPT, ref_in, num_steps=STEPS, num_frames=NUM_FRAMES, latents=noise0.clone(), callback_on_step_end=keep,
+             callback_on_step_end_tensor_inputs=["latents"], progress=False)  # fmt: skip
+    traj[name] = steps
+picks = sorted({0, STEPS // 4, STEPS // 2, (3 * STEPS) // 4, STEPS - 1})
+fig, ax = plt.subplots(4, len(picks), figsize=(2.2 * len(picks), 9))
+mid = NUM_FRAMES // 2
+for c, i in enumerate(picks):
+    for r, (name, steps) in enumerate(traj.items()):
+        (s0, x_a), (s1, x_b) = steps[i], steps[i + 1]
+        x0 = x_a - s0 * (x_b - x_a) / (s1 - s0)
+        with torch.no_grad():
+            for k, (what, lat) in enumerate((("x_σ", x_a), ("x̂₀", x0))):
+                img = reference.decode(bb.vae, lat)[0, :, mid].permute(1, 2, 0)
+                a = ax[2 * r + k, c]
+                a.imshow(((img + 1) / 2).clamp(0, 1))
+                a.set_xticks([])
+                a.set_yticks([])
+                if c == 0:
+                    a.set_ylabel(f"{what}\n{name}", fontsize=9)
+        ax[0, c].set_title(f"step {i + 1}, σ = {s0:.2f}")
+plt.suptitle(f"frame {mid} along the sampling path, the same noise: {PROMPT}")
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]

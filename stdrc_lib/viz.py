@@ -20,6 +20,13 @@ def _mediapy():
     return mediapy
 
 
+def show_video(frames, fps: float = 8.0, upscale: int = 4, title: str | None = None) -> None:
+    """Play ``(F, H, W, 3)`` frames inline in a notebook (an HTML5 video through mediapy), upscaled so tiny clips
+    are visible."""
+    a = to_uint8(frames)
+    _mediapy().show_video(a.repeat(upscale, axis=1).repeat(upscale, axis=2), fps=fps, title=title)
+
+
 def to_uint8(frames) -> np.ndarray:
     """``(F, H, W, 3)`` uint8 from a tensor or array (uint8, or float in [0, 1]), through
     :func:`stdrc_lib.core.reference.to_uint8`."""
