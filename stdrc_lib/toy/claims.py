@@ -1,0 +1,148 @@
+"""The paper's claims as paired contrasts with decision rules fixed in advance (``docs/ABLATION.md``).
+
+Each variant is scored per clip on the same held-out clips and noise (``stdrc eval``'s ``per_clip``). A contrast
+is the mean over clips and seeds of the paired per-clip difference between two variants; its interval is the wider
+of a bootstrap over clips (a clip's differences in every seed move together) and Student's t over the seed means.
+A claim **holds** when its interval lies on the claimed side of zero and its condition holds; it is **refuted**
+when the interval lies on the wrong side, or inside ±margin; otherwise it is **not shown**. The primary claims are
+Holm-corrected: each interval is taken at its Holm-adjusted level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+ALPHA = 0.05
+BOOTSTRAPS = 10_000
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    text: str
+    a: str  # variant whose mean is compared ...
+    b: str  # ... with this one's: the contrast is a − b
+    metric: str
+    side: int  # +1: a − b > 0 claimed; −1: a − b < 0 claimed
+    margin: float
+    condition: tuple[str, float] | None = None  # (metric, bound): the lower end of its a − b interval must exceed it
+
+
+PRIMARY = (
+    Claim("P1", "TASS-RoPE reduces layout copying against shared positions, keeping identity", "tass", "shared",
+          "copy_layout", -1, 0.02, ("identity_accuracy", -0.03)),
+    Claim("P2", "Appearance-invariant augmentation reduces copy-paste", "tass", "tass_noaug",
+          "copy_layout_and_scene", -1, 0.02, ("identity_accuracy", -0.03)),
+    Claim("P3", "The face-guided identity loss raises identity", "tass", "tass_noid",
+          "identity_accuracy", +1, 0.02, ("text_adherence", -0.02)),
+)  # fmt: skip
+
+
+def metric_values(per_clip: dict, metric: str) -> np.ndarray:
+    """One metric of one scored variant, per clip; ``copy_layout_and_scene`` is the mean of the two copy parts."""
+    if metric == "copy_layout_and_scene":
+        return 0.5 * (np.asarray(per_clip["copy_layout"]) + np.asarray(per_clip["copy_background"]))
+    if metric not in per_clip:
+        raise KeyError(f"metric {metric!r} is not among the scored ones: {sorted(per_clip)}.")
+    return np.asarray(per_clip[metric], dtype=float)
+
+
+def paired_differences(scores: dict, a: str, b: str, metric: str) -> np.ndarray:
+    """``(seeds, clips)`` per-clip differences ``a − b`` for the seeds both variants have. ``scores[variant][seed]``
+    is a ``per_clip`` dict of the model row."""
+    seeds = sorted(set(scores.get(a, {})) & set(scores.get(b, {})))
+    if not seeds:
+        raise ValueError(f"no seed scored for both {a!r} and {b!r}.")
+    pairs = [(metric_values(scores[a][s], metric), metric_values(scores[b][s], metric)) for s in seeds]
+    if len({x.shape for pair in pairs for x in pair}) != 1:
+        raise ValueError(f"{a!r} and {b!r} were scored on different numbers of clips; the contrast must be paired.")
+    return np.stack([x - y for x, y in pairs])
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile (numerical inversion of the CDF; accurate to about 1e-4)."""
+    if df < 1:
+        raise ValueError(f"`df` must be ≥ 1, got {df}.")
+    x = np.linspace(0.0, 200.0, 400_001)
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    pdf = np.exp(log_c - (df + 1) / 2 * np.log1p(x**2 / df))
+    cdf = 0.5 + np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(x))])
+    return float(np.interp(p, cdf, x)) if p >= 0.5 else -float(np.interp(1 - p, cdf, x))
+
+
+def interval(diffs: np.ndarray, level: float = 0.95, seed: int = 0) -> dict:
+    """Mean of ``(seeds, clips)`` paired differences with the wider of the clip-bootstrap and seed-t intervals, and
+    a two-sided bootstrap p-value for "no difference"."""
+    mean = float(diffs.mean())
+    rng = np.random.default_rng(seed)
+    n = diffs.shape[1]
+    boot = diffs.mean(0)[rng.integers(0, n, size=(BOOTSTRAPS, n))].mean(1)
+    tail = (1 - level) / 2
+    lo, hi = (float(v) for v in np.quantile(boot, [tail, 1 - tail]))
+    seed_means = diffs.mean(1)
+    if len(seed_means) > 1:
+        half = t_quantile(1 - tail, len(seed_means) - 1) * seed_means.std(ddof=1) / math.sqrt(len(seed_means))
+        lo, hi = min(lo, mean - half), max(hi, mean + half)
+    p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
+    return {"mean": mean, "lo": lo, "hi": hi, "level": level, "p": p, "seeds": int(diffs.shape[0]), "clips": n}
+
+
+def verdict(ci: dict, side: int, margin: float, condition_ok: bool = True) -> str:
+    """The protocol's rule: holds, refuted or not shown."""
+    claimed = ci["hi"] < 0 if side < 0 else ci["lo"] > 0
+    wrong = ci["lo"] > 0 if side < 0 else ci["hi"] < 0
+    negligible = -margin < ci["lo"] and ci["hi"] < margin
+    if wrong or negligible:  # an effect inside ±margin is too small to matter, even when it excludes zero
+        return "refuted"
+    if claimed and condition_ok:
+        return "holds"
+    return "not shown"
+
+
+def holm_levels(pvalues: list[float], alpha: float = ALPHA) -> list[float]:
+    """Holm's step-down: the claim with the k-th smallest p-value (k = 0, 1, …) is tested at α / (m − k); returned
+    as confidence levels, in the order given."""
+    m = len(pvalues)
+    order = np.argsort(pvalues, kind="stable")
+    levels = [0.0] * m
+    for rank, i in enumerate(order):
+        levels[i] = 1 - alpha / (m - rank)
+    return levels
+
+
+def evaluate_claims(scores: dict, claims=PRIMARY, alpha: float = ALPHA) -> list[dict]:
+    """Every claim's contrast, interval (at its Holm-adjusted level), condition and verdict."""
+    first = [interval(paired_differences(scores, c.a, c.b, c.metric)) for c in claims]
+    levels = holm_levels([f["p"] for f in first], alpha)
+    rows = []
+    for c, level in zip(claims, levels):
+        ci = interval(paired_differences(scores, c.a, c.b, c.metric), level)
+        cond, ok = None, True
+        if c.condition is not None:
+            metric, bound = c.condition
+            cond = interval(paired_differences(scores, c.a, c.b, metric), level)
+            ok = cond["lo"] > bound
+        rows.append({"claim": c.key, "text": c.text, "contrast": f"{c.a} − {c.b}", "metric": c.metric,
+                     "margin": c.margin, **ci, "condition": c.condition and {"metric": c.condition[0],
+                     "bound": c.condition[1], **cond}, "verdict": verdict(ci, c.side, c.margin, ok)})  # fmt: skip
+    return rows
+
+
+def claims_table(rows: list[dict]) -> str:
+    """Markdown: one line per claim."""
+    lines = ["| claim | contrast | metric | difference (interval) | condition | verdict |"]
+    lines.append("|---|---|---|---:|---|---|")
+    for r in rows:
+        cond = r["condition"]
+        c = "–"
+        if cond:
+            c = f"{cond['metric']}: {cond['mean']:+.3f} [{cond['lo']:+.3f}, {cond['hi']:+.3f}]"
+            c += f", bound {cond['bound']:+.2f}"
+        lines.append(
+            f"| {r['claim']}. {r['text']} | `{r['contrast']}` | {r['metric']} | {r['mean']:+.3f} [{r['lo']:+.3f}, "
+            f"{r['hi']:+.3f}] at {r['level']:.3f} | {c} | **{r['verdict']}** |"
+        )
+    return "\n".join(lines)
