@@ -65,3 +65,39 @@ def test_contrasts_must_be_paired():
         CL.paired_differences(s, "tass", "shared", "copy_layout")
     with pytest.raises(ValueError, match="no seed"):
         CL.paired_differences(s, "tass", "nope", "copy_layout")
+
+
+@pytest.mark.slow  # builds a tiny base and adapter once (about a minute)
+def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_path, monkeypatch, capsys):
+    """bench/claims.py on the tiny base: a variant fine-tunes with the shipped recipe changed only where it says,
+    is scored with per-clip values and provenance, is skipped once done, and feeds the claims table."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from stdrc_lib.toy import adapter as AD
+    from stdrc_lib.toy import weights as TW
+
+    spec = importlib.util.spec_from_file_location("claims_bench", Path(__file__).parents[1] / "bench" / "claims.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    small = dict(steps=1, batch=2, warmup=1, n_clips=4, ckpt_every=1)
+    real = bench.config
+    monkeypatch.setattr(bench, "config", lambda name, seed: AD.AdapterConfig(**{**real(name, seed).__dict__, **small}))
+    cfg = real("tass_noid", 2)
+    assert (
+        cfg.lambda_id == 0 and cfg.seed == 2 and cfg.scheme == "tass" and cfg.lora_rank == AD.AdapterConfig().lora_rank
+    )
+    assert real("shared_noaug", 0).augment.p_relayout == 0 and real("shared", 0).scheme == "shared"
+    out = bench.run_one("shared", 0, TW.BASE_DIR, n=2, progress=False)
+    d = json.loads(out.read_text())
+    assert len(d["per_clip"]["model"]["copy_layout"]) == 2 and d["provenance"]["variant"] == "shared"
+    assert d["provenance"]["adapter_sha256"] and d["provenance"]["weights_sha256"]
+    assert bench.run_one("shared", 0, TW.BASE_DIR, n=2) == out  # finished: skipped
+    assert bench.load_scores(tmp_path / "results")["shared"][0]["identity_accuracy"]
+    assert bench.main(["--list", "--only", "shared"]) == 0
+    assert "shared_s0: done" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not every primary contrast"):
+        bench.main(["--decide"])

@@ -1,0 +1,128 @@
+"""Fine-tune and score the variants of docs/ABLATION.md's protocol, then decide its claims.
+
+Usage:
+    python bench/claims.py --list                     # what is done
+    python bench/claims.py                            # every variant not yet done, in order (resumable)
+    python bench/claims.py --only tass shared --seeds 0
+    python bench/claims.py --decide                   # the claims table from the finished scores
+
+Every variant fine-tunes the shipped base (``data/toy/base``) with the shipped adapter's recipe
+(``stdrc_lib.toy.adapter.AdapterConfig``), changing only what the variant names; checkpoints in
+``runs/claims/<variant>_s<seed>``, so a killed run continues. It is then scored by ``stdrc eval``'s code on the
+protocol's clips (``--n 256 --seed 1``, rows ``model`` and ``no_reference``) with the base's scoring readout, and
+the result, with per-clip values, command, revision and sha256 of base and adapter, goes to
+``docs/claims/<variant>_s<seed>.json``. A finished variant is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "claims"
+RUNS = ROOT / "runs" / "claims"
+
+# name → (scheme, augmentation on, identity loss on, seeds); the order they run in
+VARIANTS = {
+    "tass": ("tass", True, True, (0, 1, 2)),
+    "shared": ("shared", True, True, (0, 1, 2)),
+    "tass_noaug": ("tass", False, True, (0, 1, 2)),
+    "tass_noid": ("tass", True, False, (0, 1, 2)),
+    "tass_pre": ("tass_pre", True, True, (0,)),
+    "temporal": ("temporal", True, True, (0,)),
+    "spatial": ("spatial", True, True, (0,)),
+    "nope": ("nope", True, True, (0,)),
+    "shared_noaug": ("shared", False, True, (0,)),
+}
+EVAL = dict(n=256, seed=1)  # the protocol's clips
+
+
+def config(name: str, seed: int):
+    from stdrc_lib.prep.augment import NO_AUGMENT, AugmentConfig
+    from stdrc_lib.toy.adapter import AdapterConfig
+
+    scheme, aug, id_loss, _ = VARIANTS[name]
+    defaults = AdapterConfig()
+    return AdapterConfig(
+        scheme=scheme,
+        augment=AugmentConfig() if aug else NO_AUGMENT,
+        lambda_id=defaults.lambda_id if id_loss else 0.0,
+        seed=seed,
+    )
+
+
+def run_one(name: str, seed: int, base: Path, n: int = EVAL["n"], progress: bool = True) -> Path:
+    """Fine-tune (resumably) and score one variant; the results file, or the existing one."""
+    from stdrc_lib.outputs import provenance, weight_hashes, write_record
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.adapter import load_adapter, train_adapter
+    from stdrc_lib.toy.evaluate import evaluate
+    from stdrc_lib.toy.readout import Readout
+
+    out = RESULTS / f"{name}_s{seed}.json"
+    if out.is_file():
+        return out
+    runs = RUNS / f"{name}_s{seed}"
+    adapter = runs / "adapter"
+    if not (adapter / "manifest.json").is_file():
+        train_adapter(base, config(name, seed), adapter, runs, progress=progress)
+    backbone = load_adapter(TW.load_toy(base), adapter)
+    report = evaluate(backbone, Readout.load(TW.scorer_dir(base)), n=n, seed=EVAL["seed"],
+                      rows=("model", "no_reference"), progress=progress)  # fmt: skip
+    record = provenance(base, adapter=str(adapter), adapter_sha256=weight_hashes(adapter), variant=name,
+                        train_seed=seed)  # fmt: skip
+    data = {k: v for k, v in report.items() if k != "examples"} | {"provenance": record}
+    write_record(out, data)
+    return out
+
+
+def load_scores(folder: Path = RESULTS) -> dict:
+    """``scores[variant][seed]``: the model row's per-clip values of every finished variant."""
+    scores: dict = {}
+    for f in sorted(Path(folder).glob("*_s*.json")):
+        name, _, seed = f.stem.rpartition("_s")
+        scores.setdefault(name, {})[int(seed)] = json.loads(f.read_text())["per_clip"]["model"]
+    return scores
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", choices=list(VARIANTS), help="just these variants")
+    ap.add_argument("--seeds", nargs="+", type=int, help="just these seeds (of those each variant has)")
+    ap.add_argument("--list", action="store_true", help="show what is finished and stop")
+    ap.add_argument("--decide", action="store_true", help="print the claims table from the finished scores")
+    ap.add_argument("--base", type=Path, default=None, help="base model folder (default: the shipped one)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = ap.parse_args(argv)
+    todo = [(v, s) for v in (args.only or VARIANTS) for s in VARIANTS[v][3] if not args.seeds or s in args.seeds]
+    if args.list:
+        for v, s in todo:
+            print(f"{v}_s{s}: {'done' if (RESULTS / f'{v}_s{s}.json').is_file() else 'to do'}")
+        return 0
+    if args.decide:
+        from stdrc_lib.toy.claims import claims_table, evaluate_claims
+
+        try:
+            print(claims_table(evaluate_claims(load_scores())))
+        except ValueError as e:
+            raise SystemExit(f"claims: not every primary contrast is scored yet ({e}); see --list") from e
+        return 0
+    import torch
+
+    from stdrc_lib.toy import weights as TW
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = args.base or TW.BASE_DIR
+    if not (base / "transformer").is_dir():
+        raise SystemExit(f"claims: no base model in {base}; build it with `python -m stdrc_lib.toy.base`.")
+    for v, s in todo:
+        print(f"[claims] {v}_s{s}: {run_one(v, s, base)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
