@@ -88,7 +88,7 @@ def train_adapter(
     losses = log["losses"]
     record = {
         "kind": "adapter" if cfg.lora_rank > 0 else "full fine-tune",
-        "base": str(base),
+        "base": _shown(base),
         "base_sha256": weight_hashes(base),
         "scheme": cfg.scheme,
         "look": look,
@@ -103,6 +103,15 @@ def train_adapter(
     }
     write_manifest(out, record)
     return {**record, "losses": losses, "id_losses": log["id_losses"]}
+
+
+def _shown(folder: Path) -> str:
+    """``folder`` as a manifest records it: relative to stdrc's data folder when inside it (``toy/base``), so a
+    shipped manifest names no machine's paths."""
+    try:
+        return str(Path(folder).resolve().relative_to(TW.DATA_DIR.resolve()))
+    except ValueError:
+        return str(folder)
 
 
 def load_adapter(backbone, folder: str | Path):
