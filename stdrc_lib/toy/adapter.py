@@ -27,16 +27,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
-from ..core.io import atomic_folder, read_json
+from ..core.io import atomic_folder
 from ..outputs import git_revision, weight_hashes
-from ..pipeline import pipeline_from_backbone
 from ..train.lora import save_lora
 from . import weights as TW
 from .manifest import write_manifest
 from .readout import Readout, ToyFaceEmbedder
 from .train import ToyTrainConfig, build_cache, train_toy
+from .weights import load_adapter  # noqa: F401  (the loader lives with the other weight loaders)
 
 LORA_FILE = TW.LORA_FILE
 
@@ -112,29 +110,3 @@ def _shown(folder: Path) -> str:
         return str(Path(folder).resolve().relative_to(TW.DATA_DIR.resolve()))
     except ValueError:
         return str(folder)
-
-
-def load_adapter(backbone, folder: str | Path):
-    """Put the fine-tune in ``folder`` on ``backbone``'s transformer: a LoRA through diffusers' loader, or a whole
-    fine-tuned ``transformer/``. The backbone then reports the fine-tune's scheme. Refuses one made for another
-    base."""
-    folder = Path(folder)
-    full = folder / "transformer"
-    if not (folder / LORA_FILE).is_file() and not full.is_dir():
-        raise FileNotFoundError(
-            f"`folder` {str(folder)!r} holds no {LORA_FILE} (nor a fine-tuned transformer/); train one with "
-            "`stdrc train`."
-        )
-    m = read_json(folder / "manifest.json", "adapter manifest") if (folder / "manifest.json").is_file() else {}
-    want, have = m.get("base_sha256") or {}, weight_hashes(backbone.source)
-    if any(want[k] != have[k] for k in want.keys() & have.keys()):
-        raise ValueError(f"the adapter in {folder} was trained on another base than {backbone.source}.")
-    if (folder / LORA_FILE).is_file():
-        pipeline_from_backbone(backbone).load_lora_weights(str(folder))
-    else:
-        from diffusers import LTX2VideoTransformer3DModel
-
-        tuned = LTX2VideoTransformer3DModel.from_pretrained(full, local_files_only=True, torch_dtype=torch.float32)
-        backbone.transformer.load_state_dict(tuned.state_dict())
-    backbone.extra.update(scheme=m.get("scheme", backbone.scheme), adapter=str(folder))
-    return backbone

@@ -434,9 +434,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--pool-clips", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--vae", type=Path, default=Path("data/toy/base/vae"), help="also learn from VAE reconstructions"
-    )
+    ap.add_argument("--vae", type=Path, default=Path("data/toy/base/vae"), help="also learn from VAE reconstructions")
     ap.add_argument("--vae-fraction", type=float, default=0.3)
     ap.add_argument("--look", choices=tuple(LOOKS), default="bold", help="how SynthFaces is drawn (default: bold)")
     ap.add_argument("--p-augment", type=float, default=0.5, help="share of each batch given the reference augmentation")

@@ -215,7 +215,34 @@ def toy_backbone(random: bool = False, seed: int = 0, adapter: bool = True) -> B
         raise FileNotFoundError(MISSING_WEIGHTS.format(folder=ADAPTER_DIR))
     backbone = load_toy(BASE_DIR)
     if adapter:
-        from .adapter import load_adapter
-
         load_adapter(backbone, ADAPTER_DIR)
+    return backbone
+
+
+def load_adapter(backbone, folder: str | Path):
+    """Put the fine-tune in ``folder`` on ``backbone``'s transformer: a LoRA through diffusers' loader, or a whole
+    fine-tuned ``transformer/``. The backbone then reports the fine-tune's scheme. Refuses one made for another
+    base."""
+    from ..outputs import weight_hashes
+    from ..pipeline import pipeline_from_backbone
+
+    folder = Path(folder)
+    full = folder / "transformer"
+    if not (folder / LORA_FILE).is_file() and not full.is_dir():
+        raise FileNotFoundError(
+            f"`folder` {str(folder)!r} holds no {LORA_FILE} (nor a fine-tuned transformer/); train one with "
+            "`stdrc train`."
+        )
+    m = read_json(folder / "manifest.json", "adapter manifest") if (folder / "manifest.json").is_file() else {}
+    want, have = m.get("base_sha256") or {}, weight_hashes(backbone.source)
+    if any(want[k] != have[k] for k in want.keys() & have.keys()):
+        raise ValueError(f"the adapter in {folder} was trained on another base than {backbone.source}.")
+    if (folder / LORA_FILE).is_file():
+        pipeline_from_backbone(backbone).load_lora_weights(str(folder))
+    else:
+        from diffusers import LTX2VideoTransformer3DModel
+
+        tuned = LTX2VideoTransformer3DModel.from_pretrained(full, local_files_only=True, torch_dtype=torch.float32)
+        backbone.transformer.load_state_dict(tuned.state_dict())
+    backbone.extra.update(scheme=m.get("scheme", backbone.scheme), adapter=str(folder))
     return backbone
