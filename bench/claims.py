@@ -79,6 +79,42 @@ def run_one(name: str, seed: int, base: Path, n: int = EVAL["n"], progress: bool
     return out
 
 
+def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
+    """One picture per primary claim: the two arms (seed 0) on the same ``n`` held-out clips and noise, the reference
+    first, then frames 0, 4, 8, 12 and 16 of each arm's clip. Written beside the scores as ``<claim>.png``."""
+    import numpy as np
+    import torch
+
+    from stdrc_lib import viz
+    from stdrc_lib.pipeline import generate
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.claims import PRIMARY
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.evaluate import references_for
+
+    written = []
+    for claim in PRIMARY:
+        arms = [RUNS / f"{v}_s0" / "adapter" for v in (claim.a, claim.b)]
+        if not all((a / "manifest.json").is_file() for a in arms):
+            continue
+        rows, labels = [], []
+        models = [TW.load_adapter(TW.load_toy(base), a) for a in arms]
+        items = [SynthFaces("eval", n, seed=EVAL["seed"], look=models[0].extra["look"])[i] for i in range(n)]
+        refs = (references_for(models[0], items).permute(0, 2, 3, 1) + 1) * 127.5
+        refs = refs.round().clamp(0, 255).byte().numpy()
+        for i, it in enumerate(items):
+            for name, m in zip((claim.a, claim.b), models):
+                clip = generate(m, it["prompt"], refs[i], num_steps=steps, generator=torch.Generator().manual_seed(i),
+                                progress=False).frames[0].numpy()  # fmt: skip
+                rows.append(np.concatenate([refs[i][None], clip[::4]]))
+                labels.append(f"{name}: {it['prompt'][9:45]}")
+        out = RESULTS / f"{claim.key}.png"
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        viz.save_image(out, viz.contact_sheet(rows, labels, upscale=2))
+        written.append(out)
+    return written
+
+
 def load_scores(folder: Path = RESULTS) -> dict:
     """``scores[variant][seed]``: the model row's per-clip values of every finished variant."""
     scores: dict = {}
@@ -94,6 +130,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, help="just these seeds (of those each variant has)")
     ap.add_argument("--list", action="store_true", help="show what is finished and stop")
     ap.add_argument("--decide", action="store_true", help="print the claims table from the finished scores")
+    ap.add_argument(
+        "--pictures", action="store_true", help="draw one picture per primary claim from the finished seed-0 adapters"
+    )
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
@@ -119,6 +158,10 @@ def main(argv=None) -> int:
     base = args.base or TW.BASE_DIR
     if not (base / "transformer").is_dir():
         raise SystemExit(f"claims: no base model in {base}; build it with `python -m stdrc_lib.toy.base`.")
+    if args.pictures:
+        for path in claim_pictures(base):
+            print(f"[claims] wrote {path}")
+        return 0
     for v, s in todo:
         print(f"[claims] {v}_s{s}: {run_one(v, s, base)}")
     return 0

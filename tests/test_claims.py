@@ -101,3 +101,6 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     assert "shared_s0: done" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="not every primary contrast"):
         bench.main(["--decide"])
+    bench.run_one("tass", 0, TW.BASE_DIR, n=2, progress=False)
+    pictures = bench.claim_pictures(TW.BASE_DIR, n=1, steps=1)  # P1's two arms are done: one picture
+    assert [p.name for p in pictures] == ["P1.png"] and pictures[0].stat().st_size > 0
