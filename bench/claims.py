@@ -17,12 +17,11 @@ the result, with per-clip values, command, revision and sha256 of base and adapt
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "claims"
+RESULTS = ROOT / "docs" / "claims"  # stdrc_lib.toy.claims.RESULTS in a checkout
 RUNS = ROOT / "runs" / "claims"
 
 # name → (scheme, augmentation on, identity loss on, seeds); the order they run in
@@ -115,13 +114,10 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
     return written
 
 
-def load_scores(folder: Path = RESULTS) -> dict:
-    """``scores[variant][seed]``: the model row's per-clip values of every finished variant."""
-    scores: dict = {}
-    for f in sorted(Path(folder).glob("*_s*.json")):
-        name, _, seed = f.stem.rpartition("_s")
-        scores.setdefault(name, {})[int(seed)] = json.loads(f.read_text())["per_clip"]["model"]
-    return scores
+def load_scores(folder: Path | None = None) -> dict:
+    from stdrc_lib.toy.claims import load_scores as load
+
+    return load(folder or RESULTS)
 
 
 def main(argv=None) -> int:

@@ -198,7 +198,9 @@ for i, sr in enumerate(GRID_S):
         for k in per:
             per[k][i, j] = m[k]
 fig, ax = plt.subplots(1, 2, figsize=(11, 4.3))
-for a, (k, title) in zip(ax, [("identity_accuracy", "identity attribute accuracy"), ("text_adherence", "text adherence")]):
+for a, (k, title) in zip(
+    ax, [("identity_accuracy", "identity attribute accuracy"), ("text_adherence", "text adherence")]
+):
     v = per[k]
     mean = v.mean(-1)
     ci = 1.96 * v.std(-1, ddof=1) / np.sqrt(v.shape[-1]) if v.shape[-1] > 1 else np.full_like(mean, np.nan)

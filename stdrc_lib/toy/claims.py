@@ -10,11 +10,17 @@ Holm-corrected: each interval is taken at its Holm-adjusted level.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from .weights import packaged
+
+# the study's results: docs/claims/ in a checkout, stdrc_lib/claims/ in an install (bench/claims.py writes them)
+RESULTS = packaged("stdrc_lib.claims", Path(__file__).resolve().parents[2] / "docs" / "claims")
 ALPHA = 0.05
 BOOTSTRAPS = 10_000
 
@@ -39,6 +45,16 @@ PRIMARY = (
     Claim("P3", "The face-guided identity loss raises identity", "tass", "tass_noid",
           "identity_accuracy", +1, 0.02, ("text_adherence", -0.02)),
 )  # fmt: skip
+
+
+def load_scores(folder: Path = RESULTS) -> dict:
+    """``scores[variant][seed]``: the model row's per-clip values of every scored variant
+    (``<variant>_s<seed>.json``)."""
+    scores: dict = {}
+    for f in sorted(Path(folder).glob("*_s*.json")) if Path(folder).is_dir() else []:
+        name, _, seed = f.stem.rpartition("_s")
+        scores.setdefault(name, {})[int(seed)] = json.loads(f.read_text())["per_clip"]["model"]
+    return scores
 
 
 def metric_values(per_clip: dict, metric: str) -> np.ndarray:
