@@ -1,12 +1,14 @@
-"""Regenerate the numbers in README.md that come from results files, between ``<!-- generated: NAME -->`` and
-``<!-- end generated -->`` markers.
+"""Regenerate the numbers in README.md and docs/BASE.md that come from results files, between
+``<!-- generated: NAME -->`` and ``<!-- end generated -->`` markers.
 
     python docs/make_docs.py          # rewrite the blocks
     python docs/make_docs.py --check  # exit 1 if a block is stale (tests/test_docs.py runs this)
 
 Blocks:
-* ``results``: the headline table, from ``docs/results/eval.json`` (written by ``stdrc eval``).
-* ``errors``: how many bad inputs ``docs/ERRORS.md`` lists.
+* README ``results``: the headline table, from ``docs/results/eval.json`` (written by ``stdrc eval``).
+* README ``errors``: how many bad inputs ``docs/ERRORS.md`` lists.
+* BASE.md ``base``: the base model's scores, from ``docs/results/base/eval.json`` (written by
+  ``python -m stdrc_lib.toy.base_eval``), and its training minutes, from the shipped base's manifest.
 """
 
 from __future__ import annotations
@@ -89,32 +91,88 @@ def errors_block(path: Path = ROOT / "docs" / "ERRORS.md") -> str:
     return f"- [docs/ERRORS.md](docs/ERRORS.md): {n} bad inputs and the exact message each one gets.\n"
 
 
-BLOCKS = {"results": results_block, "errors": errors_block}
+BASE_ROWS = {
+    "ground_truth": "the renderer's clip",
+    "vae_reconstruction": "VAE reconstruction",
+    "image_to_video": "image-to-video (frames 1–16)",
+    "text_to_video": "text-to-video",
+}
+BASE_METRICS = {
+    "psnr": "PSNR (dB)",
+    "identity_accuracy": "identity",
+    "text_adherence": "text adherence",
+    "temporal_consistency": "cross-frame identity agreement",
+}
+BASE_MINUTES = {"vae": "VAE", "readout": "training readout", "scorer": "scoring readout",
+                "transformer_cache": "encoding the clips", "transformer": "transformer"}  # fmt: skip
 
 
-def render(text: str) -> str:
-    for name, make in BLOCKS.items():
+def base_block(
+    path: Path = ROOT / "docs" / "results" / "base" / "eval.json",
+    manifest: Path = ROOT / "data" / "toy" / "base" / "manifest.json",
+) -> str:
+    d = json.loads(path.read_text())
+    res = d["results"]
+    head = "| | " + " | ".join(BASE_METRICS.values()) + " |\n|---|" + "---:|" * len(BASE_METRICS) + "\n"
+    rows = [
+        f"| {label} | " + " | ".join(
+            ("" if m not in res[r] or (r, m) == ("text_to_video", "identity_accuracy") else f"{res[r][m]['mean']:.1f} ± {res[r][m]['ci95']:.1f}" if m == "psnr"
+             else _pm(res[r][m])) for m in BASE_METRICS
+        ) + " |"
+        for r, label in BASE_ROWS.items() if r in res
+    ]  # fmt: skip
+    targets = ["", "| target (fixed before the base was trained) | measured | |", "|---|---:|---|"]
+    for r, per in d["targets"].items():
+        for m, t in per.items():
+            shown = f"{t['mean']:.1f} dB" if m == "psnr" else f"{t['mean']:.3f}"
+            label = f"{BASE_ROWS[r]}: {BASE_METRICS[m]} ≥ {t['target']:g}"
+            targets.append(f"| {label} | {shown} | {'met' if t['reached'] else '**missed**'} |")
+    m = json.loads(manifest.read_text())
+    mins = m["minutes"]
+    spent = ", ".join(f"{label} {mins[k]:.0f} min" for k, label in BASE_MINUTES.items() if mins.get(k) is not None)
+    note = (
+        f"\n{d['n']} held-out clips (held-out identities × held-out prompts), mean ± 95 % CI; "
+        f"{d['steps']} Euler steps, `s_txt = {d['s_txt']:g}`; scored by the scoring readout. "
+        f"From `{path.relative_to(ROOT)}`.\n\n"
+        "Text-to-video chooses its own person, so its identity against the clip's means nothing and is left out.\n\n"
+        f"Training on the 2-core machine (`{manifest.relative_to(ROOT)}`): {spent}.\n"
+    )
+    return head + "\n".join(rows) + "\n" + "\n".join(targets) + "\n" + note
+
+
+FILES = {
+    ROOT / "README.md": {"results": results_block, "errors": errors_block},
+    ROOT / "docs" / "BASE.md": {"base": base_block},
+}
+
+
+def render(text: str, blocks: dict, name_of_file: str = "README.md") -> str:
+    for name, make in blocks.items():
         pat = re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end generated -->)", re.S)
         if not pat.search(text):
-            raise SystemExit(f"README.md has no `<!-- generated: {name} -->` block")
+            raise SystemExit(f"{name_of_file} has no `<!-- generated: {name} -->` block")
         text = pat.sub(lambda m, make=make: m[1] + make() + m[3], text)
     return text
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if README.md is not current")
+    ap.add_argument("--check", action="store_true", help="fail if a generated block is not current")
     args = ap.parse_args(argv)
-    readme = ROOT / "README.md"
-    old = readme.read_text()
-    new = render(old)
-    if args.check:
-        if new != old:
-            print("README.md's generated blocks are stale; run python docs/make_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    readme.write_text(new)
-    print(f"wrote {readme}")
+    stale = []
+    for path, blocks in FILES.items():
+        old = path.read_text()
+        new = render(old, blocks, path.name)
+        if new == old:
+            continue
+        if args.check:
+            stale.append(path.relative_to(ROOT).as_posix())
+        else:
+            path.write_text(new)
+            print(f"wrote {path}")
+    if stale:
+        print(f"generated blocks are stale in {', '.join(stale)}; run python docs/make_docs.py", file=sys.stderr)
+        return 1
     return 0
 
 

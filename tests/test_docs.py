@@ -50,6 +50,7 @@ def test_readme_stays_a_users_page():
 
 @pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))], ids=lambda p: p.name)
 def test_relative_links_resolve(path):
-    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
+    text = path.read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r'<img src="([^"]+)"', text)
     missing = [t for t in links if "://" not in t and not (path.parent / t).exists()]
     assert not missing, f"{path.name} links to missing files: {missing}"
