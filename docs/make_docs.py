@@ -114,13 +114,14 @@ def base_block(
     d = json.loads(path.read_text())
     res = d["results"]
     head = "| | " + " | ".join(BASE_METRICS.values()) + " |\n|---|" + "---:|" * len(BASE_METRICS) + "\n"
-    rows = [
-        f"| {label} | " + " | ".join(
-            ("" if m not in res[r] or (r, m) == ("text_to_video", "identity_accuracy") else f"{res[r][m]['mean']:.1f} ± {res[r][m]['ci95']:.1f}" if m == "psnr"
-             else _pm(res[r][m])) for m in BASE_METRICS
-        ) + " |"
-        for r, label in BASE_ROWS.items() if r in res
-    ]  # fmt: skip
+
+    def cell(r: str, m: str) -> str:
+        if m not in res[r] or (r, m) == ("text_to_video", "identity_accuracy"):
+            return ""
+        return f"{res[r][m]['mean']:.1f} ± {res[r][m]['ci95']:.1f}" if m == "psnr" else _pm(res[r][m])
+
+    rows = [f"| {label} | " + " | ".join(cell(r, m) for m in BASE_METRICS) + " |" for r, label in BASE_ROWS.items()
+            if r in res]  # fmt: skip
     targets = ["", "| target (fixed before the base was trained) | measured | |", "|---|---:|---|"]
     for r, per in d["targets"].items():
         for m, t in per.items():
