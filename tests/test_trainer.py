@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch
 from stdrc_lib.core.losses import flow_matching_loss
 from stdrc_lib.toy import weights as TW
 from stdrc_lib.toy.train import ToyReferences, ToyTrainConfig, build_cache
+from stdrc_lib.train import checkpoint as C
 from stdrc_lib.train import trainer as T
 from stdrc_lib.train.schedule import warmup_cosine
 
@@ -177,3 +179,24 @@ def test_memory_tier_helpers_name_their_arguments():
         make_optimizer([torch.nn.Parameter(torch.zeros(2))], "sgd")
     lin = torch.nn.Linear(2, 2)
     assert quantize_frozen(lin, "none") is lin and lin.weight.requires_grad  # "none" leaves it as it is
+
+
+def test_a_resumed_run_reports_the_training_time_of_every_run(toy_cache, tmp_path):
+    """The time a model took counts the runs before a resume (carried in the checkpoints), not only the last."""
+    cache = T.ClipCache(toy_cache.latents, toy_cache.prompts)
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, backbone):
+        raise Stop
+
+    cfg = _cfg(steps=4, ckpt_every=2, sample_every=3)
+    with pytest.raises(Stop):
+        T.train(TW.build_toy(seed=0, num_layers=1), cache, cfg, ckpt_dir=tmp_path, progress=False, on_sample=stop)
+    first = json.loads((C.latest_checkpoint(tmp_path) / "state.json").read_text())["extra"]["seconds"]
+    assert first > 0
+    log = T.train(TW.build_toy(seed=0, num_layers=1), cache, _cfg(steps=4, ckpt_every=2), ckpt_dir=tmp_path,
+                  progress=False)  # fmt: skip
+    assert log["resumed_at"] == 2
+    assert log["train_minutes"] == pytest.approx(first / 60 + log["run_minutes"])

@@ -187,8 +187,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     record = train_adapter(base, cfg, out, Path(args.runs), resume=not args.no_resume)
     t = record["training"]
     kind = f"a rank-{cfg.lora_rank} LoRA" if cfg.lora_rank else "the whole transformer"
+    spent = (
+        f"{t['train_minutes']:.1f} min"
+        if t["train_minutes"] is not None
+        else f"{t['run_minutes']:.1f} min after resuming"
+    )
     print(
-        f"[stdrc] fine-tuned {kind} of {base} for {cfg.steps} steps in {t['train_minutes']:.1f} min "
+        f"[stdrc] fine-tuned {kind} of {base} for {cfg.steps} steps in {spent} "
         f"({t['sec_per_step']:.2f} s/step, {t['cache_minutes']:.1f} min to render and encode {cfg.n_clips} clips); "
         f"written to {out}"
     )

@@ -93,7 +93,9 @@ def train_adapter(
         "revision": git_revision(),
         "train_config": json.loads(json.dumps(asdict(cfg))),
         "training": {
-            "train_minutes": log["train_minutes"],
+            "train_minutes": log["train_minutes"],  # every run that led here (None: an old checkpoint resumed)
+            "run_minutes": log["run_minutes"],
+            "resumed_at": log["resumed_at"],
             "cache_minutes": t_cache / 60,
             "sec_per_step": log["sec_per_step"],
             "final_loss_mean_last_100": sum(losses[-100:]) / max(1, len(losses[-100:])),

@@ -351,11 +351,12 @@ def train(
     ema = _ema(backbone, cfg)
     *modules, opt = _prepare(acc, backbone, opt)  # the transformer and text encoder, wrapped where they train
     state = {"transformer": backbone.transformer, "text_encoder": backbone.text_encoder} | ({"ema": ema} if ema else {})
-    logs, start = {"losses": [], "id_losses": []}, 0
+    logs, start, before = {"losses": [], "id_losses": []}, 0, 0.0
     if ckpt_dir is not None and resume and (folder := C.latest_checkpoint(ckpt_dir)) is not None:
         loaded = C.load_checkpoint(folder, state, opt, sched, {"data": g})
         check_same_config(loaded["extra"].get("config"), cfg, folder)
         start, logs = loaded["step"], {k: loaded["extra"][k] for k in ("losses", "id_losses")}
+        before = loaded["extra"].get("seconds")  # training time up to the checkpoint (None: not recorded)
         if main and progress:
             print(f"resumed from {folder} at step {start}")
     _set_train(backbone, True)
@@ -383,14 +384,20 @@ def train(
             _set_train(backbone, True)
         if cfg.ckpt_every and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
             if main:
-                C.save_checkpoint(ckpt_dir, step + 1, state, opt, sched, {"data": g}, logs | {"config": asdict(cfg)})
+                spent = None if before is None else before + time.time() - t0
+                C.save_checkpoint(
+                    ckpt_dir, step + 1, state, opt, sched, {"data": g}, logs | {"config": asdict(cfg), "seconds": spent}
+                )
             acc.wait_for_everyone()
     if ema is not None:
         ema.copy_to([p for p in backbone.transformer.parameters() if p.requires_grad])  # return the EMA weights
     _set_train(backbone, False)
     seconds = time.time() - t0
-    log = {"config": asdict(cfg), **logs, "processes": world, "train_minutes": seconds / 60}
-    log["sec_per_step"] = seconds / max(1, cfg.steps - start)
+    # train_minutes: every run that led to these weights (resumed runs add up through the checkpoints; work lost
+    # after a run's last checkpoint is not counted); None when a checkpoint resumed from did not record it
+    total = None if before is None else before + seconds
+    log = {"config": asdict(cfg), **logs, "processes": world, "train_minutes": None if total is None else total / 60}
+    log |= {"run_minutes": seconds / 60, "resumed_at": start, "sec_per_step": seconds / max(1, cfg.steps - start)}
     if out is not None and main:
         atomic_write(Path(out) / "train_log.json", lambda p: p.write_text(json.dumps(log)))
     return log
