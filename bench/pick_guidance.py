@@ -17,6 +17,11 @@ The rule, in two steps (``docs/STDRC.md`` gives the commands):
     python bench/pick_guidance.py s_ref runs/sweep/sref_*/eval.json
     python bench/pick_guidance.py s_txt runs/sweep/stxt_*/eval.json
 
+The ``no_reference`` row does not depend on ``s_ref`` (only on ``s_txt``, the clips and the noise), so an
+``s_ref`` sweep may score it once: files with ``--rows model`` alone, and ``--baseline FILE`` with
+``--rows no_reference`` at the same ``s_txt``, clips and seed. Every row draws its noise from the seed and the
+clip's index, whatever other rows run, so the pairs are the same clips and noise either way.
+
 Prints one row per value (paired gains of identity, text adherence, copy-paste; the model's text adherence) and
 the pick.
 """
@@ -32,18 +37,40 @@ from stdrc_lib.toy.evaluate import load_results
 KNOBS = ("s_ref", "s_txt")
 
 
-def load(paths: list[Path], knob: str) -> list[dict]:
+def _paired_with(d: dict, base: dict, p: Path, b: Path) -> dict:
+    """``model − no_reference`` per clip, the model from ``d`` and no reference from ``base``."""
+    import torch
+
+    from stdrc_lib.toy.metrics import summarize
+
+    if (d["n"], d["seed"], d["steps"], d["guidance"]["s_txt"]) != (
+        base["n"], base["seed"], base["steps"], base["guidance"]["s_txt"]
+    ):  # fmt: skip
+        raise SystemExit(f"error: {b} does not score {p}'s clips, seed, steps and s_txt; it cannot be its baseline.")
+    m, nr = d["per_clip"]["model"], base["per_clip"]["no_reference"]
+    return summarize({k: torch.tensor(v) - torch.tensor(nr[k]) for k, v in m.items() if k in nr})
+
+
+def load(paths: list[Path], knob: str, baseline: Path | None = None) -> list[dict]:
     """One row per file: the knob's value, the paired gains and the model's text adherence; refuses files that
-    differ in anything but ``knob``."""
+    differ in anything but ``knob``. Files without a ``no_reference`` row are paired with ``baseline``'s."""
     try:
-        reports = load_results(paths)
+        reports = load_results(paths + ([baseline] if baseline else []))
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from e
+    base = reports.pop() if baseline else None
+    if base is not None and "no_reference" not in base.get("per_clip", {}):
+        raise SystemExit(f"error: {baseline} has no per-clip no_reference row; run `stdrc eval --rows no_reference`.")
     rows, other = [], "s_txt" if knob == "s_ref" else "s_ref"
     for p, d in zip(paths, reports):
         paired = d.get("paired", {}).get("model_minus_no_reference")
+        if not paired and base is not None and "model" in d.get("per_clip", {}):
+            paired = _paired_with(d, base, p, baseline)
         if not paired:
-            raise SystemExit(f"error: {p} has no paired gain; run `stdrc eval` with `--rows model no_reference`.")
+            raise SystemExit(
+                f"error: {p} has no paired gain; run `stdrc eval` with `--rows model no_reference`, or give "
+                "--baseline (an eval.json with the no_reference row)."
+            )
         rows.append(
             {
                 "path": str(p),
@@ -88,6 +115,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("knob", choices=KNOBS, help="which scale the files sweep")
     ap.add_argument("files", nargs="+", type=Path, help="eval.json files of one sweep (same clips and seed)")
+    ap.add_argument(
+        "--baseline", type=Path, default=None, help="eval.json with the no_reference row, for files without one"
+    )
     ap.add_argument("--tol", type=float, default=0.01, help="how close to the best counts as a tie (0.01)")
     ap.add_argument("--text-margin", type=float, default=0.02, help="s_ref: largest text-adherence loss (0.02)")
     ap.add_argument("--copy-margin", type=float, default=0.02, help="s_ref: largest copy-paste rise (0.02)")
@@ -96,7 +126,7 @@ def main(argv=None) -> int:
     for name in ("tol", "text_margin", "copy_margin", "id_margin"):
         if getattr(args, name) < 0:
             ap.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    rows = load(args.files, args.knob)
+    rows = load(args.files, args.knob, args.baseline)
     print(f"| `{args.knob}` | identity, paired gain | text adherence, paired | copy-paste, paired | text adherence |")
     print("|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -281,3 +281,33 @@ def test_compare_evals_lines_up_attributes_of_two_runs(tmp_path, capsys):
     b.write_text(json.dumps({"n": 8, "seed": 1}))
     with pytest.raises(SystemExit, match="per-attribute"):
         mod.main([str(a), str(b)])
+
+
+def test_pick_guidance_pairs_model_only_files_with_one_no_reference_baseline(tmp_path, capsys):
+    import json
+
+    mod = _pick_guidance()
+
+    def per_clip_file(path, s_ref, rows, s_txt=3):
+        d = {"guidance": {"s_ref": s_ref, "s_txt": s_txt}, "n": 4, "seed": 0, "steps": 20,
+             "results": {"model": {"text_adherence": {"mean": 0.9, "ci95": 0.0}}} if "model" in rows else {},
+             "per_clip": rows}  # fmt: skip
+        path.write_text(json.dumps(d))
+        return str(path)
+
+    def clips(identity):
+        return {"identity_accuracy": identity, "text_adherence": [0.9] * 4, "copy_paste": [0.0] * 4}
+
+    base = per_clip_file(tmp_path / "nr.json", 1, {"no_reference": clips([0.1, 0.2, 0.3, 0.4])})
+    files = [
+        per_clip_file(tmp_path / "a.json", 2, {"model": clips([0.2, 0.3, 0.4, 0.5])}),  # +0.10 on every clip
+        per_clip_file(tmp_path / "b.json", 4, {"model": clips([0.5, 0.6, 0.7, 0.8])}),  # +0.40
+    ]
+    assert mod.main(["s_ref", *files, "--baseline", base]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 | +0.400 ± 0.000" in out and "pick: s_ref = 4" in out
+    with pytest.raises(SystemExit, match="no paired gain"):
+        mod.main(["s_ref", *files])
+    other = per_clip_file(tmp_path / "nr5.json", 1, {"no_reference": clips([0.1] * 4)}, s_txt=5)
+    with pytest.raises(SystemExit, match="cannot be its baseline"):
+        mod.main(["s_ref", *files, "--baseline", other])
