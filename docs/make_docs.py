@@ -130,7 +130,13 @@ def base_block(
             targets.append(f"| {label} | {shown} | {'met' if t['reached'] else '**missed**'} |")
     m = json.loads(manifest.read_text())
     mins = m["minutes"]
+    tr = m.get("training", {}).get("transformer", {})
+    if "resumed_at" not in tr:  # a trainer that counted only the run which finished the weights
+        mins = {k: v for k, v in mins.items() if k != "transformer_cache"}
+        mins["transformer"] = None
     spent = ", ".join(f"{label} {mins[k]:.0f} min" for k, label in BASE_MINUTES.items() if mins.get(k) is not None)
+    if mins.get("transformer") is None and tr:
+        spent += f"; the transformer's last run {tr['train_minutes']:.0f} min, {tr['sec_per_step']:.2f} s a step"
     note = (
         f"\n{d['n']} held-out clips (held-out identities × held-out prompts), mean ± 95 % CI; "
         f"{d['steps']} Euler steps, `s_txt = {d['s_txt']:g}`; scored by the scoring readout. "
