@@ -47,12 +47,12 @@ def cases(tmp: Path):
 
     toy = TW.build_toy(seed=0, num_layers=1)
     te = tmp / "te"
-    shutil.copytree(TW.TOY_DIR / "text_encoder", te)
+    shutil.copytree(TW.BASE_DIR / "text_encoder", te)
     cfg = json.loads((te / "config.json").read_text())
     cfg["hidden_size"] = 7
     (te / "config.json").write_text(json.dumps(cfg))
     trunc = tmp / "toy"
-    shutil.copytree(TW.TOY_DIR, trunc)
+    shutil.copytree(TW.BASE_DIR, trunc)
     f = trunc / "text_encoder" / "model.safetensors"
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     notimg = tmp / "notes.png"
@@ -73,7 +73,7 @@ def cases(tmp: Path):
     foreign.mkdir()
     (foreign / "demo.mp4").write_bytes(b"someone's video")
     broken = tmp / "broken"
-    shutil.copytree(TW.TOY_DIR, broken, ignore=shutil.ignore_patterns("readout"))
+    shutil.copytree(TW.BASE_DIR, broken, ignore=shutil.ignore_patterns("readout"))
     (broken / "manifest.json").write_text("{ not json")
 
     yield "image: not an image (a file name)", lambda: R.image_to_tensor("face.png")
