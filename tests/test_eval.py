@@ -311,3 +311,13 @@ def test_pick_guidance_pairs_model_only_files_with_one_no_reference_baseline(tmp
     other = per_clip_file(tmp_path / "nr5.json", 1, {"no_reference": clips([0.1] * 4)}, s_txt=5)
     with pytest.raises(SystemExit, match="cannot be its baseline"):
         mod.main(["s_ref", *files, "--baseline", other])
+
+
+def test_the_examples_animate_whatever_rows_were_scored():
+    from stdrc_lib.toy.evaluate import animated_grid
+
+    u8 = torch.uint8
+    ex = {"reference": torch.zeros(8, 8, 3, dtype=u8), "no_reference": torch.ones(5, 8, 8, 3, dtype=u8)}
+    grid = animated_grid([ex, ex])
+    assert grid.shape == (5, 2 * 10 + 2, 2 * 10 + 2, 3)  # 5 frames; 2 clips × 2 columns (reference, no reference)
+    assert (grid[:, 2:10, 12:20] == 1).all()

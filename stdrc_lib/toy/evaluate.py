@@ -296,7 +296,7 @@ def load_results(paths: list[Path]) -> list[dict]:
 def animated_grid(examples: list[dict], cols=("reference", "ground_truth", "model", "no_reference"), pad: int = 2):
     """One row per example, columns reference | truth | model | no reference, animated over frames."""
     cols = [c for c in cols if c in examples[0]]
-    f = examples[0]["model"].shape[0] if "model" in examples[0] else examples[0]["ground_truth"].shape[0]
+    f = next(examples[0][c].shape[0] for c in cols if examples[0][c].ndim == 4)  # the clips' frame count
     h, w = examples[0]["reference"].shape[:2]
     grid = np.full((f, len(examples) * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
     for i, ex in enumerate(examples):
