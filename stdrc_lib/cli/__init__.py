@@ -27,14 +27,14 @@ def add_guidance_args(p: argparse.ArgumentParser) -> None:
         "--s-ref",
         type=float,
         default=g.s_ref,
-        help=f"reference guidance scale s_ref (default: {g.s_ref}, chosen for the shipped toy model by a rule fixed "
-        "before a sweep on held-out clips; docs/STDRC.md)",
+        help=f"reference guidance scale s_ref (default: {g.s_ref}; docs/STDRC.md gives the rule, fixed before its "
+        "sweep on held-out clips, that chooses the shipped toy model's scales)",
     )
     p.add_argument(
         "--s-txt",
         type=float,
         default=g.s_txt,
-        help=f"text guidance scale s_txt (default: {g.s_txt}, chosen the same way, after s_ref)",
+        help=f"text guidance scale s_txt (default: {g.s_txt}; chosen by the same rule, after s_ref)",
     )
     p.add_argument("--order", choices=ORDERS, default=g.order, help=f"guidance stream order (default: {g.order})")
     p.add_argument("--guidance-rescale", type=float, default=g.rescale, help=RESCALE_HELP)

@@ -1,10 +1,10 @@
 """The settings a user chooses, in one place, with no heavy imports: position schemes and guidance.
 
 :class:`GuidanceConfig`'s defaults are the library's defaults: ``STDRCPipeline``, ``stdrc demo``,
-``stdrc generate``, ``stdrc eval`` and the notebooks all take them from here. ``s_ref`` and ``s_txt`` are the
-scales chosen for the shipped toy model (base + adapter) on held-out clips other than the headline's, by the rule
-that ``docs/STDRC.md`` fixed before the sweeps (``bench/pick_guidance.py``). The equations are in
-:mod:`stdrc_lib.core.guidance` and :mod:`stdrc_lib.core.positions`.
+``stdrc generate``, ``stdrc eval`` and the notebooks all take them from here. ``docs/STDRC.md`` gives the rule,
+fixed before its sweeps on held-out clips other than the headline's, that chooses the shipped toy model's
+``s_ref`` and ``s_txt`` (``bench/pick_guidance.py``). The equations are in :mod:`stdrc_lib.core.guidance` and
+:mod:`stdrc_lib.core.positions`.
 """
 
 from __future__ import annotations
