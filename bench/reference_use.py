@@ -27,8 +27,7 @@ def reference_use(backbone, cache, scheme: str, sigma: float, batch: int = 8, se
     positions = P.PositionConfig(scheme=scheme, fps=backbone.fps)
     out = {True: [], False: []}
     for s in range(0, len(cache), batch):
-        x0, refs = cache.latents[s : s + batch], cache.refs[s : s + batch]
-        refs = refs.float() / 127.5 - 1 if refs.dtype == torch.uint8 else refs
+        x0, refs = cache.latents[s : s + batch], cache.refs[s : s + batch]  # references in [−1, 1]
         b = x0.shape[0]
         noise = torch.randn(x0.shape, generator=g)
         prompts = list(cache.prompts[s : s + b])
