@@ -95,6 +95,7 @@ def flow_matching_loss(
     isolated_reference: bool = False,
     token_weights: torch.Tensor | None = None,
     clean_first_frame: torch.Tensor | None = None,
+    keyframe: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``L_fm = ‖v̂ − (ε − x₀)‖²`` over the video tokens of latents ``x0`` ``(B, C, F, H, W)``, and ``x̂₀``.
 
@@ -113,6 +114,9 @@ def flow_matching_loss(
         token_weights: ``(B, N_v)`` weights of the per-token errors (e.g. :func:`reference.face_token_weights`).
         clean_first_frame: ``(B,)`` booleans: rows trained as image-to-video, LTX-2's way. Their latent frame 0
             is given clean (``x_σ = x₀`` there, timestep 0) and carries no loss; the rest is denoised.
+        keyframe: ``(B,)`` integers: where ``≥ 0``, the row's reference is a frame of its own clip, the pixel
+            frame of that index, and sits at that frame's positions (:func:`positions.keyframe_coords`,
+            LTX-2's keyframe conditioning) instead of the scheme's; ``−1`` keeps the scheme.
     """
     b, grid, dev = x0.shape[0], tuple(x0.shape[2:]), x0.device
     n_v = grid[0] * grid[1] * grid[2]
@@ -138,6 +142,12 @@ def flow_matching_loss(
         ref_tok, ref_grids = R.pack(z_ref), [tuple(z_ref.shape[-2:])]
     rope = getattr(transformer, "module", transformer).rope
     coords = P.build_coords(rope, b, grid, ref_grids, positions, dev)  # (B, 3, N, 2)
+    if keyframe is not None and bool((keyframe >= 0).any()):
+        if ref_tok is None or isolated_reference:
+            raise ValueError("`keyframe` rows need references in the joint pass (not `isolated_reference`).")
+        rows = (keyframe >= 0).to(dev).view(b, 1, 1, 1)
+        kf = P.keyframe_coords(rope, ref_grids[0], keyframe.clamp(min=0).cpu(), positions.fps).to(dev)
+        coords = torch.cat([coords[:, :, :n_v], torch.where(rows, kf, coords[:, :, n_v:])], dim=2)
     if ref_tok is not None and isolated_reference:
         rows = torch.where(keep_ref.cpu(), torch.arange(b), -1).to(dev)
         with reference_kv_cache(transformer) as state:

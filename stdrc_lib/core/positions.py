@@ -40,7 +40,15 @@ import torch
 
 from .config import SCHEMES, PositionConfig, check_scheme
 
-__all__ = ["SCHEMES", "PositionConfig", "check_scheme", "video_coords", "reference_coords", "build_coords"]
+__all__ = [
+    "SCHEMES",
+    "PositionConfig",
+    "check_scheme",
+    "video_coords",
+    "reference_coords",
+    "keyframe_coords",
+    "build_coords",
+]
 
 
 def video_coords(rope, batch_size: int, grid: tuple[int, int, int], fps: float, device=None) -> torch.Tensor:
@@ -101,6 +109,29 @@ def reference_coords(
         coords = mid.view(1, 3, 1, 1).expand_as(coords).clone()  # θ = (2·½ − 1)·ω = 0
     warn_if_out_of_range(rope, coords, what=f"reference {index} under scheme {cfg.scheme!r}")
     return coords if device is None else coords.to(device)
+
+
+def keyframe_coords(rope, ref_grid: tuple[int, int], pixel_frames: torch.Tensor, fps: float) -> torch.Tensor:
+    """Coordinates of keyframe latents, LTX-2's keyframe conditioning: each one-image latent ``(1, Hr, Wr)`` gets
+    frame 0's boxes shifted in time to the pixel frame it shows, ``t ∈ [k/fps, (k+1)/fps)``.
+
+    ltx-core's ``VideoConditionByKeyframeIndex`` appends such clean tokens to the noisy video (which keeps all
+    its frames) for keyframe interpolation; a model trained on them already reads extra clean tokens.
+
+    Args:
+        pixel_frames: ``(B,)`` integer pixel frame index ``k ≥ 0`` of each row's keyframe.
+
+    Returns:
+        ``(B, 3, Hr*Wr, 2)`` boxes in seconds and pixels.
+    """
+    k = torch.as_tensor(pixel_frames).reshape(-1)
+    if k.is_floating_point() or (k < 0).any():
+        raise ValueError(f"`pixel_frames` must be integer frame indices ≥ 0, got {k.tolist()}.")
+    hr, wr = ref_grid
+    coords = video_coords(rope, len(k), (1, hr, wr), fps).clone()  # frame 0: t ∈ [0, 1/fps)
+    coords[:, 0] += k.view(-1, 1, 1).to(coords.dtype) / fps
+    warn_if_out_of_range(rope, coords, what="keyframes")
+    return coords
 
 
 def max_positions(rope) -> tuple[float, float, float]:

@@ -27,7 +27,8 @@ class SynthFaces(torch.utils.data.Dataset):
     Items are dicts with ``video`` ``(3, F, H, W)`` and ``reference`` ``(3, H, W)`` in ``[−1, 1]``,
     ``boxes`` ``(F, 4)`` and ``ref_box`` ``(4,)`` face boxes (cx, cy, w, h as canvas fractions),
     ``ref_mask`` ``(H, W)`` the person's coverage in the reference (face, hair, accessory; no scene),
-    ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices.
+    ``prompt`` (text), ``identity`` ``(9,)`` and ``prompt_attrs`` ``(5,)`` attribute indices, and ``ref_frame``:
+    which pixel frame of the clip the reference is (−1 for ``"eval"`` references).
     With ``cross_reference=True`` items also hold ``cross_reference`` / ``cross_ref_box``: an
     evaluation-style still of the same identity (another pose, place, lighting and background),
     as a second video of the same person would give. ``look`` is how the world is drawn (see
@@ -66,6 +67,7 @@ class SynthFaces(torch.utils.data.Dataset):
         ident = Identity.from_index(int(rng.choice(self.ids)))
         prompt = Prompt.from_index(int(rng.choice(self.prompts)))
         clip, boxes, alpha = render_clip(ident, prompt, rng, self.frames, self.size, True, self.look)
+        k = -1
         if self.ref_mode == "clip":
             k = int(rng.integers(self.frames))
             ref, ref_box, ref_mask = clip[k], boxes[k], alpha[k]
@@ -79,6 +81,7 @@ class SynthFaces(torch.utils.data.Dataset):
             "boxes": torch.from_numpy(boxes),
             "ref_box": torch.from_numpy(ref_box),
             "ref_mask": torch.from_numpy(ref_mask),  # (H, W) the person's coverage: a perfect face parser
+            "ref_frame": torch.tensor(k),  # the pixel frame of the clip the reference is; −1: rendered apart
             "prompt": prompt.text(),
             "identity": torch.from_numpy(ident.as_array()),
             "prompt_attrs": torch.from_numpy(prompt.as_array()),

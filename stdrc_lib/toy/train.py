@@ -78,7 +78,7 @@ def build_cache(
 ) -> ToyClipCache:
     """Render ``n_clips`` SynthFaces clips in ``look`` and encode them with ``vae``."""
     ds = SynthFaces(split, n_clips, seed=seed, ref_mode=ref_mode, cross_reference=cross_reference, look=look)
-    keys = ["reference", "ref_box", "ref_mask", "boxes", "identity", "prompt_attrs"]
+    keys = ["reference", "ref_box", "ref_mask", "ref_frame", "boxes", "identity", "prompt_attrs"]
     if cross_reference:
         keys += ["cross_reference", "cross_ref_box", "cross_ref_mask"]
     cols: dict[str, list] = {k: [] for k in keys + ["latents"]}
@@ -97,6 +97,7 @@ def build_cache(
         refs=c["reference"],
         ref_boxes=c["ref_box"],
         face_boxes=c["boxes"],
+        ref_frames=c["ref_frame"],
         identity=c["identity"],
         prompt_attrs=c["prompt_attrs"],
         cross_refs=c.get("cross_reference"),

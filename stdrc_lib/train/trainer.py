@@ -7,7 +7,9 @@ One step, for a batch of clips ``x₀`` (VAE latents), references ``r`` and prom
    encode them with the frozen VAE into clean tokens (timestep 0); a dataset without references
    trains a plain text-to-video model;
 3. optionally (``p_first_frame``) image-to-video rows, LTX-2's way: frame 0's latent given clean at its own
-   positions with timestep 0, and no loss on it (a base model learns to continue a first frame);
+   positions with timestep 0, and no loss on it (a base model learns to continue a first frame); and
+   (``p_keyframe``) keyframe rows, LTX-2's other way: a frame of the clip, encoded as an image, appended clean
+   at that frame's own positions with every noisy frame kept (a base model learns to read extra clean tokens);
 4. condition dropout: with probability ``p_text`` the prompt becomes the null prompt, with
    ``p_ref`` the reference is removed (masked out), with ``p_both`` both, so
    ``v(∅,∅)``, ``v(r,∅)`` and ``v(r,c)`` are all trained;
@@ -68,6 +70,7 @@ class TrainConfig:
     face_loss_weight: float = 1.0  # weight of face tokens in the flow-matching loss (1 = plain mean)
     train_text_encoder: bool = True
     p_first_frame: float = 0.0  # share of rows trained as image-to-video: frame 0 given clean, no loss on it
+    p_keyframe: float = 0.0  # share of rows whose reference is their clip's own frame, at that frame's positions
     optimizer: str = "adamw"  # or "adamw8bit": 8-bit moments (torchao; train/lowmem.py)
     quantize_base: str = "none"  # or "int8" / "fp8": weight-only quantization of the frozen base (LoRA only)
 
@@ -78,7 +81,7 @@ class TrainConfig:
         for k in ("steps", "batch"):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 1:
                 raise ValueError(f"`{k}` must be a positive integer, got {getattr(self, k)!r}.")
-        for k in ("p_text", "p_ref", "p_both", "p_first_frame"):
+        for k in ("p_text", "p_ref", "p_both", "p_first_frame", "p_keyframe"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"`{k}` must be in [0, 1], got {getattr(self, k)!r}.")
         checks = (
@@ -94,6 +97,8 @@ class TrainConfig:
         for name, ok, want in checks:
             if not ok:
                 raise ValueError(f"`{name}` must be {want}, got {getattr(self, name)!r}.")
+        if self.isolated_reference and self.p_keyframe > 0:
+            raise ValueError("`p_keyframe` > 0 cannot be combined with `isolated_reference`.")
         if self.isolated_reference and self.gradient_checkpointing:
             raise ValueError(
                 "`isolated_reference` cannot be combined with `gradient_checkpointing`: the recomputed forward "
@@ -118,6 +123,8 @@ class ClipCache:
         refs: ``(N, 3, H, W)`` reference pixels in ``[−1, 1]``, or None for a dataset without references.
         ref_boxes: ``(N, 4)`` face boxes ``(cx, cy, w, h)`` of the references (for re-layout), or None.
         face_boxes: ``(N, frames, 4)`` face boxes per pixel frame (for ``face_loss_weight``), or None.
+        ref_frames: ``(N,)`` the pixel frame of the clip each reference is (−1: not a frame of the clip), for
+            keyframe rows (``p_keyframe``), or None.
     """
 
     latents: torch.Tensor
@@ -125,6 +132,7 @@ class ClipCache:
     refs: torch.Tensor | None = None
     ref_boxes: torch.Tensor | None = None
     face_boxes: torch.Tensor | None = None
+    ref_frames: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.latents)
@@ -173,6 +181,7 @@ class Batch:
     noise: torch.Tensor  # (b, C, F, H, W)
     token_weights: torch.Tensor | None  # (b, N_v)
     first_frame: torch.Tensor | None = None  # (b,) bool, on the CPU: rows trained as image-to-video
+    keyframe: torch.Tensor | None = None  # (b,) long, on the CPU: the reference's pixel frame, −1 = not a keyframe
 
 
 def draw_batch(
@@ -191,6 +200,12 @@ def draw_batch(
     sigma = sample_sigma(cfg.batch, g)
     noise = torch.randn(cache.latents[idx].shape, generator=g)
     first = torch.rand(cfg.batch, generator=g) < cfg.p_first_frame if cfg.p_first_frame > 0 else None
+    keyframe = None
+    if cfg.p_keyframe > 0:  # drawn only then, so runs without keyframes keep their random stream
+        on = (torch.rand(cfg.batch, generator=g) < cfg.p_keyframe) & (cache.ref_frames[idx] >= 0)
+        keyframe = torch.where(on, cache.ref_frames[idx], -1)
+        refs = torch.where(on.view(-1, 1, 1, 1), cache.refs[idx], refs)  # the frame itself, unaugmented
+        keep_ref = keep_ref | on  # a keyframe is never dropped
     idx = idx[rows]
     weights = None
     if cfg.face_loss_weight != 1.0:
@@ -208,6 +223,7 @@ def draw_batch(
         noise[rows].to(device),
         weights,
         None if first is None else first[rows],
+        None if keyframe is None else keyframe[rows],
     )
 
 
@@ -229,6 +245,7 @@ def batch_loss(backbone, batch: Batch, cfg: TrainConfig, modules=(None, None), e
         isolated_reference=cfg.isolated_reference,
         token_weights=batch.token_weights,
         clean_first_frame=batch.first_frame,
+        keyframe=batch.keyframe,
     )
     if cfg.lambda_id <= 0:
         return fm, fm, None
@@ -255,6 +272,8 @@ def _check(cfg: TrainConfig, cache: ClipCache, embedder, ckpt_dir) -> None:
     check_options(cfg, embedder, ckpt_dir)
     if cfg.lambda_id > 0 and cache.refs is None:
         raise ValueError("`cfg.lambda_id` > 0 needs references; the cache has none.")
+    if cfg.p_keyframe > 0 and (cache.refs is None or cache.ref_frames is None):
+        raise ValueError("`cfg.p_keyframe` > 0 needs a cache whose references are frames of the clips (`ref_frames`).")
     if cfg.face_loss_weight != 1.0 and cache.face_boxes is None:
         raise ValueError("`face_loss_weight` needs a cache with per-frame `face_boxes`.")
     if len(cache) < 1 or len(cache.prompts) != len(cache):
