@@ -11,7 +11,11 @@ with no reference anywhere:
    so that no model is scored by the readout it was trained against;
 4. ``transformer`` + ``text_encoder``: ``LTX2VideoTransformer3DModel`` and the toy text encoder trained from
    scratch by the one trainer (:func:`stdrc_lib.train.trainer.train`) on a mix of text-to-video and
-   image-to-video rows (frame 0's clean latent at frame 0's positions, timestep 0, no loss on it).
+   image-to-video rows (frame 0's clean latent at frame 0's positions, timestep 0, no loss on it);
+5. ``keyframes``: the transformer's training continued with LTX-2's other conditioning added, keyframes: a
+   frame of the clip, encoded as an image, appended clean at that frame's own positions, every noisy frame kept.
+   LTX-2 has this prior (ltx-core's ``VideoConditionByKeyframeIndex``); without it extra clean tokens are
+   foreign to the base, and a fine-tune learns to ignore a reference rather than read it (docs/STDRC.md).
 
 One command makes all of it, resumably (each stage is skipped once its folder exists; the VAE and the
 transformer resume from their checkpoints under ``--runs``)::
@@ -44,7 +48,7 @@ from .text import ToyTextEncoder
 from .train import build_cache
 from .train_vae import train_vae
 
-STAGES = ("vae", "readout", "scorer", "transformer")
+STAGES = ("vae", "readout", "scorer", "transformer", "keyframes")
 
 
 def base_train_config(**overrides) -> TrainConfig:
@@ -65,6 +69,29 @@ def base_train_config(**overrides) -> TrainConfig:
         face_loss_weight=2.0,
         sample_every=0,
         ckpt_every=200,
+    )
+    return TrainConfig(**{**cfg, **overrides})
+
+
+def keyframe_train_config(**overrides) -> TrainConfig:
+    """The keyframe stage's options: the base's rows (half image-to-video, 10 % null prompts, faces weighted
+    twice) with 30 % keyframe rows added; every other row has no reference. A lower learning rate than the base's,
+    since it continues it; the moving average again."""
+    cfg = dict(
+        steps=1500,
+        batch=16,
+        lr=3e-4,
+        warmup=100,
+        seed=1,
+        p_text=0.0,
+        p_ref=0.9,  # rows that are not keyframe rows lose their reference; 10 % lose it and the prompt too
+        p_both=0.1,
+        p_first_frame=0.5,
+        p_keyframe=0.3,
+        ema_decay=0.999,
+        face_loss_weight=2.0,
+        sample_every=0,
+        ckpt_every=100,
     )
     return TrainConfig(**{**cfg, **overrides})
 
@@ -92,6 +119,9 @@ class BaseRecipe:
     n_clips: int = 12000
     cache_seed: int = 0
     transformer: TrainConfig = field(default_factory=base_train_config)
+    keyframe_clips: int = 4000  # clips with a frame of each as its reference; rendered again on a resume
+    keyframe_seed: int = 1
+    keyframes: TrainConfig = field(default_factory=keyframe_train_config)
 
 
 def build_base(seed: int = 0, vae=None):
@@ -184,6 +214,27 @@ def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
     return log
 
 
+def _stage_keyframes(recipe: BaseRecipe, runs: Path) -> dict:
+    """Continue the transformer (``runs/model``) with keyframe rows into ``runs/keyframes``."""
+    out = runs / "keyframes"
+    if (out / "train_log.json").is_file():
+        return read_json(out / "train_log.json", "training log")
+    _stage_transformer(recipe, runs)
+    t0 = time.time()
+    backbone = TW.load_toy(runs / "model")
+    cache = build_cache(backbone.vae, recipe.keyframe_clips, recipe.keyframe_seed, look=recipe.look, ref_mode="clip")
+    t_cache = time.time() - t0
+    log = train(backbone, cache, recipe.keyframes, ckpt_dir=runs / "keyframes_ckpt")
+    log["cache_minutes"] = t_cache / 60
+
+    def write(d: Path) -> None:
+        TW.save_toy(backbone, d)
+        (d / "train_log.json").write_text(json.dumps(log))
+
+    atomic_folder(out, write)
+    return log
+
+
 def run_stages(recipe: BaseRecipe, runs: Path, stages) -> None:
     """Run the named stages (each skipped when finished), in the order of ``STAGES``."""
     runs = Path(runs)
@@ -192,6 +243,8 @@ def run_stages(recipe: BaseRecipe, runs: Path, stages) -> None:
             _stage_vae(recipe, runs)
         elif stage == "transformer":
             _stage_transformer(recipe, runs)
+        elif stage == "keyframes":
+            _stage_keyframes(recipe, runs)
         else:
             _stage_readout(recipe, runs, stage, recipe.readout_seed if stage == "readout" else recipe.scorer_seed)
 
@@ -207,10 +260,13 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
     records["transformer"] = {k: v for k, v in log.items() if k not in ("losses", "id_losses")}
     losses = log["losses"]
     records["transformer"]["final_loss_mean_last_100"] = sum(losses[-100:]) / max(1, len(losses[-100:]))
+    klog = _stage_keyframes(recipe, runs)
+    records["keyframes"] = {k: v for k, v in klog.items() if k not in ("losses", "id_losses")}
+    records["keyframes"]["final_loss_mean_last_100"] = sum(klog["losses"][-100:]) / max(1, len(klog["losses"][-100:]))
 
     def assemble(d: Path) -> None:
-        shutil.copytree(runs / "model" / "transformer", d / "transformer")
-        shutil.copytree(runs / "model" / "text_encoder", d / "text_encoder")
+        shutil.copytree(runs / "keyframes" / "transformer", d / "transformer")
+        shutil.copytree(runs / "keyframes" / "text_encoder", d / "text_encoder")
         shutil.copytree(runs / "vae", d / "vae")
         for name in ("readout", "scorer"):
             shutil.copytree(runs / name, d / name)
@@ -223,6 +279,8 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
         "scorer": records["scorer"].get("minutes"),
         "transformer": records["transformer"].get("train_minutes"),
         "transformer_cache": records["transformer"].get("cache_minutes"),
+        "keyframes": records["keyframes"].get("train_minutes"),
+        "keyframes_cache": records["keyframes"].get("cache_minutes"),
     }
     extra = {
         "kind": "base",
@@ -233,6 +291,7 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
             "vae": [s.get("stop_after", s["steps"]) for s in recipe.vae_stages],
             "readout": recipe.readout_steps,
             "transformer": recipe.transformer.steps,
+            "keyframes": recipe.keyframes.steps,
         },
         "minutes": minutes,
         "revision": git_revision(),
@@ -245,7 +304,8 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(
-        description="Build the toy base model (VAE, two readouts, text-to-video + image-to-video transformer). "
+        description="Build the toy base model (VAE, two readouts, a text-to-video + image-to-video transformer, "
+        "then keyframe conditioning). "
         "Each stage resumes from its checkpoints under --runs, and is skipped once finished."
     )
     ap.add_argument("--out", type=Path, default=TW.TOY_DIR / "base", help="where the assembled model goes")
