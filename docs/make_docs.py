@@ -104,7 +104,8 @@ BASE_METRICS = {
     "temporal_consistency": "cross-frame identity agreement",
 }
 BASE_MINUTES = {"vae": "VAE", "readout": "training readout", "scorer": "scoring readout",
-                "transformer_cache": "encoding the clips", "transformer": "transformer"}  # fmt: skip
+                "transformer_cache": "encoding the clips", "transformer": "transformer",
+                "keyframes_cache": "the keyframe stage's clips", "keyframes": "keyframe stage"}  # fmt: skip
 
 
 def base_block(
