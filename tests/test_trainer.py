@@ -115,6 +115,15 @@ def test_one_schedule_warms_up_and_decays_to_its_floor():
         warmup_cosine(10, warmup=-1)
 
 
+def test_a_shifted_logit_normal_trains_more_high_noise_rows():
+    plain = T.sample_sigma(4000, torch.Generator().manual_seed(0))
+    shifted = T.sample_sigma(4000, torch.Generator().manual_seed(0), mean=2.0)
+    assert abs(plain.median().item() - 0.5) < 0.03 and abs(shifted.median().item() - 0.881) < 0.02  # sigmoid(2)
+    assert (shifted > 0.9).float().mean() > 5 * (plain > 0.9).float().mean()
+    with pytest.raises(ValueError, match="`sigma_mean`"):
+        T.TrainConfig(sigma_mean=9.0)
+
+
 def test_bad_options_are_named():
     with pytest.raises(ValueError, match="`batch`"):
         T.TrainConfig(batch=0)

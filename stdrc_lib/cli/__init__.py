@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lambda-id", type=float, default=None, help="weight of the face-guided identity loss (toy 0.1; full 0: off)"
     )
     train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
+    train.add_argument(
+        "--sigma-mean",
+        type=float,
+        default=None,
+        help="mean of the logit-normal noise levels: above 0, more high-noise steps (default: the preset's)",
+    )
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
     train.add_argument(
         "--optimizer",

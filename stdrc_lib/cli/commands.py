@@ -153,6 +153,7 @@ def _trainer_options(args: argparse.Namespace, defaults: dict) -> dict:
         scheme=args.scheme,
         lambda_id=args.lambda_id,
         sigma_id=args.sigma_id,
+        sigma_mean=args.sigma_mean,
         lora_rank=args.lora_rank,
         gradient_checkpointing=args.gradient_checkpointing,
         optimizer=args.optimizer,

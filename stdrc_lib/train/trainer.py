@@ -2,7 +2,7 @@
 
 One step, for a batch of clips ``x₀`` (VAE latents), references ``r`` and prompts ``c``:
 
-1. draw σ (logit-normal) and ε; ``x_σ = (1 − σ)·x₀ + σ·ε``; target ``v = ε − x₀``;
+1. draw σ (logit-normal, its mean ``sigma_mean``) and ε; ``x_σ = (1 − σ)·x₀ + σ·ε``; target ``v = ε − x₀``;
 2. prepare the reference pixels with the reference transform (augmentation and any face crop) and
    encode them with the frozen VAE into clean tokens (timestep 0); a dataset without references
    trains a plain text-to-video model;
@@ -71,6 +71,9 @@ class TrainConfig:
     train_text_encoder: bool = True
     p_first_frame: float = 0.0  # share of rows trained as image-to-video: frame 0 given clean, no loss on it
     p_keyframe: float = 0.0  # share of rows whose reference is their clip's own frame, at that frame's positions
+    # mean of the logit-normal σ: > 0 trains more high-noise rows, where the clip is still undecided (LTX-2's
+    # trainer shifts it up with the token count, to about 2 at its working sizes)
+    sigma_mean: float = 0.0
     optimizer: str = "adamw"  # or "adamw8bit": 8-bit moments (torchao; train/lowmem.py)
     quantize_base: str = "none"  # or "int8" / "fp8": weight-only quantization of the frozen base (LoRA only)
 
@@ -93,6 +96,7 @@ class TrainConfig:
             ("face_loss_weight", self.face_loss_weight > 0, "> 0 (1 = off)"),
             ("lr", self.lr > 0, "> 0"),
             ("warmup", self.warmup >= 0, "≥ 0"),
+            ("sigma_mean", -4 <= self.sigma_mean <= 4, "in [−4, 4] (0 = the plain logit-normal)"),
         )
         for name, ok, want in checks:
             if not ok:
@@ -152,9 +156,10 @@ def augmented(cfg: AugmentConfig) -> ReferenceTransform:
     return transform
 
 
-def sample_sigma(b: int, g: torch.Generator) -> torch.Tensor:
-    """Logit-normal σ ∈ (0, 1) (mean 0, std 1), as in SD3 / LTX training."""
-    return torch.sigmoid(torch.randn(b, generator=g))
+def sample_sigma(b: int, g: torch.Generator, mean: float = 0.0) -> torch.Tensor:
+    """Logit-normal σ ∈ (0, 1): ``sigmoid(N(mean, 1))``, as in SD3 / LTX training (LTX-2's trainer shifts the
+    mean with the sequence length)."""
+    return torch.sigmoid(torch.randn(b, generator=g) + mean)
 
 
 def dropout_masks(b: int, cfg: TrainConfig, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,7 +202,7 @@ def draw_batch(
     idx = torch.randint(len(cache), (cfg.batch,), generator=g)
     refs = transform(cache, idx, g) if cache.refs is not None else None
     keep_text, keep_ref = dropout_masks(cfg.batch, cfg, g)
-    sigma = sample_sigma(cfg.batch, g)
+    sigma = sample_sigma(cfg.batch, g, cfg.sigma_mean)
     noise = torch.randn(cache.latents[idx].shape, generator=g)
     first = torch.rand(cfg.batch, generator=g) < cfg.p_first_frame if cfg.p_first_frame > 0 else None
     keyframe = None
