@@ -11,7 +11,9 @@ base is trained on), not at a scheme's.
 The references are a frame of each clip itself, the easiest reference there is: a model that reads it predicts
 the clip better with it than without (a negative "with − without"). A model that has learned to ignore it scores
 the same both ways; one that is disturbed by it (the base, which never saw a reference) scores worse with it.
-Prints one row per model and scheme; nothing is written.
+The last column is the share of the video tokens' attention that lands on the reference tokens (mean over
+layers and tokens); a model that has learned to ignore the reference has shut it. Prints one row per model and
+scheme; nothing is written.
 """
 
 from __future__ import annotations
@@ -26,26 +28,30 @@ def reference_use(backbone, cache, scheme: str, sigma: float, batch: int = 8, se
     """Mean flow-matching loss over ``cache`` with the reference kept and dropped (same σ and noise)."""
     from stdrc_lib.core import losses as L
     from stdrc_lib.core import positions as P
+    from stdrc_lib.core.attention import capture_attention
 
     g = torch.Generator().manual_seed(seed)
     keyframe = scheme == "keyframe"
     positions = P.PositionConfig(scheme="tass" if keyframe else scheme, fps=backbone.fps)
-    out = {True: [], False: []}
+    out, mass = {True: [], False: []}, []
     for s in range(0, len(cache), batch):
         x0, refs = cache.latents[s : s + batch], cache.refs[s : s + batch]  # references in [−1, 1]
         b = x0.shape[0]
         noise = torch.randn(x0.shape, generator=g)
         prompts = list(cache.prompts[s : s + b])
         frames = cache.ref_frames[s : s + b] if keyframe else None
+        n_v = x0[0, 0].numel()
         for keep in (True, False):
-            with torch.no_grad():
+            with torch.no_grad(), capture_attention(backbone.transformer, n_v) as store:
                 fm, _ = L.flow_matching_loss(
                     backbone, x0, refs, prompts, torch.ones(b, dtype=torch.bool), torch.full((b,), keep),
                     torch.full((b,), sigma), noise, positions, keyframe=frames,
                 )  # fmt: skip
             out[keep].append(fm.item() * b)
+            if keep:  # the share of each video token's attention that lands on the reference, mean over layers
+                mass.append(torch.stack([m.sum(-1).mean() for m in store.maps.values()]).mean().item() * b)
     n = len(cache)
-    return {"with": sum(out[True]) / n, "without": sum(out[False]) / n}
+    return {"with": sum(out[True]) / n, "without": sum(out[False]) / n, "attention": sum(mass) / n}
 
 
 def main(argv=None) -> None:
@@ -81,11 +87,13 @@ def main(argv=None) -> None:
     schemes = a.schemes or [list(models.values())[-1].extra.get("scheme", "tass")]
     cache = build_cache(models["base"].vae, a.clips, seed=7, look=models["base"].extra["look"], progress=False)
     print(f"flow-matching loss at σ = {a.sigma:g} on {a.clips} clips, each with a frame of itself as the reference")
-    print("| model | scheme | with the reference | without | with − without |\n|---|---|---:|---:|---:|")
+    print("| model | scheme | with the reference | without | with − without | attention on the reference |")
+    print("|---|---|---:|---:|---:|---:|")
     for name, bb in models.items():
         for scheme in schemes:
             r = reference_use(bb, cache, scheme, a.sigma)
-            print(f"| {name} | {scheme} | {r['with']:.4f} | {r['without']:.4f} | {r['with'] - r['without']:+.4f} |")
+            gap, att = r["with"] - r["without"], r["attention"]
+            print(f"| {name} | {scheme} | {r['with']:.4f} | {r['without']:.4f} | {gap:+.4f} | {att:.3f} |")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,20 @@ def test_keyframe_options_are_checked(toy):
     cfg = T.TrainConfig(steps=1, batch=2, sample_every=0, p_keyframe=0.5)
     with pytest.raises(ValueError, match="`cfg.p_keyframe`.*`ref_frames`"):
         T.train(TW.build_toy(seed=0, num_layers=1), no_frames, cfg, progress=False)
+
+
+def test_the_reference_use_bench_scores_a_keyframe_and_the_attention_it_draws(toy):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "reference_use", Path(__file__).parents[1] / "bench" / "reference_use.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    b, cache = toy
+    kf = bench.reference_use(b, cache, "keyframe", 0.7, batch=2)
+    tass = bench.reference_use(b, cache, "tass", 0.7, batch=2)
+    assert kf["without"] == pytest.approx(tass["without"])  # the same clips, σ and noise without a reference
+    assert kf["with"] != tass["with"]  # the reference sits elsewhere
+    assert 0 < kf["attention"] < 1 and 0 < tass["attention"] < 1
