@@ -206,6 +206,20 @@ def test_train_never_writes_into_the_shipped_weights_by_default(tmp_path, capsys
     assert "holds files stdrc did not write" in capsys.readouterr().err
 
 
+def test_stdrc_train_without_flags_keeps_each_presets_recipe():
+    from stdrc_lib.cli import build_parser
+    from stdrc_lib.cli.commands import _trainer_options
+    from stdrc_lib.toy.adapter import AdapterConfig
+    from stdrc_lib.train.trainer import TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    assert AdapterConfig(**_trainer_options(args, {})) == AdapterConfig()  # no flag overrides the toy recipe
+    cfg = AdapterConfig(**_trainer_options(build_parser().parse_args(["train", "--sigma-id", "0.5"]), {}))
+    assert cfg.sigma_id == 0.5 and cfg.sigma_mean == AdapterConfig().sigma_mean
+    full = TrainConfig(**_trainer_options(args, {}))
+    assert (full.sigma_id, full.sigma_mean) == (0.5, 0.0)  # the full preset keeps the plain recipe
+
+
 # ------------------------------------------------------------------ broken files name themselves
 def test_a_broken_manifest_is_named(tmp_path):
     folder = tmp_path / "toy"

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "captioned videos (--data). Defaults differ by preset; each flag's help gives both.",
     )
     train.add_argument("--preset", choices=["toy", "full"], default="toy")
-    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: toy 600, full 2500)")
+    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: toy 1000, full 2500)")
     train.add_argument("--batch", type=int, default=None, help="clips per step (default: toy 8, full 16)")
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     train.add_argument(
@@ -140,14 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true", help="train without reference augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
-        "--lambda-id", type=float, default=None, help="weight of the face-guided identity loss (toy 0.1; full 0: off)"
+        "--lambda-id", type=float, default=None, help="weight of the face-guided identity loss (toy 1; full 0: off)"
     )
-    train.add_argument("--sigma-id", type=float, default=0.5, help="identity loss applies for σ ≤ this (default 0.5)")
+    train.add_argument(
+        "--sigma-id", type=float, default=None, help="identity loss applies for σ ≤ this (toy 1: every row; full 0.5)"
+    )
     train.add_argument(
         "--sigma-mean",
         type=float,
         default=None,
-        help="mean of the logit-normal noise levels: above 0, more high-noise steps (default: the preset's)",
+        help="mean of the logit-normal noise levels: above 0, more high-noise steps (toy 2; full 0)",
     )
     train.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
     train.add_argument(

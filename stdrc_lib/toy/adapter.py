@@ -9,8 +9,10 @@ read a reference image instead, through the one trainer (:func:`stdrc_lib.train.
   through the appearance-invariant augmentation (re-layout, affine, flip, blur, noise) and, for a share, another
   of the world's lights (the colour change this world has);
 * condition dropout of the text, the reference and both, for three-stream guidance;
-* the face-guided identity loss through the base's *training* readout (``readout/``); models are scored by the
-  other one (``scorer/``).
+* noise levels from a logit-normal shifted to high noise (mean 2), as LTX-2's trainer shifts it for long
+  sequences: identity is decided at high noise, and below it the noisy clip gives the person away;
+* the face-guided identity loss through the base's *training* readout (``readout/``), on every row; models are
+  scored by the other one (``scorer/``).
 
 At inference the model gets what a user has: the whole reference image and the prompt. Nothing of the renderer
 (masks, lights, boxes) is used to prepare it.
@@ -43,13 +45,15 @@ LORA_FILE = TW.LORA_FILE
 class AdapterConfig(ToyTrainConfig):
     """:class:`~stdrc_lib.toy.train.ToyTrainConfig` with the fine-tune's defaults."""
 
-    steps: int = 600
+    steps: int = 1000
     batch: int = 8
     lr: float = 1e-3
     warmup: int = 30
     lora_rank: int = 16
     train_text_encoder: bool = False
-    lambda_id: float = 0.1
+    lambda_id: float = 1.0
+    sigma_id: float = 1.0  # every row: at high noise, where the reference is needed most, too
+    sigma_mean: float = 2.0  # most rows at high noise, where identity is decided (LTX-2's trainer shifts it too)
     p_cross_ref: float = 0.5
     p_relight: float = 0.3
     n_clips: int = 2000
