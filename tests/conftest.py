@@ -56,6 +56,7 @@ def tiny_base_recipe():
         vae_stages=(dict(steps=3, stop_after=2, batch=2), dict(steps=1, batch=2, crop=32, seed=1)), vae_eval_clips=2,
         readout_steps=2, readout_pool=3, readout_eval_clips=3, n_clips=4,
         transformer=B.base_train_config(steps=2, batch=2, warmup=1, ckpt_every=1),
+        keyframe_clips=4, keyframes=B.keyframe_train_config(steps=2, batch=2, warmup=1, ckpt_every=1),
     )  # fmt: skip
 
 

@@ -73,7 +73,10 @@ def test_build_makes_every_part_stored_as_float16_with_a_manifest(built):
     assert m["look"] == "bold" and m["kind"] == "base" and m["revision"]
     assert set(m["files"]) == {str(p.relative_to(out)) for p in out.rglob("*.safetensors")}
     assert m["recipe"]["transformer"]["p_first_frame"] == 0.5 and m["recipe"]["transformer"]["p_ref"] == 0.0
-    assert set(m["minutes"]) >= {"vae", "readout", "scorer", "transformer"}
+    assert set(m["minutes"]) >= {"vae", "readout", "scorer", "transformer", "keyframes"}
+    assert m["recipe"]["keyframes"]["p_keyframe"] == 0.3 and m["steps"]["keyframes"] == 2
+    for cfg in out.rglob("config.json"):  # a shipped model names no machine's paths
+        assert "_name_or_path" not in json.loads(cfg.read_text()), cfg
     stages = m["training"]["vae"]["stages"]  # whole frames for 2 steps of a 3-step schedule, then 32×32 windows
     assert [s["stopped_after"] for s in stages] == [2, 1] and [s["crop"] for s in stages] == [None, 32]
     assert stages[0]["init"] is None and stages[1]["init"].endswith("vae_stage1")
@@ -97,6 +100,7 @@ def test_build_skips_finished_stages(built, monkeypatch, tmp_path, tiny_recipe):
     monkeypatch.setattr(B, "train_vae", refuse)
     monkeypatch.setattr(B, "train_readout", refuse)
     monkeypatch.setattr(B, "train", refuse)
+    monkeypatch.setattr(B, "build_cache", refuse)
     B.build(tmp_path / "again", tiny_recipe, runs=root.parent / "runs")
     assert (tmp_path / "again" / "manifest.json").is_file()
 

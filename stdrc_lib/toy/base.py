@@ -271,6 +271,10 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
         for name in ("readout", "scorer"):
             shutil.copytree(runs / name, d / name)
         _half(d)
+        for cfg in d.rglob("config.json"):  # diffusers records where a model was loaded from: no machine's paths
+            c = json.loads(cfg.read_text())
+            if c.pop("_name_or_path", None) is not None:
+                cfg.write_text(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
     atomic_folder(Path(out), assemble)
     minutes = {
