@@ -126,8 +126,8 @@ plt.show()
 #
 # `toy_backbone()` returns diffusers' own `LTX2VideoTransformer3DModel` and `AutoencoderKLLTX2Video` in a tiny
 # configuration, with the weights that ship with the package: a base model pretrained on SynthFaces for
-# text-to-video and image-to-video, with the ST-DRC LoRA adapter fine-tuned on it, as the paper fine-tunes LTX-2.3
-# (`toy_backbone(adapter=False)` gives the base alone; `toy_backbone(random=True)` untrained weights, whose
+# text-to-video, image-to-video and keyframes, with the ST-DRC LoRA adapter fine-tuned on it, as the paper
+# fine-tunes LTX-2.3 (`toy_backbone(adapter=False)` gives the base alone; `toy_backbone(random=True)` untrained weights, whose
 # pictures look like noise).
 
 # %%

@@ -69,7 +69,9 @@ if "google.colab" in sys.modules:
 # $$\mathcal{L} = \mathcal{L}_{\mathrm{fm}} + \lambda_{\mathrm{id}}\,\mathbb{1}[\sigma \le \sigma_{\mathrm{id}}]\,
 #   \mathcal{L}_{\mathrm{id}} .$$
 #
-# The indicator keeps the identity loss where $\hat x_0$ is still a picture rather than noise.
+# The indicator can keep the identity loss to rows where $\hat x_0$ is still a picture rather than noise; the shipped
+# recipe sets $\sigma_{\mathrm{id}} = 1$ (every row), since at high noise the reference is needed most, and draws
+# most rows at high noise: σ = sigmoid(N(2, 1)), the way LTX-2's trainer shifts its noise levels for long sequences.
 
 # %% [markdown]
 # ## Configuration
@@ -92,9 +94,9 @@ from stdrc_lib.utils import seed_everything, smoke_mode
 SMOKE = smoke_mode()
 SEED = 0
 AUGMENT = True  # switch: appearance-invariant reference augmentation
-IDENTITY_LOSS = 0.1  # switch: weight λ of the face-guided identity loss (0 = off)
+IDENTITY_LOSS = 1.0  # switch: weight λ of the face-guided identity loss (0 = off)
 LORA_RANK = 16  # 0 fine-tunes the whole transformer instead
-STEPS = 4 if SMOKE else 600  # optimizer steps (the shipped adapter's recipe: 600)
+STEPS = 4 if SMOKE else 1000  # optimizer steps (the shipped adapter's recipe: 1000)
 CLIPS = 16 if SMOKE else 2000  # rendered + VAE-encoded training clips
 SAMPLE_STEPS = 2 if SMOKE else 20
 OUT = Path(tempfile.mkdtemp(prefix="stdrc_adapter_"))  # where this notebook's adapter goes
@@ -106,9 +108,10 @@ print(f"training on {DEVICE}")
 # ## 1 · Start from the pretrained base
 #
 # The paper does not train ST-DRC from scratch: it fine-tunes LTX-2.3, which already draws people and already
-# continues a first frame given as clean tokens at frame 0's positions (its image-to-video). The toy does the same.
-# `toy_backbone(adapter=False)` is the shipped base model: trained on SynthFaces for text-to-video and
-# image-to-video, it has never seen a reference image. Fine-tuning teaches it to read one.
+# continues a first frame given as clean tokens at frame 0's positions (its image-to-video), and reads keyframes
+# appended as extra clean tokens at the positions of the frames they show. The toy does the same.
+# `toy_backbone(adapter=False)` is the shipped base model: trained on SynthFaces for text-to-video, image-to-video
+# and keyframes, it has never seen a reference image. Fine-tuning teaches it to read one at TASS-RoPE's positions.
 
 # %%
 base = TW.toy_backbone(adapter=False)
@@ -146,10 +149,10 @@ plt.show()
 #
 # `train_adapter` wraps the base transformer in a peft LoRA (rank `LORA_RANK`) on the LTX-2 trainer's attention and
 # feed-forward targets and freezes everything else, the text encoder and the VAE included. Each step samples σ from
-# a logit-normal, noises the clip latents, encodes the augmented reference as clean tokens at TASS-RoPE positions,
-# drops the text (10 %), the reference (10 %) or both (10 %), and regresses the velocity `ε − x₀` on the video
-# tokens only. Half the references are the clip's own frame, half another rendering of the same person. With
-# `IDENTITY_LOSS > 0` it also decodes the one-step estimate `x̂₀` of rows with σ ≤ 0.5 (first latent frame only),
+# a logit-normal shifted to high noise, noises the clip latents, encodes the augmented reference as clean tokens at
+# TASS-RoPE positions, drops the text (10 %), the reference (10 %) or both (10 %), and regresses the velocity
+# `ε − x₀` on the video tokens only. Half the references are the clip's own frame, half another rendering of the
+# same person. With `IDENTITY_LOSS > 0` it also decodes the one-step estimate `x̂₀` of every row (first latent frame only),
 # embeds it with the frozen training readout and adds `λ·(1 − cos)` against the reference's embedding; the gradient
 # flows through the VAE decoder into the adapter. The adapter is saved in diffusers' LoRA layout.
 
