@@ -74,26 +74,12 @@ def base_train_config(**overrides) -> TrainConfig:
 
 
 def keyframe_train_config(**overrides) -> TrainConfig:
-    """The keyframe stage's options: the base's rows (half image-to-video, 10 % null prompts, faces weighted
-    twice) with 30 % keyframe rows added; every other row has no reference. A lower learning rate than the base's,
-    since it continues it; the moving average again."""
-    cfg = dict(
-        steps=1500,
-        batch=16,
-        lr=3e-4,
-        warmup=100,
-        seed=1,
-        p_text=0.0,
-        p_ref=0.9,  # rows that are not keyframe rows lose their reference; 10 % lose it and the prompt too
-        p_both=0.1,
-        p_first_frame=0.5,
-        p_keyframe=0.3,
-        ema_decay=0.999,
-        face_loss_weight=2.0,
-        sample_every=0,
-        ckpt_every=100,
-    )
-    return TrainConfig(**{**cfg, **overrides})
+    """The keyframe stage's options: the base's (half the rows image-to-video, faces weighted twice, a moving
+    average) with 30 % keyframe rows; every other row has no reference, and 10 % of them no prompt either. A lower
+    learning rate than the base's, since it continues it."""
+    cfg = dict(steps=1500, lr=3e-4, warmup=100, seed=1, p_text=0.0, p_ref=0.9, p_both=0.1, p_keyframe=0.3,
+               ckpt_every=100)  # fmt: skip
+    return base_train_config(**{**cfg, **overrides})
 
 
 @dataclass
@@ -194,16 +180,15 @@ def _stage_readout(recipe: BaseRecipe, runs: Path, name: str, seed: int) -> dict
     return read_json(out / "metrics.json", f"{name} metrics")
 
 
-def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
-    out = runs / "model"
+def _train_stage(out: Path, cfg: TrainConfig, ckpt_dir: Path, prepare) -> dict:
+    """Train the backbone ``prepare()`` returns (with its clip cache) by ``cfg`` into ``out``, resuming from
+    ``ckpt_dir``; a finished stage (its ``train_log.json``) is read, not trained again."""
     if (out / "train_log.json").is_file():
         return read_json(out / "train_log.json", "training log")
     t0 = time.time()
-    vae = _load_vae(runs)
-    cache = _cache(vae, recipe, runs / "cache.safetensors")
+    backbone, cache = prepare()
     t_cache = time.time() - t0
-    backbone = build_base(recipe.transformer.seed, vae)
-    log = train(backbone, cache, recipe.transformer, ckpt_dir=runs / "ckpt")
+    log = train(backbone, cache, cfg, ckpt_dir=ckpt_dir)
     log["cache_minutes"] = t_cache / 60
 
     def write(d: Path) -> None:
@@ -212,27 +197,26 @@ def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
 
     atomic_folder(out, write)
     return log
+
+
+def _stage_transformer(recipe: BaseRecipe, runs: Path) -> dict:
+    def prepare():
+        vae = _load_vae(runs)
+        return build_base(recipe.transformer.seed, vae), _cache(vae, recipe, runs / "cache.safetensors")
+
+    return _train_stage(runs / "model", recipe.transformer, runs / "ckpt", prepare)
 
 
 def _stage_keyframes(recipe: BaseRecipe, runs: Path) -> dict:
     """Continue the transformer (``runs/model``) with keyframe rows into ``runs/keyframes``."""
-    out = runs / "keyframes"
-    if (out / "train_log.json").is_file():
-        return read_json(out / "train_log.json", "training log")
-    _stage_transformer(recipe, runs)
-    t0 = time.time()
-    backbone = TW.load_toy(runs / "model")
-    cache = build_cache(backbone.vae, recipe.keyframe_clips, recipe.keyframe_seed, look=recipe.look, ref_mode="clip")
-    t_cache = time.time() - t0
-    log = train(backbone, cache, recipe.keyframes, ckpt_dir=runs / "keyframes_ckpt")
-    log["cache_minutes"] = t_cache / 60
 
-    def write(d: Path) -> None:
-        TW.save_toy(backbone, d)
-        (d / "train_log.json").write_text(json.dumps(log))
+    def prepare():
+        _stage_transformer(recipe, runs)
+        backbone = TW.load_toy(runs / "model")
+        clips, seed = recipe.keyframe_clips, recipe.keyframe_seed
+        return backbone, build_cache(backbone.vae, clips, seed, look=recipe.look, ref_mode="clip")
 
-    atomic_folder(out, write)
-    return log
+    return _train_stage(runs / "keyframes", recipe.keyframes, runs / "keyframes_ckpt", prepare)
 
 
 def run_stages(recipe: BaseRecipe, runs: Path, stages) -> None:
