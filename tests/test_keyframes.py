@@ -37,6 +37,10 @@ def test_a_keyframe_sits_at_the_time_of_its_pixel_frame_on_frame_0s_grid(toy):
     assert last[0] <= kf[2, 0, 0, 0] and kf[2, 0, 0, 1] <= last[1] + 1e-6  # pixel frame 16 lies inside it
     with pytest.raises(ValueError, match="`pixel_frames`"):
         P.keyframe_coords(rope, (8, 8), torch.tensor([-1]), FPS)
+    with pytest.raises(ValueError, match="`ref_grid`"):
+        P.keyframe_coords(rope, (0, 8), torch.tensor([1]), FPS)
+    with pytest.raises(ValueError, match="`fps`"):
+        P.keyframe_coords(rope, (8, 8), torch.tensor([1]), 0.0)
 
 
 def test_the_datasets_clip_references_name_their_frame():
@@ -64,6 +68,8 @@ def test_keyframe_rows_move_the_reference_to_its_frame_and_only_those_rows(toy):
     plain = _loss(b, cache, None)
     assert torch.equal(_loss(b, cache, torch.tensor([-1, -1])), plain)  # −1 keeps the scheme
     assert not torch.equal(_loss(b, cache, torch.tensor([4, -1])), plain)
+    with pytest.raises(ValueError, match="`keyframe`.*shape \\(2,\\)"):
+        _loss(b, cache, torch.tensor([4]))
     seen = []
     hook = b.transformer.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["video_coords"]), with_kwargs=True)
     _loss(b, cache, torch.tensor([8, -1]))

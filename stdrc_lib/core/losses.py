@@ -142,6 +142,8 @@ def flow_matching_loss(
         ref_tok, ref_grids = R.pack(z_ref), [tuple(z_ref.shape[-2:])]
     rope = getattr(transformer, "module", transformer).rope
     coords = P.build_coords(rope, b, grid, ref_grids, positions, dev)  # (B, 3, N, 2)
+    if keyframe is not None and tuple(keyframe.shape) != (b,):
+        raise ValueError(f"`keyframe` must be one frame index per row, shape ({b},), got {tuple(keyframe.shape)}.")
     if keyframe is not None and bool((keyframe >= 0).any()):
         if ref_tok is None or isolated_reference:
             raise ValueError("`keyframe` rows need references in the joint pass (not `isolated_reference`).")

@@ -127,6 +127,10 @@ def keyframe_coords(rope, ref_grid: tuple[int, int], pixel_frames: torch.Tensor,
     k = torch.as_tensor(pixel_frames).reshape(-1)
     if k.is_floating_point() or (k < 0).any():
         raise ValueError(f"`pixel_frames` must be integer frame indices ≥ 0, got {k.tolist()}.")
+    if len(ref_grid) != 2 or min(ref_grid) < 1:
+        raise ValueError(f"`ref_grid` must be the latent (height, width), each ≥ 1, got {tuple(ref_grid)}.")
+    if not fps > 0:
+        raise ValueError(f"`fps` must be > 0, got {fps!r}.")
     hr, wr = ref_grid
     coords = video_coords(rope, len(k), (1, hr, wr), fps).clone()  # frame 0: t ∈ [0, 1/fps)
     coords[:, 0] += k.view(-1, 1, 1).to(coords.dtype) / fps
