@@ -5,6 +5,7 @@ Usage:
     python bench/claims.py                            # every variant not yet done, in order (resumable)
     python bench/claims.py --only tass shared --seeds 0
     python bench/claims.py --decide                   # the claims table from the finished scores
+    python bench/claims.py --guidance                 # the three-stream guidance grid on the shipped adapter
 
 Every variant fine-tunes the shipped base (``data/toy/base``) with the shipped adapter's recipe
 (``stdrc_lib.toy.adapter.AdapterConfig``), changing only what the variant names; checkpoints in
@@ -50,6 +51,7 @@ def config(name: str, seed: int):
         augment=AugmentConfig() if aug else NO_AUGMENT,
         lambda_id=defaults.lambda_id if id_loss else 0.0,
         seed=seed,
+        data_seed=defaults.seed,  # every variant and seed trains on the shipped adapter's clips
     )
 
 
@@ -75,6 +77,38 @@ def run_one(name: str, seed: int, base: Path, n: int = EVAL["n"], progress: bool
                         train_seed=seed)  # fmt: skip
     data = {k: v for k, v in report.items() if k != "examples"} | {"provenance": record}
     write_record(out, data)
+    return out
+
+
+def guidance_cells(s_ref: float, s_txt: float) -> list[tuple[str, float, float]]:
+    """Every cell of the guidance grid, the two claims' lines (through the defaults) first, so a run cut short has
+    scored what the claims need."""
+    from stdrc_lib.core.config import ORDERS
+    from stdrc_lib.toy.claims import guidance_grid
+
+    refs, txts = guidance_grid(s_ref, s_txt)
+    grid = [(o, r, t) for o in ORDERS for r in refs for t in txts]
+    return sorted(grid, key=lambda c: (c[1] != s_ref and c[2] != s_txt, ORDERS.index(c[0]), c[1], c[2]))
+
+
+def run_guidance_cell(order: str, s_ref: float, s_txt: float, n: int | None = None, progress: bool = True) -> Path:
+    """Score one cell of the grid on the shipped model (base + adapter), or skip it once scored."""
+    from stdrc_lib.core.config import GuidanceConfig
+    from stdrc_lib.outputs import provenance, weight_hashes, write_record
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.claims import GUIDANCE_EVAL, guidance_cell_name
+    from stdrc_lib.toy.evaluate import evaluate
+    from stdrc_lib.toy.readout import Readout
+
+    out = RESULTS / "guidance" / f"{guidance_cell_name(order, s_ref, s_txt)}.json"
+    if out.is_file():
+        return out
+    backbone = TW.toy_backbone()  # the shipped base with the shipped adapter
+    report = evaluate(backbone, Readout.load(TW.scorer_dir(TW.BASE_DIR)), n=n or GUIDANCE_EVAL["n"],
+                      seed=GUIDANCE_EVAL["seed"], guidance=GuidanceConfig(s_ref=s_ref, s_txt=s_txt, order=order),
+                      rows=("model",), progress=progress)  # fmt: skip
+    record = provenance(TW.BASE_DIR, adapter_sha256=weight_hashes(TW.ADAPTER_DIR), cell=[order, s_ref, s_txt])
+    write_record(out, {k: v for k, v in report.items() if k != "examples"} | {"provenance": record})
     return out
 
 
@@ -129,6 +163,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--pictures", action="store_true", help="draw one picture per primary claim from the finished seed-0 adapters"
     )
+    ap.add_argument(
+        "--guidance", action="store_true", help="score the guidance grid on the shipped adapter (resumable)"
+    )
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
@@ -154,6 +191,13 @@ def main(argv=None) -> int:
     base = args.base or TW.BASE_DIR
     if not (base / "transformer").is_dir():
         raise SystemExit(f"claims: no base model in {base}; build it with `python -m stdrc_lib.toy.base`.")
+    if args.guidance:
+        from stdrc_lib.core.config import GuidanceConfig
+
+        d = GuidanceConfig()
+        for cell in guidance_cells(d.s_ref, d.s_txt):
+            print(f"[claims] guidance {cell}: {run_guidance_cell(*cell)}")
+        return 0
     if args.pictures:
         for path in claim_pictures(base):
             print(f"[claims] wrote {path}")

@@ -67,6 +67,53 @@ def test_contrasts_must_be_paired():
         CL.paired_differences(s, "tass", "nope", "copy_layout")
 
 
+def _grid(id_rate: float, text_rate: float, n: int = 96) -> dict:
+    """Guidance cells whose identity rises with log2 s_ref and whose text adherence with log2 s_txt at known rates,
+    over clip noise shared by every cell (the same clips and noise), in both orders."""
+    rng = np.random.default_rng(1)
+    clip_id, clip_txt = rng.normal(0, 0.1, n), rng.normal(0, 0.1, n)
+    refs, txts = CL.guidance_grid(4.0, 3.0)
+    cells = {}
+    for order in ("ref_first", "text_first"):
+        for r in refs:
+            for t in txts:
+                cells[(order, r, t)] = {
+                    "identity_accuracy": list(0.5 + clip_id + id_rate * np.log2(r) + rng.normal(0, .02, n)),
+                    "text_adherence": list(0.5 + clip_txt + text_rate * np.log2(t) + rng.normal(0, .02, n)),
+                }  # fmt: skip
+    return cells
+
+
+def test_guidance_claims_are_slopes_per_doubling_decided_in_both_orders():
+    rows = {r["claim"]: r for r in CL.guidance_claims(_grid(0.05, 0.04), 4.0, 3.0)}
+    g1 = rows["G1"]["orders"]["ref_first"]
+    assert g1["scales"] == [1.0, 2.0, 4.0, 8.0] and g1["slope"]["mean"] == pytest.approx(0.05, abs=0.005)
+    assert rows["G1"]["verdict"] == rows["G2"]["verdict"] == "holds"
+    flat = {r["claim"]: r["verdict"] for r in CL.guidance_claims(_grid(0.0, 0.04), 4.0, 3.0)}
+    assert flat == {"G1": "refuted", "G2": "holds"}  # an identity slope inside ±0.02 per doubling
+    cells = _grid(0.05, 0.04)
+    for (order, r, t), c in cells.items():  # text adherence falls with s_ref in one order: the condition fails there
+        if order == "text_first" and t == 3.0:
+            c["text_adherence"] = list(np.asarray(c["text_adherence"]) - 0.03 * np.log2(r))
+    mixed = {r["claim"]: r for r in CL.guidance_claims(cells, 4.0, 3.0)}
+    assert mixed["G1"]["orders"]["text_first"]["verdict"] == "not shown" and mixed["G1"]["verdict"] == "not shown"
+    assert "G2 overall" in CL.guidance_table(list(mixed.values()))
+
+
+def test_the_guidance_grid_holds_the_defaults_and_scores_the_claims_lines_first():
+    import importlib.util
+    from pathlib import Path
+
+    assert CL.guidance_grid(6.0, 3.0) == ((1.0, 2.0, 4.0, 6.0, 8.0), (1.0, 2.0, 3.0, 5.0))
+    spec = importlib.util.spec_from_file_location("claims_bench", Path(__file__).parents[1] / "bench" / "claims.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cells = bench.guidance_cells(4.0, 3.0)
+    assert len(cells) == len(set(cells)) == 2 * 4 * 4
+    first = cells[: 2 * (4 + 4 - 1)]
+    assert all(r == 4.0 or t == 3.0 for _, r, t in first) and not any(r == 4.0 or t == 3.0 for _, r, t in cells[14:])
+
+
 @pytest.mark.slow  # builds a tiny base and adapter once (about a minute)
 def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_path, monkeypatch, capsys):
     """bench/claims.py on the tiny base: a variant fine-tunes with the shipped recipe changed only where it says,
@@ -90,6 +137,7 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     assert (
         cfg.lambda_id == 0 and cfg.seed == 2 and cfg.scheme == "tass" and cfg.lora_rank == AD.AdapterConfig().lora_rank
     )
+    assert cfg.data_seed == real("shared", 0).data_seed == AD.AdapterConfig().seed  # one set of training clips
     assert real("shared_noaug", 0).augment.p_relayout == 0 and real("shared", 0).scheme == "shared"
     out = bench.run_one("shared", 0, TW.BASE_DIR, n=2, progress=False)
     d = json.loads(out.read_text())

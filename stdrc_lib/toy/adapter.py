@@ -59,6 +59,7 @@ class AdapterConfig(ToyTrainConfig):
     n_clips: int = 2000
     ckpt_every: int = 100
     sample_every: int = 0
+    data_seed: int | None = None  # the training clips' seed (None: ``seed``), so variants can share their clips
 
 
 def train_adapter(
@@ -78,7 +79,8 @@ def train_adapter(
     backbone = TW.load_toy(base)
     embedder = ToyFaceEmbedder(Readout.load(base / "readout")) if cfg.lambda_id > 0 else None
     look = backbone.extra["look"]
-    cache = build_cache(backbone.vae, cfg.n_clips, cfg.seed, look=look, cross_reference=cfg.p_cross_ref > 0,
+    data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+    cache = build_cache(backbone.vae, cfg.n_clips, data_seed, look=look, cross_reference=cfg.p_cross_ref > 0,
                         progress=progress)  # fmt: skip
     t_cache = time.time() - t0
     log = train_toy(backbone, cfg, cache=cache, embedder=embedder, ckpt_dir=runs / "ckpt", resume=resume,

@@ -162,3 +162,86 @@ def claims_table(rows: list[dict]) -> str:
             f"{r['hi']:+.3f}] at {r['level']:.3f} | {c} | **{r['verdict']}** |"
         )
     return "\n".join(lines)
+
+
+# Three-stream guidance on the shipped adapter (docs/ABLATION.md): a grid of both scales in both orders, the same
+# clips and noise in every cell; the claims are slopes per doubling of a scale.
+GUIDANCE_S_REF = (1.0, 2.0, 4.0, 8.0)
+GUIDANCE_S_TXT = (1.0, 2.0, 3.0, 5.0)
+GUIDANCE_EVAL = dict(n=96, seed=2)  # not the headline's clips, nor the sweep's
+GUIDANCE_MARGIN = 0.02
+
+
+def guidance_grid(s_ref_default: float, s_txt_default: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The grid's ``s_ref`` and ``s_txt`` values: the protocol's, plus the library's defaults where they are not
+    among them (each claim is tested through the other knob's default)."""
+    return tuple(sorted({*GUIDANCE_S_REF, s_ref_default})), tuple(sorted({*GUIDANCE_S_TXT, s_txt_default}))
+
+
+def guidance_cell_name(order: str, s_ref: float, s_txt: float) -> str:
+    return f"{order}_sref{s_ref:g}_stxt{s_txt:g}"
+
+
+def load_guidance(folder: Path = RESULTS / "guidance") -> dict:
+    """``cells[(order, s_ref, s_txt)]``: the model row's per-clip values of every scored cell."""
+    cells = {}
+    for f in sorted(Path(folder).glob("*_sref*_stxt*.json")) if Path(folder).is_dir() else []:
+        d = json.loads(f.read_text())
+        g = d["guidance"]
+        cells[(g["order"], float(g["s_ref"]), float(g["s_txt"]))] = d["per_clip"]["model"]
+    return cells
+
+
+def slopes(values: np.ndarray, scales) -> np.ndarray:
+    """Per-clip least-squares slope of ``values`` (scales, clips) against log2 of the scale: change per doubling."""
+    x = np.log2(np.asarray(scales, dtype=float))
+    x = x - x.mean()
+    return (x[:, None] * (values - values.mean(0))).sum(0) / (x**2).sum()
+
+
+def guidance_claims(cells: dict, s_ref_default: float, s_txt_default: float, margin: float = GUIDANCE_MARGIN) -> list:
+    """G1: identity rises with ``s_ref`` (at the default ``s_txt``) while text adherence, from the smallest to the
+    largest ``s_ref``, stays above −margin; G2 mirrored for ``s_txt`` (at the default ``s_ref``). Decided per order;
+    a claim holds when it holds in both orders, is refuted when refuted in either, and is not shown otherwise."""
+    claims = (
+        ("G1", "Identity rises with s_ref while text adherence keeps", "s_ref", "identity_accuracy", "text_adherence"),
+        ("G2", "Text adherence rises with s_txt while identity keeps", "s_txt", "text_adherence", "identity_accuracy"),
+    )
+    rows = []
+    for key, text, knob, metric, kept in claims:
+        per_order = {}
+        for order in sorted({o for o, _, _ in cells}):
+            if knob == "s_ref":
+                line = sorted((s, c) for (o, s, t), c in cells.items() if o == order and t == s_txt_default)
+            else:
+                line = sorted((t, c) for (o, s, t), c in cells.items() if o == order and s == s_ref_default)
+            if len(line) < 2:
+                raise ValueError(f"the {order} grid has fewer than two {knob} values scored; nothing to fit.")
+            scales = [s for s, _ in line]
+            ys = np.stack([metric_values(c, metric) for _, c in line])
+            keep = np.stack([metric_values(c, kept) for _, c in line])
+            ci = interval(slopes(ys, scales)[None])
+            cond = interval((keep[-1] - keep[0])[None])
+            ok = cond["lo"] > -margin
+            per_order[order] = {"scales": scales, "slope": ci, "kept_change": cond,
+                                "verdict": verdict(ci, +1, margin, ok)}  # fmt: skip
+        verdicts = [v["verdict"] for v in per_order.values()]
+        overall = "refuted" if "refuted" in verdicts else "holds" if set(verdicts) == {"holds"} else "not shown"
+        rows.append({"claim": key, "text": text, "knob": knob, "metric": metric, "kept": kept, "margin": margin,
+                     "orders": per_order, "verdict": overall})  # fmt: skip
+    return rows
+
+
+def guidance_table(rows: list[dict]) -> str:
+    """Markdown: one line per guidance claim and order."""
+    lines = ["| claim | order | slope per doubling (95 % interval) | kept metric, smallest → largest scale | verdict |"]
+    lines.append("|---|---|---:|---:|---|")
+    for r in rows:
+        for order, v in r["orders"].items():
+            s, k = v["slope"], v["kept_change"]
+            lines.append(
+                f"| {r['claim']}. {r['text']} | `{order}` | {r['metric']}: {s['mean']:+.3f} [{s['lo']:+.3f}, "
+                f"{s['hi']:+.3f}] | {r['kept']}: {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] | {v['verdict']} |"
+            )
+        lines.append(f"| {r['claim']} overall | both | | | **{r['verdict']}** |")
+    return "\n".join(lines)
