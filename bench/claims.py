@@ -6,6 +6,7 @@ Usage:
     python bench/claims.py --only tass shared --seeds 0
     python bench/claims.py --decide                   # the claims table from the finished scores
     python bench/claims.py --guidance                 # the three-stream guidance grid on the shipped adapter
+    python bench/claims.py --attention                # pixel-aligned attention of shared, tass and tass_pre
 
 Every variant fine-tunes the shipped base (``data/toy/base``) with the shipped adapter's recipe
 (``stdrc_lib.toy.adapter.AdapterConfig``), changing only what the variant names; checkpoints in
@@ -112,6 +113,52 @@ def run_guidance_cell(order: str, s_ref: float, s_txt: float, n: int | None = No
     return out
 
 
+ATTENTION_VARIANTS = ("shared", "tass", "tass_pre")
+
+
+def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = True, variants=ATTENTION_VARIANTS) -> Path:
+    """Pixel-aligned attention of the seed-0 adapters of ``shared``, ``tass`` and ``tass_pre``, each with the
+    scheme it was trained with, on the first ``n`` of the protocol's clips and noise: per clip, the mean over layers,
+    heads and frame-0 queries of the share of a query's reference attention on the reference token at its own
+    position (conditional stream, last step). Written to ``pixel_aligned.json`` beside the scores."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from stdrc_lib.core import attention
+    from stdrc_lib.outputs import provenance, weight_hashes, write_record
+    from stdrc_lib.pipeline import generate
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.evaluate import references_for
+
+    arms = {v: RUNS / f"{v}_s0" / "adapter" for v in variants}
+    missing = [v for v, a in arms.items() if not (a / "manifest.json").is_file()]
+    if missing:
+        raise SystemExit(f"claims: pixel-aligned attention needs the seed-0 adapters of {missing}; train them first.")
+    per_clip, hashes = {}, {}
+    for v, adapter in arms.items():
+        bb = TW.load_adapter(TW.load_toy(base), adapter)
+        items = [SynthFaces("eval", n, seed=EVAL["seed"], look=bb.extra["look"])[i] for i in range(n)]
+        refs = ((references_for(bb, items).permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        frames = items[0]["video"].shape[1]  # (3, F, H, W)
+        grid = bb.latent_grid(frames, *refs.shape[1:3])
+        n_video = grid[0] * grid[1] * grid[2]
+        ref_grid = (refs.shape[1] // bb.vae_factors[1], refs.shape[2] // bb.vae_factors[1])
+        values = []
+        for i, it in enumerate(tqdm(items, desc=f"attention {v}", disable=not progress)):
+            with attention.capture_attention(bb.transformer, n_video, per_head=True) as store:
+                generate(bb, it["prompt"], refs[i], num_frames=frames, num_steps=steps,
+                         generator=torch.Generator().manual_seed(i), progress=False)  # fmt: skip
+            maps = torch.stack([store.maps[layer][2] for layer in sorted(store.maps)])  # conditional stream
+            values.append(float(attention.pixel_aligned_share(maps, grid, ref_grid).mean()))
+        per_clip[v] = values
+        hashes[v] = weight_hashes(adapter)
+    out = RESULTS / "pixel_aligned.json"
+    record = provenance(base, adapters_sha256=hashes, clips=n, steps=steps)
+    write_record(out, {"per_clip": per_clip, "provenance": record})
+    return out
+
+
 def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
     """One picture per primary claim: the two arms (seed 0) on the same ``n`` held-out clips and noise, the reference
     first, then frames 0, 4, 8, 12 and 16 of each arm's clip. Written beside the scores as ``<claim>.png``."""
@@ -166,6 +213,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--guidance", action="store_true", help="score the guidance grid on the shipped adapter (resumable)"
     )
+    ap.add_argument(
+        "--attention", action="store_true", help="pixel-aligned attention of the shared, tass and tass_pre adapters"
+    )
     ap.add_argument("--base", type=Path, default=None, help="base model folder (default: the shipped one)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
@@ -175,12 +225,21 @@ def main(argv=None) -> int:
             print(f"{v}_s{s}: {'done' if (RESULTS / f'{v}_s{s}.json').is_file() else 'to do'}")
         return 0
     if args.decide:
-        from stdrc_lib.toy.claims import claims_table, evaluate_claims
+        from stdrc_lib.core.config import GuidanceConfig
+        from stdrc_lib.toy import claims as CL
 
+        scores = load_scores()
         try:
-            print(claims_table(evaluate_claims(load_scores())))
+            print(CL.claims_table(CL.evaluate_claims(scores)))
         except ValueError as e:
             raise SystemExit(f"claims: not every primary contrast is scored yet ({e}); see --list") from e
+        print("\nExploratory (one seed, no multiplicity control):\n")
+        print(CL.secondary_table(CL.secondary_contrasts(scores)))
+        cells = CL.load_guidance(RESULTS / "guidance")
+        if cells:
+            d = GuidanceConfig()
+            print("\nThree-stream guidance:\n")
+            print(CL.guidance_table(CL.guidance_claims(cells, d.s_ref, d.s_txt)))
         return 0
     import torch
 
@@ -197,6 +256,9 @@ def main(argv=None) -> int:
         d = GuidanceConfig()
         for cell in guidance_cells(d.s_ref, d.s_txt):
             print(f"[claims] guidance {cell}: {run_guidance_cell(*cell)}")
+        return 0
+    if args.attention:
+        print(f"[claims] wrote {pixel_aligned(base)}")
         return 0
     if args.pictures:
         for path in claim_pictures(base):

@@ -67,6 +67,14 @@ def test_contrasts_must_be_paired():
         CL.paired_differences(s, "tass", "nope", "copy_layout")
 
 
+def test_secondary_contrasts_use_one_seed_and_skip_what_is_not_scored():
+    s = _scores({"tass": {}, "tass_pre": {"copy_layout": 0.08}, "shared": {}}, seeds=(0,))
+    rows = CL.secondary_contrasts(s)
+    assert {r["contrast"] for r in rows} == {"tass_pre − tass"} and len(rows) == 3
+    layout = next(r for r in rows if r["metric"] == "copy_layout")
+    assert layout["lo"] > 0.05 and layout["seeds"] == 1 and "`tass_pre − tass`" in CL.secondary_table(rows)
+
+
 def _grid(id_rate: float, text_rate: float, n: int = 96) -> dict:
     """Guidance cells whose identity rises with log2 s_ref and whose text adherence with log2 s_txt at known rates,
     over clip noise shared by every cell (the same clips and noise), in both orders."""
@@ -152,3 +160,8 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     bench.run_one("tass", 0, TW.BASE_DIR, n=2, progress=False)
     pictures = bench.claim_pictures(TW.BASE_DIR, n=1, steps=1)  # P1's two arms are done: one picture
     assert [p.name for p in pictures] == ["P1.png"] and pictures[0].stat().st_size > 0
+    att = json.loads(
+        bench.pixel_aligned(TW.BASE_DIR, n=2, steps=1, progress=False, variants=("shared", "tass")).read_text()
+    )
+    assert set(att["per_clip"]) == {"shared", "tass"} and all(0 < v <= 1 for v in att["per_clip"]["tass"])
+    assert len(att["per_clip"]["shared"]) == 2 and att["provenance"]["adapters_sha256"]["tass"]

@@ -245,3 +245,32 @@ def guidance_table(rows: list[dict]) -> str:
             )
         lines.append(f"| {r['claim']} overall | both | | | **{r['verdict']}** |")
     return "\n".join(lines)
+
+
+# Exploratory comparisons (one seed, 95 % intervals, no multiplicity control): docs/ABLATION.md's secondary list.
+SECONDARY = (
+    *((v, "tass", m) for v in ("tass_pre", "temporal", "spatial", "nope")
+      for m in ("copy_layout", "copy_background", "identity_accuracy")),
+    ("shared", "shared_noaug", "copy_layout"),
+    ("shared", "shared_noaug", "copy_background"),
+)  # fmt: skip
+
+
+def secondary_contrasts(scores: dict, pairs=SECONDARY, seed: int = 0) -> list[dict]:
+    """Each exploratory contrast ``a − b`` on ``seed``'s clips, with its 95 % interval; pairs not yet scored are
+    left out."""
+    rows = []
+    for a, b, metric in pairs:
+        if seed not in scores.get(a, {}) or seed not in scores.get(b, {}):
+            continue
+        one = {v: {seed: scores[v][seed]} for v in (a, b)}
+        rows.append({"contrast": f"{a} − {b}", "metric": metric, **interval(paired_differences(one, a, b, metric))})
+    return rows
+
+
+def secondary_table(rows: list[dict]) -> str:
+    lines = ["| contrast | metric | difference (95 % interval) |", "|---|---|---:|"]
+    lines += [
+        f"| `{r['contrast']}` | {r['metric']} | {r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |" for r in rows
+    ]
+    return "\n".join(lines)
