@@ -2,7 +2,7 @@
 
 Usage:
     python bench/claims.py --list                     # what is done
-    python bench/claims.py                            # every variant not yet done, in order (resumable)
+    python bench/claims.py                            # every variant not yet done, seed 0 first (resumable)
     python bench/claims.py --only tass shared --seeds 0
     python bench/claims.py --decide                   # the claims table from the finished scores
     python bench/claims.py --guidance                 # the three-stream guidance grid on the shipped adapter
@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
     todo = [(v, s) for v in (args.only or VARIANTS) for s in VARIANTS[v][3] if not args.seeds or s in args.seeds]
+    todo.sort(key=lambda vs: vs[1])  # seed 0 of every variant first: a study cut short still has one of each
     if args.list:
         for v, s in todo:
             print(f"{v}_s{s}: {'done' if (RESULTS / f'{v}_s{s}.json').is_file() else 'to do'}")
