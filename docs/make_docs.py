@@ -39,6 +39,7 @@ TARGETS = (
     ("identity, paired gain over no reference", ("paired", "model_minus_no_reference", "identity_accuracy"), 0.35, "≥"),
     ("layout copy, paired change", ("paired", "model_minus_no_reference", "copy_layout"), 0.02, "≤"),
     ("scene copy, paired change", ("paired", "model_minus_no_reference", "copy_background"), 0.02, "≤"),
+    ("position copy, paired change", ("paired", "model_minus_no_reference", "copy_position"), 0.02, "≤"),
     ("text adherence, paired change", ("paired", "model_minus_no_reference", "text_adherence"), -0.02, "≥"),
     ("another person: identity of the target, paired change", ("paired", "other_person_minus_no_reference",
      "identity_accuracy"), 0.0, "≤"),

@@ -67,7 +67,7 @@ def check_order(order: str) -> str:
 class GuidanceConfig:
     """Scales, order and optional σ-intervals of the two guidance terms."""
 
-    s_ref: float = 8.0
+    s_ref: float = 2.0
     s_txt: float = 3.0
     order: str = "ref_first"
     ref_interval: tuple[float, float] | None = None
