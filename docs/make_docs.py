@@ -7,6 +7,8 @@
 Blocks:
 * README ``results``: the headline table, from ``docs/results/eval.json`` (written by ``stdrc eval``).
 * README ``errors``: how many bad inputs ``docs/ERRORS.md`` lists.
+* README ``notebook_times``: each notebook's measured run time, smoke and full mode, from
+  ``docs/results/notebook_times.json`` (written by ``python bench/notebook_times.py``).
 * BASE.md ``base``: the base model's scores, from ``docs/results/base/eval.json`` (written by
   ``python -m stdrc_lib.toy.base_eval``), and its training minutes, from the shipped base's manifest.
 """
@@ -92,6 +94,25 @@ def errors_block(path: Path = ROOT / "docs" / "ERRORS.md") -> str:
     return f"- [docs/ERRORS.md](docs/ERRORS.md): {n} bad inputs and the exact message each one gets.\n"
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def notebook_times_block(path: Path = ROOT / "docs" / "results" / "notebook_times.json") -> str:
+    d = json.loads(path.read_text())
+    cores = {r.get("cores") for r in d["runs"]}
+    rows = [f"| {name} | {_duration(t.get('smoke'))} | {_duration(t.get('full'))} |"
+            for name, t in sorted(d["seconds"].items())]  # fmt: skip
+    return (
+        "| notebook | smoke mode (`STDRC_SMOKE=1`, CI) | full mode |\n|---|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        f"Each notebook run end to end under nbmake (a fresh kernel) on a {'/'.join(str(c) for c in sorted(cores))}"
+        f"-core machine by `python bench/notebook_times.py` (`{path.relative_to(ROOT)}`); a notebook's header "
+        "states the same.\n"
+    )
+
+
 BASE_ROWS = {
     "ground_truth": "the renderer's clip",
     "vae_reconstruction": "VAE reconstruction",
@@ -150,7 +171,7 @@ def base_block(
 
 
 FILES = {
-    ROOT / "README.md": {"results": results_block, "errors": errors_block},
+    ROOT / "README.md": {"results": results_block, "errors": errors_block, "notebook_times": notebook_times_block},
     ROOT / "docs" / "BASE.md": {"base": base_block},
 }
 

@@ -27,7 +27,7 @@
 #
 # **Prerequisites:** Python and PyTorch basics. No GPU needed.
 #
-# **Expected run time:** under 1 minute on a laptop CPU (about 10 s with `STDRC_SMOKE=1`).
+# **Expected run time:** about 15 s on 2 CPU cores (9 s with `STDRC_SMOKE=1`), as `python bench/notebook_times.py` measured it.
 
 # %% tags=["skip-execution"]
 # Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)

@@ -29,10 +29,10 @@
 #
 # **Prerequisites:** Notebooks 01 and 02.
 #
-# **Expected run time:** about 1 minute in smoke mode (`STDRC_SMOKE=1`). The full setting fine-tunes with the shipped
-# adapter's recipe (1,000 steps), which took 14 minutes on 2 CPU cores for the shipped adapter (13.2 min of steps
-# and 1.1 min to render and encode its clips, as its manifest records), then compares the two adapters on the same
-# clips.
+# **Expected run time:** 13 s in smoke mode (`STDRC_SMOKE=1`, measured by `python bench/notebook_times.py`). The
+# full setting fine-tunes with the shipped adapter's recipe (1,000 steps), which took 14 minutes on 2 CPU cores for
+# the shipped adapter (13.2 min of steps and 1.1 min to render and encode its clips, as its manifest records), then
+# compares the two adapters on the same clips.
 
 # %% tags=["skip-execution"]
 # Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)

@@ -27,7 +27,8 @@
 #
 # **Prerequisites:** Notebooks 01–03.
 #
-# **Expected run time:** about 1 minute (about 15 s with `STDRC_SMOKE=1`); each slider change regenerates a clip in a few seconds.
+# **Expected run time:** about 3 minutes on 2 CPU cores, most of it the heatmaps (9 s with `STDRC_SMOKE=1`), as
+# `python bench/notebook_times.py` measured it; each slider change regenerates a clip in a few seconds.
 
 # %% tags=["skip-execution"]
 # Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)
