@@ -165,3 +165,8 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     )
     assert set(att["per_clip"]) == {"shared", "tass"} and all(0 < v <= 1 for v in att["per_clip"]["tass"])
     assert len(att["per_clip"]["shared"]) == 2 and att["provenance"]["adapters_sha256"]["tass"]
+    cell = bench.run_guidance_cell("text_first", 2.0, 3.0, n=2, progress=False)  # on the shipped base + adapter
+    assert cell.name == "text_first_sref2_stxt3.json" and bench.run_guidance_cell("text_first", 2.0, 3.0, n=2) == cell
+    scored = CL.load_guidance(tmp_path / "results" / "guidance")
+    assert list(scored) == [("text_first", 2.0, 3.0)] and len(scored["text_first", 2.0, 3.0]["identity_accuracy"]) == 2
+    assert json.loads(cell.read_text())["provenance"]["adapter_sha256"]
