@@ -99,14 +99,16 @@ def test_evaluate_ref_light_relights_only_the_model_reference(toy, monkeypatch):
     the model's and its other-person control, which is prepared the same way."""
     import stdrc_lib.toy.evaluate as EV
 
-    seen = []
+    seen, looks = [], []
 
-    def spy(readout, px, light_to):
+    def spy(readout, px, light_to, look):
         seen.append(light_to.clone())
+        looks.append(look)
         return px
 
     monkeypatch.setattr(EV, "match_light", spy)
     rep = evaluate(toy, Readout().eval(), n=3, batch=3, steps=1, progress=False, rows=("model",), ref_light="prompt")
+    assert looks == [toy.extra.get("look", "classic")]  # the gains of the world the clips were drawn in
     from stdrc_lib.toy.dataset import SynthFaces
 
     ds = SynthFaces("eval", 3, seed=0)

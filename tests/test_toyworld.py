@@ -247,28 +247,29 @@ def test_match_light_estimates_the_reference_light_and_relights_it():
     import torch
 
     from stdrc_lib.toy import Identity, render
+    from stdrc_lib.toy import weights as TW
     from stdrc_lib.toy.readout import Readout, match_light
     from stdrc_lib.toy.render import Layout
     from stdrc_lib.toy.world import PROMPT_ATTRS
 
-    folder = Path(__file__).resolve().parents[1] / "data" / "toy" / "readout"
-    if not (folder / "model.safetensors").is_file():
-        pytest.skip("no shipped readout in data/toy")
-    readout = Readout.load(folder)
+    readout = Readout.load(TW.BASE_DIR / "readout")  # the shipped base's training readout; its world is bold
     lights = PROMPT_ATTRS["lighting"]
     ident, lay = Identity.from_index(321), Layout.still(1, tilt=-0.1)
     px = {
-        k: torch.from_numpy(render(ident, lay, "office", lighting=k)[0]).permute(2, 0, 1)[None] * 2 - 1 for k in lights
+        k: torch.from_numpy(render(ident, lay, "office", lighting=k, look="bold")[0]).permute(2, 0, 1)[None] * 2 - 1
+        for k in lights
     }
     bright = torch.tensor([lights.index("bright")])
     # the bright render may saturate where the dim one does not, so compare where it is unclipped
     unclipped = (px["bright"] < 0.999).all(1, keepdim=True).expand_as(px["bright"])
     for k in ("dim", "warm"):
-        out = match_light(readout, px[k], bright)
+        out = match_light(readout, px[k], bright, look="bold")
+        classic = match_light(readout, px[k], bright)  # another world's gains: not the bold bright render
+        assert not torch.allclose(classic[unclipped], px["bright"][unclipped], atol=2e-2), k
         assert torch.allclose(out[unclipped], px["bright"][unclipped], atol=2e-2), k
         assert not torch.allclose(px[k], px["bright"], atol=0.05)
         own = torch.tensor([lights.index(k)])
-        assert torch.allclose(match_light(readout, px[k], own), px[k], atol=1e-6)
+        assert torch.allclose(match_light(readout, px[k], own, look="bold"), px[k], atol=1e-6)
     with pytest.raises(ValueError, match="`px`"):
         match_light(readout, px["dim"][0], bright)
 

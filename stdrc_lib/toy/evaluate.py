@@ -108,14 +108,14 @@ def evaluate(
 
         light_to = _prompt_lights(items) if ref_light == "prompt" else None
         if "model" in rows:
-            cond = model_references(items, face_crop, face_cutout, readout=readout, light_to=light_to)
+            cond = model_references(items, face_crop, face_cutout, readout=readout, light_to=light_to, look=look)
             cond = R.to_uint8(cond.permute(0, 2, 3, 1))
             clips["model"] = generate([r.numpy() for r in cond], guidance)
         if "no_reference" in rows:  # the reference removed: plain text CFG
             clips["no_reference"] = generate(None, G.GuidanceConfig(1.0, guidance.s_txt, "ref_first"))
         if "other_person" in rows:  # another held-out person's reference, prepared the way the model's is
             others = [other_person(it, seed, start + i, look) for i, it in enumerate(items)]
-            cond_o = model_references(others, face_crop, face_cutout, readout=readout, light_to=light_to)
+            cond_o = model_references(others, face_crop, face_cutout, readout=readout, light_to=light_to, look=look)
             cond_o = R.to_uint8(cond_o.permute(0, 2, 3, 1))
             clips["other_person"] = generate([r.numpy() for r in cond_o], guidance)
             other_ident = torch.stack([o["identity"] for o in others])
@@ -211,18 +211,18 @@ def references_for(backbone, items: list[dict]) -> torch.Tensor:
 
 
 def model_references(
-    items: list[dict], face_crop: bool = False, face_cutout: bool = False, readout=None, light_to=None
+    items: list[dict], face_crop: bool = False, face_cutout: bool = False, readout=None, light_to=None, look="classic"
 ) -> torch.Tensor:
     """The references a model is conditioned on, ``(B, 3, H, W)`` in ``[−1, 1]``, from SynthFaces items: whole,
     cut to the square around the face (``face_crop``), or the person alone on mid grey in that square
     (``face_cutout``, with the renderer's mask standing in for a face parser). With ``light_to`` (one light
-    index per item) each whole reference is first re-lit to that light by :func:`match_light`, which needs
-    ``readout``."""
+    index per item) each whole reference is first re-lit to that light of ``look`` (the world the items were drawn
+    in) by :func:`match_light`, which needs ``readout``."""
     if face_crop and face_cutout:
         raise ValueError("`face_crop` and `face_cutout` are two ways to prepare the reference; choose one.")
     if light_to is not None and readout is None:
         raise ValueError("`readout` is needed with `light_to`: it estimates each reference's own light.")
-    return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole", readout, light_to)
+    return _prepared(items, "crop" if face_crop else "cutout" if face_cutout else "whole", readout, light_to, look)
 
 
 def _prompt_lights(items: list[dict]) -> torch.Tensor:
@@ -230,10 +230,10 @@ def _prompt_lights(items: list[dict]) -> torch.Tensor:
     return torch.stack([it["prompt_attrs"][PROMPT_COLS["lighting"]] for it in items])
 
 
-def _prepared(items: list[dict], prep: str, readout=None, light_to=None) -> torch.Tensor:
+def _prepared(items: list[dict], prep: str, readout=None, light_to=None, look="classic") -> torch.Tensor:
     px = torch.stack([it["reference"] for it in items])
     if light_to is not None:
-        px = match_light(readout, px, light_to)
+        px = match_light(readout, px, light_to, look)
     boxes = torch.stack([it["ref_box"] for it in items])
     masks = torch.stack([it["ref_mask"] for it in items]) if prep == "cutout" else None
     return PC.prepare(px, prep, boxes, masks)

@@ -163,21 +163,22 @@ class ToyFaceEmbedder:
     __call__ = embed
 
 
-def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor) -> torch.Tensor:
+def match_light(readout: Readout, px: torch.Tensor, light_to: torch.Tensor, look: str | Look = CLASSIC) -> torch.Tensor:
     """Re-light whole reference images ``(B, 3, H, W)`` in ``[−1, 1]`` to the prompt's light.
 
     The reference's own light is *estimated* by the readout's lighting head from the whole image (background
     included), never taken from the renderer; ``light_to`` holds indices into ``PROMPT_ATTRS["lighting"]``,
     which the prompt states. This is white balance towards the scene the clip will be in: in SynthFaces a
-    light is a per-channel gain, so a face cut out of its background leaves skin colour and light confounded.
+    light is a per-channel gain (``look``'s), so a face cut out of its background leaves skin colour and light
+    confounded.
     """
     if px.ndim != 4 or px.shape[1] != 3:
         raise ValueError(f"`px` must be whole reference images (B, 3, H, W), got shape {tuple(px.shape)}.")
     light_to = torch.as_tensor(light_to).long()
-    return relight(px, readout.predict(px)["lighting"], light_to)
+    return relight(px, readout.predict(px)["lighting"], light_to, look_named(look))
 
 
-def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout) -> np.ndarray:
+def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout, look: str | Look = CLASSIC) -> np.ndarray:
     """One uint8 ``(H, W, 3)`` reference re-lit to the light ``prompt`` names (:func:`match_light`); the image
     itself when the prompt names none."""
     img = np.asarray(image)
@@ -189,7 +190,7 @@ def match_prompt_light(image: np.ndarray, prompt: str, readout: Readout) -> np.n
     if light is None:
         return image
     px = to_model_frames(torch.from_numpy(img))  # (1, 3, H, W) in [−1, 1]
-    return to_uint8(match_light(readout, px, torch.tensor([light]))[0].permute(1, 2, 0)).numpy()
+    return to_uint8(match_light(readout, px, torch.tensor([light]), look)[0].permute(1, 2, 0)).numpy()
 
 
 def motion_from_boxes(boxes: torch.Tensor) -> torch.Tensor:
