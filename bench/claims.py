@@ -118,13 +118,15 @@ ATTENTION_VARIANTS = ("shared", "tass", "tass_pre")
 
 def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = True, variants=ATTENTION_VARIANTS) -> Path:
     """Pixel-aligned attention of the seed-0 adapters of ``shared``, ``tass`` and ``tass_pre``, each with the
-    scheme it was trained with, on the first ``n`` of the protocol's clips and noise: per clip, the mean over layers,
-    heads and frame-0 queries of the share of a query's reference attention on the reference token at its own
-    position (conditional stream, last step). Written to ``pixel_aligned.json`` beside the scores."""
+    scheme it was trained with, on the first ``n`` of the protocol's clips, with the same noise for every variant:
+    per clip, the mean over layers, heads and frame-0 queries of the share of a query's reference attention on the
+    reference token at its own position (conditional stream, last step). Written to ``pixel_aligned.json`` beside
+    the scores."""
     import torch
     from tqdm.auto import tqdm
 
     from stdrc_lib.core import attention
+    from stdrc_lib.core.reference import to_uint8
     from stdrc_lib.outputs import provenance, weight_hashes, write_record
     from stdrc_lib.pipeline import generate
     from stdrc_lib.toy import weights as TW
@@ -139,7 +141,7 @@ def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = Tru
     for v, adapter in arms.items():
         bb = TW.load_adapter(TW.load_toy(base), adapter)
         items = [SynthFaces("eval", n, seed=EVAL["seed"], look=bb.extra["look"])[i] for i in range(n)]
-        refs = ((references_for(bb, items).permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        refs = to_uint8(references_for(bb, items).permute(0, 2, 3, 1)).numpy()
         frames = items[0]["video"].shape[1]  # (3, F, H, W)
         grid = bb.latent_grid(frames, *refs.shape[1:3])
         n_video = grid[0] * grid[1] * grid[2]
@@ -166,6 +168,7 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
     import torch
 
     from stdrc_lib import viz
+    from stdrc_lib.core.reference import to_uint8
     from stdrc_lib.pipeline import generate
     from stdrc_lib.toy import weights as TW
     from stdrc_lib.toy.claims import PRIMARY
@@ -180,8 +183,7 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
         rows, labels = [], []
         models = [TW.load_adapter(TW.load_toy(base), a) for a in arms]
         items = [SynthFaces("eval", n, seed=EVAL["seed"], look=models[0].extra["look"])[i] for i in range(n)]
-        refs = (references_for(models[0], items).permute(0, 2, 3, 1) + 1) * 127.5
-        refs = refs.round().clamp(0, 255).byte().numpy()
+        refs = to_uint8(references_for(models[0], items).permute(0, 2, 3, 1)).numpy()
         for i, it in enumerate(items):
             for name, m in zip((claim.a, claim.b), models):
                 clip = generate(m, it["prompt"], refs[i], num_steps=steps, generator=torch.Generator().manual_seed(i),
