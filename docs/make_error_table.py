@@ -157,7 +157,7 @@ def cases(tmp: Path):
     )
     yield "readout fine-tune: weight for an unknown attribute", lambda: _readout_weights()
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
-    yield "ablation claims: unknown claim sign", lambda: _compare_sign()
+    yield "claims study: a contrast between variants scored on different clips", lambda: _unpaired()
     pipe = pipeline_from_backbone(toy)
     small = dict(num_frames=5, height=32, width=32, num_inference_steps=1, progress=False)
     yield "pipeline: num_frames=0", lambda: pipe("a person smiling", **{**small, "num_frames": 0})
@@ -233,10 +233,11 @@ def _denoising(toy, **kw):
     denoising_identity(toy, Readout().eval(), n=2, **kw)
 
 
-def _compare_sign():
-    from stdrc_lib.toy.ablation import compare
+def _unpaired():
+    from stdrc_lib.toy.claims import paired_differences
 
-    compare((0.5, 0.03), (0.4, 0.03), 2)
+    scores = {"tass": {0: {"copy_layout": [0.0, 1.0, 0.0]}}, "shared": {0: {"copy_layout": [1.0, 0.0]}}}
+    paired_differences(scores, "tass", "shared", "copy_layout")
 
 
 def _no_face():

@@ -65,7 +65,8 @@ def test_the_wheel_carries_weights_and_results(installed):
     assert "stdrc_lib/data/toy/base/transformer/diffusion_pytorch_model.safetensors" in names
     assert "stdrc_lib/data/toy/base/scorer/model.safetensors" in names
     assert "stdrc_lib/data/toy/stdrc/pytorch_lora_weights.safetensors" in names
-    assert any(n.startswith("stdrc_lib/results/") and n.endswith(".json") for n in names)
+    claims = ROOT / "docs" / "claims"
+    assert {f"stdrc_lib/claims/{p.relative_to(claims).as_posix()}" for p in claims.rglob("*.json")} <= set(names)
     assert wheel.stat().st_size < 40 * 2**20
 
 
@@ -73,13 +74,16 @@ def test_the_installed_package_finds_its_weights_not_the_checkout(installed):
     _, py, work, env = installed
     code = (
         "import sys; from stdrc_lib import STDRCPipeline, generate; import stdrc_lib.toy.weights as W; "
-        "import stdrc_lib.toy.ablation as A; b = W.toy_backbone(); assert b.trained, b.source; "
-        "assert 'site-packages' in b.source, b.source; assert 'site-packages' in str(A.RESULTS); "
-        "assert A.load()[0]; print(b.source)"
+        "import stdrc_lib.toy.claims as C; b = W.toy_backbone(); assert b.trained, b.source; "
+        "assert 'site-packages' in b.source, b.source; assert 'site-packages' in str(C.RESULTS); "
+        "print(b.source); print(sorted(C.load_scores()))"
     )
     r = subprocess.run([py, "-c", code], cwd=work, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert str(ROOT) not in r.stdout
+    from stdrc_lib.toy import claims
+
+    assert r.stdout.splitlines()[-1] == str(sorted(claims.load_scores(ROOT / "docs" / "claims")))
 
 
 def test_notebooks_run_from_the_wheel_in_an_empty_folder(installed):

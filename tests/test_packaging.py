@@ -39,6 +39,6 @@ def test_every_package_is_in_the_wheel_list():
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "stdrc_lib").rglob("__init__.py")}
     listed = set(tool["packages"])
     assert found <= listed, f"packages missing from pyproject.toml's list: {sorted(found - listed)}"
-    data_dirs = {"stdrc_lib.data": "data", "stdrc_lib.results": "docs/ablation", "stdrc_lib.claims": "docs/claims"}
+    data_dirs = {"stdrc_lib.data": "data", "stdrc_lib.claims": "docs/claims"}
     assert tool["package-dir"] == data_dirs
     assert listed - found == set(data_dirs)
