@@ -19,6 +19,7 @@ the result, with per-clip values, command, revision and sha256 of base and adapt
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def run_one(name: str, seed: int, base: Path, n: int = EVAL["n"], progress: bool
                       rows=("model", "no_reference"), progress=progress)  # fmt: skip
     record = provenance(base, adapter=str(adapter), adapter_sha256=weight_hashes(adapter), variant=name,
                         train_seed=seed)  # fmt: skip
-    data = {k: v for k, v in report.items() if k != "examples"} | {"provenance": record}
+    training = json.loads((adapter / "manifest.json").read_text()).get("training", {})  # its minutes, its loss
+    data = {k: v for k, v in report.items() if k != "examples"} | {"training": training, "provenance": record}
     write_record(out, data)
     return out
 
@@ -197,6 +199,49 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
     return written
 
 
+def guidance_pictures(n: int = 3, steps: int = 20) -> list[Path]:
+    """One picture per guidance claim on the shipped model: the first ``n`` of the grid's clips, each sampled with
+    the same noise at every value of one scale (the other at its default), the reference first, then frames 0, 4,
+    8, 12 and 16. Written beside the scores as ``G1.png`` (along ``s_ref``) and ``G2.png`` (along ``s_txt``)."""
+    import numpy as np
+    import torch
+
+    from stdrc_lib import viz
+    from stdrc_lib.core.config import GuidanceConfig
+    from stdrc_lib.core.reference import to_uint8
+    from stdrc_lib.pipeline import generate
+    from stdrc_lib.toy import weights as TW
+    from stdrc_lib.toy.claims import GUIDANCE_EVAL, guidance_grid
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.evaluate import references_for
+
+    bb = TW.toy_backbone()
+    d = GuidanceConfig()
+    refs_grid, txts_grid = guidance_grid(d.s_ref, d.s_txt)
+    items = [SynthFaces("eval", n, seed=GUIDANCE_EVAL["seed"], look=bb.extra["look"])[i] for i in range(n)]
+    refs = to_uint8(references_for(bb, items).permute(0, 2, 3, 1)).numpy()
+    written = []
+    for key, knob, values in (("G1", "s_ref", refs_grid), ("G2", "s_txt", txts_grid)):
+        rows, labels = [], []
+        for i, it in enumerate(items):
+            for v in values:
+                g = (
+                    GuidanceConfig(s_ref=v, s_txt=d.s_txt)
+                    if knob == "s_ref"
+                    else GuidanceConfig(s_ref=d.s_ref, s_txt=v)
+                )
+                noise = torch.Generator().manual_seed(i)
+                clip = generate(bb, it["prompt"], refs[i], num_steps=steps, guidance=g, generator=noise, progress=False)
+                clip = clip.frames[0].numpy()
+                rows.append(np.concatenate([refs[i][None], clip[::4]]))
+                labels.append(f"{knob} {v:g}: {it['prompt'][9:45]}")
+        out = RESULTS / f"{key}.png"
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        viz.save_image(out, viz.contact_sheet(rows, labels, upscale=2))
+        written.append(out)
+    return written
+
+
 def load_scores(folder: Path | None = None) -> dict:
     from stdrc_lib.toy.claims import load_scores as load
 
@@ -210,7 +255,9 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="show what is finished and stop")
     ap.add_argument("--decide", action="store_true", help="print the claims table from the finished scores")
     ap.add_argument(
-        "--pictures", action="store_true", help="draw one picture per primary claim from the finished seed-0 adapters"
+        "--pictures",
+        action="store_true",
+        help="draw one picture per claim: the primary claims' seed-0 adapters, the guidance scales on the shipped one",
     )
     ap.add_argument(
         "--guidance", action="store_true", help="score the guidance grid on the shipped adapter (resumable)"
@@ -264,7 +311,7 @@ def main(argv=None) -> int:
         print(f"[claims] wrote {pixel_aligned(base)}")
         return 0
     if args.pictures:
-        for path in claim_pictures(base):
+        for path in [*claim_pictures(base), *guidance_pictures()]:
             print(f"[claims] wrote {path}")
         return 0
     for v, s in todo:

@@ -272,6 +272,30 @@ plt.title("Frame-0 queries: reference attention on the aligned token")
 plt.show()
 
 # %% [markdown]
+# Above, one model (trained with `tass`) is read under three placements, two of which it never trained with. The
+# claims study ([docs/ABLATION.md](../docs/ABLATION.md)) fine-tunes the base once per placement and measures the same
+# share on 32 held-out clips, each model under the placement it was trained with (`python bench/claims.py
+# --attention`; read here, never recomputed).
+
+# %%
+from stdrc_lib.toy import claims
+
+measured = claims.load_attention(claims.RESULTS)
+if measured is None:
+    print("not measured yet: python bench/claims.py --attention writes docs/claims/pixel_aligned.json")
+else:
+    rows = claims.attention_rows(measured["per_clip"])
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.barh([r["variant"] for r in rows], [r["share"]["mean"] for r in rows], color="tab:orange",
+            xerr=[[r["share"]["mean"] - r["share"]["lo"] for r in rows],
+                  [r["share"]["hi"] - r["share"]["mean"] for r in rows]])  # fmt: skip
+    ax.axvline(1 / 64, color="grey", ls=":", label="uniform")
+    ax.set_xlabel("pixel-aligned share (95 % interval over clips)")
+    ax.legend()
+    plt.title("Each placement, on the model trained with it")
+    plt.show()
+
+# %% [markdown]
 # ## 4 · Copy-paste
 #
 # Copy-paste is when the clip follows the reference's *layout and background* instead of the prompt's. The

@@ -55,6 +55,7 @@ if "google.colab" in sys.modules:
 # | appearance-invariant augmentation reduces copy-paste | P2: `tass − tass_noaug`, layout and scene copy |
 # | the face-guided identity loss raises identity | P3: `tass − tass_noid`, identity accuracy |
 # | each of TASS's two shifts matters | `temporal`, `spatial`, `nope`, `tass_pre` against `tass` (exploratory) |
+# | each guidance scale moves its own condition and leaves the other | G1, G2: slopes along `s_ref` and `s_txt`, both orders |
 #
 # For a contrast $a - b$ over clips $i$ and seeds $s$, with $d_{is} = m_i(a_s) - m_i(b_s)$ the paired difference of
 # metric $m$ on the same clip and noise, the estimate is $\bar d = \frac{1}{SN}\sum_{s,i} d_{is}$. Its interval is the
@@ -67,7 +68,9 @@ if "google.colab" in sys.modules:
 # ## Configuration
 
 # %%
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import Markdown, display
 
 from stdrc_lib.toy import claims
@@ -77,43 +80,102 @@ SMOKE = smoke_mode()  # nothing to shrink: this notebook never trains
 SEED = 0
 RESULTS = claims.RESULTS  # docs/claims/ in a clone of the repository, stdrc_lib/claims/ in an install
 generator = seed_everything(SEED)
-scores = claims.load_scores(RESULTS)
-print(f"{sum(len(v) for v in scores.values())} scored variant runs in {RESULTS}")
+state = claims.decide(RESULTS)  # every claim the saved results decide, and what is still missing
+scores = state["scores"]
+print(
+    f"{sum(len(v) for v in scores.values())} scored variant runs and {len(state['cells'])} guidance cells in {RESULTS}"
+)
 
 # %% [markdown]
 # ## 1 · The claims, decided
+#
+# One line per claim: its verdict, or the runs it still waits for (the study runs for hours in the background with
+# `python bench/claims.py` and is resumable; `--list` shows its progress).
 
 # %%
-try:
-    rows = claims.evaluate_claims(scores)
-    display(Markdown(claims.claims_table(rows)))
-except ValueError as e:
-    print(f"not every primary contrast is scored yet ({e}).\nRun `python bench/claims.py` (resumable; --list shows "
-          "progress), then `python bench/claims.py --pictures`.")  # fmt: skip
+lines = ["| claim | verdict | effect [interval] |", "|---|---|---|"]
+decided = {r["claim"]: r for r in (state["primary"] or []) + (state["guidance"] or [])}
+for c in claims.PRIMARY:
+    r = decided.get(c.key)
+    todo = state["missing"][c.key]
+    lines.append(f"| {c.key}. {c.text} | " + (f"**{r['verdict']}** | {r['metric']}: {r['mean']:+.3f} "
+                 f"[{r['lo']:+.3f}, {r['hi']:+.3f}]" if r else f"pending | {len(todo)} runs to go") + " |")  # fmt: skip
+for key, todo in state["guidance_missing"].items():
+    r = decided.get(key)
+    effect = r and "; ".join(f"{o}: {v['slope']['mean']:+.3f} per doubling" for o, v in r["orders"].items())
+    lines.append(f"| {key}. {r['text'] if r else 'guidance scale'} | "
+                 + (f"**{r['verdict']}** | {effect}" if r else f"pending | {len(todo)} grid cells to go") + " |")  # fmt: skip
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# The same, as a picture: each claim's interval turned so that the direction the paper claims points right, the
+# margin shaded grey. An interval right of the grey band holds (if its condition does too); one inside the band or
+# left of 0 is refuted; one that crosses the band's edge is not shown.
+
+# %%
+ax = claims.plot_claims(state)
+if ax is None:
+    print("no claim decided yet")
+else:
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## 2 · One picture per claim
 #
-# The two arms of each primary claim on the same held-out clips and noise: the reference first, then frames 0, 4,
-# 8, 12 and 16.
+# The two arms of each primary claim on the same held-out clips and noise (the reference first, then frames 0, 4,
+# 8, 12 and 16), and for the guidance claims one scale's values on the same clip and noise.
 
 # %%
-for key in ("P1", "P2", "P3"):
+titles = {c.key: c.text for c in claims.PRIMARY} | {"G1": "identity against s_ref", "G2": "text against s_txt"}
+for key, title in titles.items():
     png = RESULTS / f"{key}.png"
     if png.is_file():
         plt.figure(figsize=(11, 6))
         plt.imshow(plt.imread(png))
         plt.axis("off")
-        plt.title(next(c.text for c in claims.PRIMARY if c.key == key))
+        plt.title(f"{key}: {title}")
         plt.show()
     else:
-        print(f"{key}: no picture yet")
+        print(f"{key}: no picture yet (python bench/claims.py --pictures)")
 
 # %% [markdown]
-# <details><summary>Every variant, mean over its seeds (click to open)</summary>
+# ## 3 · Look at the clips behind a contrast
 #
-# The table below lists each scored variant's mean of every metric over its clips and seeds. It is descriptive;
-# the decisions are the ones above.
+# A contrast is a mean over clips of paired differences. Pick one: the histogram shows the per-clip differences
+# (mean over the seeds both arms have), the line their mean. Many exact zeros mean the two arms agree on most clips
+# and the effect lives in a few.
+
+# %%
+pairs = [(c.a, c.b, c.metric) for c in claims.PRIMARY] + list(claims.SECONDARY)
+pairs = [p for p in pairs if set(scores.get(p[0], {})) & set(scores.get(p[1], {}))]
+
+
+def show_contrast(index=0):
+    if not pairs:
+        print("no contrast has both arms scored yet")
+        return
+    a, b, metric = pairs[index]
+    diffs = claims.paired_differences(scores, a, b, metric)
+    ci = claims.interval(diffs)
+    plt.figure(figsize=(7, 3))
+    plt.hist(diffs.mean(0), bins=41, color="tab:blue")
+    plt.axvline(ci["mean"], color="k")
+    plt.title(f"{a} − {b}, {metric}: {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}] ({ci['seeds']} seeds)")
+    plt.xlabel("paired difference per clip")
+    plt.show()
+
+
+options = [(f"{a} − {b}: {m}", i) for i, (a, b, m) in enumerate(pairs)] or [("none yet", 0)]
+widgets.interact(show_contrast, index=widgets.Dropdown(options=options, description="contrast"))
+
+# %% [markdown]
+# <details><summary>Every run, every exploratory contrast, and where frame 0 attends (click to open)</summary>
+#
+# The tables below are descriptive or exploratory (one seed, no multiplicity control); the decisions are the ones
+# above. Pixel-aligned attention is the share of a frame-0 query's reference attention that lands on the reference
+# token at its own position: with shared positions the two line up, so a high share is the mechanism behind
+# pasting the reference into the first frame.
 #
 # </details>
 
@@ -121,9 +183,21 @@ for key in ("P1", "P2", "P3"):
 metrics = ("identity_accuracy", "text_adherence", "copy_layout", "copy_background", "temporal_consistency")
 lines = ["| variant | seeds | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
 for name, by_seed in sorted(scores.items()):
-    means = [sum(sum(v[m]) / len(v[m]) for v in by_seed.values()) / len(by_seed) for m in metrics]
+    means = [np.mean([np.mean(v[m]) for v in by_seed.values()]) for m in metrics]
     lines.append(f"| {name} | {len(by_seed)} | " + " | ".join(f"{x:.3f}" for x in means) + " |")
 display(Markdown("\n".join(lines)))
+if state["secondary"]:
+    display(Markdown(claims.secondary_table(state["secondary"])))
+if state["attention"]:
+    rows = claims.attention_rows(state["attention"]["per_clip"])
+    plt.figure(figsize=(5, 2.5))
+    plt.barh([r["variant"] for r in rows], [r["share"]["mean"] for r in rows],
+             xerr=[[r["share"]["mean"] - r["share"]["lo"] for r in rows],
+                   [r["share"]["hi"] - r["share"]["mean"] for r in rows]], color="tab:orange")  # fmt: skip
+    plt.xlabel("pixel-aligned share of frame 0's reference attention")
+    plt.show()
+else:
+    print("pixel-aligned attention: not measured yet (python bench/claims.py --attention)")
 
 # %% [markdown]
 # The first toy model's study (trained from scratch, before the base model existed) could not decide these claims:

@@ -274,3 +274,125 @@ def secondary_table(rows: list[dict]) -> str:
         f"| `{r['contrast']}` | {r['metric']} | {r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |" for r in rows
     ]
     return "\n".join(lines)
+
+
+# What the study has scored so far, for the docs: which runs each claim still needs, the pixel-aligned attention,
+# and the CPU time the finished runs took.
+PRIMARY_SEEDS = (0, 1, 2)
+
+
+def missing_runs(scores: dict, claim: Claim, seeds=PRIMARY_SEEDS) -> list[str]:
+    """The ``<variant>_s<seed>`` runs a primary claim needs that are not scored yet."""
+    return [f"{v}_s{s}" for v in (claim.a, claim.b) for s in seeds if s not in scores.get(v, {})]
+
+
+def guidance_lines(s_ref_default: float, s_txt_default: float) -> dict[str, list[tuple[str, float, float]]]:
+    """The grid cells each guidance claim is decided on: G1 along ``s_ref`` at the default ``s_txt``, G2 along
+    ``s_txt`` at the default ``s_ref``, in both orders."""
+    from ..core.config import ORDERS
+
+    refs, txts = guidance_grid(s_ref_default, s_txt_default)
+    return {
+        "G1": [(o, r, s_txt_default) for o in ORDERS for r in refs],
+        "G2": [(o, s_ref_default, t) for o in ORDERS for t in txts],
+    }
+
+
+def load_attention(folder: Path = RESULTS) -> dict | None:
+    """The pixel-aligned attention file (``pixel_aligned.json``): per-clip shares by variant, or None."""
+    path = Path(folder) / "pixel_aligned.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def attention_rows(per_clip: dict, baseline: str = "shared") -> list[dict]:
+    """Each variant's mean pixel-aligned share with its 95 % bootstrap interval, and its paired difference from
+    ``baseline`` on the same clips (exploratory)."""
+    rows = []
+    for v, values in per_clip.items():
+        x = np.asarray(values, dtype=float)[None]
+        row = {"variant": v, "share": interval(x)}
+        if v != baseline and baseline in per_clip:
+            row["minus_baseline"] = interval(x - np.asarray(per_clip[baseline], dtype=float)[None])
+        rows.append(row)
+    return rows
+
+
+def study_minutes(folder: Path = RESULTS) -> dict:
+    """CPU minutes of the finished runs, from their results files: fine-tuning (with the clip cache) and scoring
+    of every variant, and scoring of every guidance cell."""
+    folder = Path(folder)
+    train = score = grid = 0.0
+    for f in sorted(folder.glob("*_s*.json")) if folder.is_dir() else []:
+        d = json.loads(f.read_text())
+        t = d.get("training", {})
+        train += t.get("train_minutes", 0.0) + t.get("cache_minutes", 0.0)
+        score += d.get("minutes", 0.0)
+    for f in sorted((folder / "guidance").glob("*.json")) if (folder / "guidance").is_dir() else []:
+        grid += json.loads(f.read_text()).get("minutes", 0.0)
+    return {"fine_tuning": train, "scoring": score, "guidance_grid": grid, "total": train + score + grid}
+
+
+def decide(folder: Path = RESULTS, s_ref: float | None = None, s_txt: float | None = None) -> dict:
+    """Everything the study has decided so far, from the results in ``folder``: the primary claims (or, per claim,
+    the runs still missing), the guidance claims at the library's default scales (or the cells still missing),
+    the exploratory contrasts and the pixel-aligned attention. Read by docs/make_docs.py and notebook 05."""
+    from ..core.config import GuidanceConfig
+
+    d = GuidanceConfig()
+    s_ref, s_txt = s_ref if s_ref is not None else d.s_ref, s_txt if s_txt is not None else d.s_txt
+    folder = Path(folder)
+    scores, cells = load_scores(folder), load_guidance(folder / "guidance")
+    missing = {c.key: missing_runs(scores, c) for c in PRIMARY}
+    lines = guidance_lines(s_ref, s_txt)
+    g_missing = {k: [c for c in v if c not in cells] for k, v in lines.items()}
+    guidance = None
+    if not any(g_missing.values()):
+        guidance = guidance_claims({c: cells[c] for v in lines.values() for c in v}, s_ref, s_txt)
+    return {
+        "scores": scores,
+        "cells": cells,
+        "primary": None if any(missing.values()) else evaluate_claims(scores),
+        "missing": missing,
+        "guidance": guidance,
+        "guidance_lines": lines,
+        "guidance_missing": g_missing,
+        "secondary": secondary_contrasts(scores),
+        "attention": load_attention(folder),
+    }
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "refuted": "tab:red", "not shown": "tab:gray"}
+
+
+def plot_claims(state: dict, ax=None):
+    """Every decided claim as one interval, turned so that the claimed direction points right (a reduction claimed
+    as ``a − b < 0`` is drawn as ``b − a``), with its margin shaded and its verdict as the colour; per order for the
+    guidance claims. Returns the axes (None when nothing is decided yet)."""
+    import matplotlib.pyplot as plt
+
+    items = []
+    sides = {c.key: c.side for c in PRIMARY}
+    for r in state["primary"] or []:
+        s = sides[r["claim"]]
+        lo, hi = sorted((s * r["lo"], s * r["hi"]))
+        items.append((f"{r['claim']}: {r['metric'].replace('_', ' ')}", s * r["mean"], lo, hi, r["margin"],
+                      r["verdict"]))  # fmt: skip
+    for r in state["guidance"] or []:
+        for order, v in r["orders"].items():
+            sl = v["slope"]
+            items.append((f"{r['claim']} ({order}): {r['metric'].replace('_', ' ')} per doubling of {r['knob']}",
+                          sl["mean"], sl["lo"], sl["hi"], r["margin"], v["verdict"]))  # fmt: skip
+    if not items:
+        return None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.5 * len(items) + 1.2))
+    for y, (_, mean, lo, hi, margin, verdict_) in enumerate(items[::-1]):
+        colour = VERDICT_COLOURS[verdict_]
+        ax.fill_betweenx([y - 0.35, y + 0.35], -margin, margin, color="0.9", lw=0)
+        ax.plot([lo, hi], [y, y], color=colour, lw=3)
+        ax.plot([mean], [y], "o", color=colour)
+        ax.text(hi, y + 0.15, f"  {verdict_}", color=colour, va="bottom", fontsize=8)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(items)), [i[0] for i in items[::-1]], fontsize=8)
+    ax.set_xlabel("effect in the claimed direction (grey: inside the margin)")
+    return ax
