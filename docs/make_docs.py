@@ -272,6 +272,13 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
     if primary is None:
         todo = sorted({r for v in missing.values() for r in v})
         out.append(f"Pending: {len(todo)} runs still to score ({', '.join(f'`{r}`' for r in todo)}).")
+        interim = [c for c in CL.PRIMARY if all(0 in st["scores"].get(v, {}) for v in (c.a, c.b))]
+        if interim:
+            out += ["", "Interim, on seed 0 alone (95 % bootstrap over clips, no Holm; not a verdict):", ""]
+            for c in interim:
+                one = {v: {0: st["scores"][v][0]} for v in (c.a, c.b)}
+                ci = CL.interval(CL.paired_differences(one, c.a, c.b, c.metric))
+                out.append(f"- {c.key}, `{c.a} − {c.b}`, {c.metric.replace('_', ' ')}: {_ci(ci)}")
     else:
         out.append(CL.claims_table(primary))
     pics = [f"![{c.key}: {c.a} and {c.b} on the same clips and noise](claims/{c.key}.png)" for c in CL.PRIMARY

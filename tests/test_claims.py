@@ -216,6 +216,11 @@ def test_the_claims_page_reads_pending_until_every_run_of_a_claim_is_scored_then
     summary = docs.claims_summary_block(tmp_path)
     assert "| P1. TASS-RoPE" in summary and "1 of 6 runs scored" in summary
     assert "`shared_s0`" in docs.claims_results_block(tmp_path)  # named among the runs still to score
+    assert "Interim" not in docs.claims_results_block(tmp_path)
+    _write_study(tmp_path, {"shared": {0: scores["shared"][0]}}, {})
+    interim = docs.claims_results_block(tmp_path)  # seed 0 of both arms: shown, but labelled not a verdict
+    assert "not a verdict" in interim and "- P1, `tass − shared`, copy layout: -0.1" in interim
+    assert "2 of 6 runs scored" in docs.claims_summary_block(tmp_path)
     cells = {c: v for c, v in _grid(0.05, 0.04).items() if c[1] in CL.guidance_grid(d.s_ref, d.s_txt)[0]}
     _write_study(tmp_path, scores, cells, {"shared": [0.3] * 8 + [0.5] * 8, "tass": [0.1] * 16})
     summary = docs.claims_summary_block(tmp_path)
