@@ -128,12 +128,9 @@ def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = Tru
     from tqdm.auto import tqdm
 
     from stdrc_lib.core import attention
-    from stdrc_lib.core.reference import to_uint8
     from stdrc_lib.outputs import provenance, weight_hashes, write_record
     from stdrc_lib.pipeline import generate
     from stdrc_lib.toy import weights as TW
-    from stdrc_lib.toy.dataset import SynthFaces
-    from stdrc_lib.toy.evaluate import references_for
 
     arms = {v: RUNS / f"{v}_s0" / "adapter" for v in variants}
     missing = [v for v, a in arms.items() if not (a / "manifest.json").is_file()]
@@ -142,8 +139,7 @@ def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = Tru
     per_clip, hashes = {}, {}
     for v, adapter in arms.items():
         bb = TW.load_adapter(TW.load_toy(base), adapter)
-        items = [SynthFaces("eval", n, seed=EVAL["seed"], look=bb.extra["look"])[i] for i in range(n)]
-        refs = to_uint8(references_for(bb, items).permute(0, 2, 3, 1)).numpy()
+        items, refs = _clips(bb, n, EVAL["seed"])
         frames = items[0]["video"].shape[1]  # (3, F, H, W)
         grid = bb.latent_grid(frames, *refs.shape[1:3])
         n_video = grid[0] * grid[1] * grid[2]
@@ -163,39 +159,54 @@ def pixel_aligned(base: Path, n: int = 32, steps: int = 20, progress: bool = Tru
     return out
 
 
-def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
-    """One picture per primary claim: the two arms (seed 0) on the same ``n`` held-out clips and noise, the reference
-    first, then frames 0, 4, 8, 12 and 16 of each arm's clip. Written beside the scores as ``<claim>.png``."""
+def _clips(backbone, n: int, seed: int):
+    """The first ``n`` held-out clips of ``seed`` in the model's world, and their references as the model sees them
+    (uint8, ``(n, H, W, 3)``)."""
+    from stdrc_lib.core.reference import to_uint8
+    from stdrc_lib.toy.dataset import SynthFaces
+    from stdrc_lib.toy.evaluate import references_for
+
+    items = [SynthFaces("eval", n, seed=seed, look=backbone.extra["look"])[i] for i in range(n)]
+    return items, to_uint8(references_for(backbone, items).permute(0, 2, 3, 1)).numpy()
+
+
+def _sheet(key: str, samples, steps: int) -> Path:
+    """Sample each ``(label, backbone, prompt, reference, guidance, noise seed)`` and draw one row per sample: the
+    reference, then frames 0, 4, 8, 12 and 16. Written beside the scores as ``<key>.png``."""
     import numpy as np
     import torch
 
     from stdrc_lib import viz
-    from stdrc_lib.core.reference import to_uint8
     from stdrc_lib.pipeline import generate
+
+    rows, labels = [], []
+    for label, bb, prompt, ref, guidance, seed in samples:
+        noise = torch.Generator().manual_seed(seed)
+        out = generate(bb, prompt, ref, num_steps=steps, guidance=guidance, generator=noise, progress=False)
+        rows.append(np.concatenate([ref[None], out.frames[0].numpy()[::4]]))
+        labels.append(label)
+    path = RESULTS / f"{key}.png"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    viz.save_image(path, viz.contact_sheet(rows, labels, upscale=2))
+    return path
+
+
+def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
+    """One picture per primary claim: the two arms (seed 0) on the same ``n`` held-out clips and noise, the reference
+    first, then frames 0, 4, 8, 12 and 16 of each arm's clip. Written beside the scores as ``<claim>.png``."""
     from stdrc_lib.toy import weights as TW
     from stdrc_lib.toy.claims import PRIMARY
-    from stdrc_lib.toy.dataset import SynthFaces
-    from stdrc_lib.toy.evaluate import references_for
 
     written = []
     for claim in PRIMARY:
         arms = [RUNS / f"{v}_s0" / "adapter" for v in (claim.a, claim.b)]
         if not all((a / "manifest.json").is_file() for a in arms):
             continue
-        rows, labels = [], []
         models = [TW.load_adapter(TW.load_toy(base), a) for a in arms]
-        items = [SynthFaces("eval", n, seed=EVAL["seed"], look=models[0].extra["look"])[i] for i in range(n)]
-        refs = to_uint8(references_for(models[0], items).permute(0, 2, 3, 1)).numpy()
-        for i, it in enumerate(items):
-            for name, m in zip((claim.a, claim.b), models):
-                clip = generate(m, it["prompt"], refs[i], num_steps=steps, generator=torch.Generator().manual_seed(i),
-                                progress=False).frames[0].numpy()  # fmt: skip
-                rows.append(np.concatenate([refs[i][None], clip[::4]]))
-                labels.append(f"{name}: {it['prompt'][9:45]}")
-        out = RESULTS / f"{claim.key}.png"
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        viz.save_image(out, viz.contact_sheet(rows, labels, upscale=2))
-        written.append(out)
+        items, refs = _clips(models[0], n, EVAL["seed"])
+        samples = [(f"{name}: {it['prompt'][9:45]}", m, it["prompt"], refs[i], None, i)
+                   for i, it in enumerate(items) for name, m in zip((claim.a, claim.b), models)]  # fmt: skip
+        written.append(_sheet(claim.key, samples, steps))
     return written
 
 
@@ -203,43 +214,30 @@ def guidance_pictures(n: int = 3, steps: int = 20) -> list[Path]:
     """One picture per guidance claim on the shipped model: the first ``n`` of the grid's clips, each sampled with
     the same noise at every value of one scale (the other at its default), the reference first, then frames 0, 4,
     8, 12 and 16. Written beside the scores as ``G1.png`` (along ``s_ref``) and ``G2.png`` (along ``s_txt``)."""
-    import numpy as np
-    import torch
-
-    from stdrc_lib import viz
     from stdrc_lib.core.config import GuidanceConfig
-    from stdrc_lib.core.reference import to_uint8
-    from stdrc_lib.pipeline import generate
     from stdrc_lib.toy import weights as TW
     from stdrc_lib.toy.claims import GUIDANCE_EVAL, guidance_grid
-    from stdrc_lib.toy.dataset import SynthFaces
-    from stdrc_lib.toy.evaluate import references_for
 
     bb = TW.toy_backbone()
     d = GuidanceConfig()
     refs_grid, txts_grid = guidance_grid(d.s_ref, d.s_txt)
-    items = [SynthFaces("eval", n, seed=GUIDANCE_EVAL["seed"], look=bb.extra["look"])[i] for i in range(n)]
-    refs = to_uint8(references_for(bb, items).permute(0, 2, 3, 1)).numpy()
-    written = []
-    for key, knob, values in (("G1", "s_ref", refs_grid), ("G2", "s_txt", txts_grid)):
-        rows, labels = [], []
-        for i, it in enumerate(items):
-            for v in values:
-                g = (
-                    GuidanceConfig(s_ref=v, s_txt=d.s_txt)
-                    if knob == "s_ref"
-                    else GuidanceConfig(s_ref=d.s_ref, s_txt=v)
-                )
-                noise = torch.Generator().manual_seed(i)
-                clip = generate(bb, it["prompt"], refs[i], num_steps=steps, guidance=g, generator=noise, progress=False)
-                clip = clip.frames[0].numpy()
-                rows.append(np.concatenate([refs[i][None], clip[::4]]))
-                labels.append(f"{knob} {v:g}: {it['prompt'][9:45]}")
-        out = RESULTS / f"{key}.png"
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        viz.save_image(out, viz.contact_sheet(rows, labels, upscale=2))
-        written.append(out)
-    return written
+    items, refs = _clips(bb, n, GUIDANCE_EVAL["seed"])
+    along = {
+        "G1": [(f"s_ref {v:g}", GuidanceConfig(s_ref=v, s_txt=d.s_txt)) for v in refs_grid],
+        "G2": [(f"s_txt {v:g}", GuidanceConfig(s_ref=d.s_ref, s_txt=v)) for v in txts_grid],
+    }
+    return [
+        _sheet(
+            key,
+            [
+                (f"{label}: {it['prompt'][9:45]}", bb, it["prompt"], refs[i], g, i)
+                for i, it in enumerate(items)
+                for label, g in scales
+            ],
+            steps,
+        )  # fmt: skip
+        for key, scales in along.items()
+    ]
 
 
 def load_scores(folder: Path | None = None) -> dict:
