@@ -159,15 +159,19 @@ def show_contrast(index=0):
     diffs = claims.paired_differences(scores, a, b, metric)
     ci = claims.interval(diffs)
     plt.figure(figsize=(7, 3))
-    plt.hist(diffs.mean(0), bins=41, color="tab:blue")
+    plt.hist(diffs.mean(0), bins=41, color="tab:blue", log=True)  # log counts: the few clips that differ show
     plt.axvline(ci["mean"], color="k")
-    plt.title(f"{a} − {b}, {metric}: {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}] ({ci['seeds']} seeds)")
+    plt.title(
+        f"{a} − {b}, {metric}: {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}] ({ci['seeds']} seed{'s' * (ci['seeds'] > 1)})"
+    )
     plt.xlabel("paired difference per clip")
+    plt.ylabel("clips")
     plt.show()
 
 
+show_contrast()  # the first claim with both arms scored; pick another below
 options = [(f"{a} − {b}: {m}", i) for i, (a, b, m) in enumerate(pairs)] or [("none yet", 0)]
-widgets.interact(show_contrast, index=widgets.Dropdown(options=options, description="contrast"))
+display(widgets.interactive(show_contrast, index=widgets.Dropdown(options=options, description="contrast")))
 
 # %% [markdown]
 # <details><summary>Every run, every exploratory contrast, and where frame 0 attends (click to open)</summary>
