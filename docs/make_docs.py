@@ -278,7 +278,14 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
             for c in interim:
                 one = {v: {0: st["scores"][v][0]} for v in (c.a, c.b)}
                 ci = CL.interval(CL.paired_differences(one, c.a, c.b, c.metric))
-                out.append(f"- {c.key}, `{c.a} − {c.b}`, {c.metric.replace('_', ' ')}: {_ci(ci)}")
+                line = f"- {c.key}, `{c.a} − {c.b}`, {c.metric.replace('_', ' ')}: {_ci(ci)}"
+                if c.condition is not None:
+                    metric, bound = c.condition
+                    cond = CL.interval(CL.paired_differences(one, c.a, c.b, metric))
+                    line += (
+                        f"; its condition, {metric.replace('_', ' ')}: {_ci(cond)} (lower end must exceed {bound:+.2f})"
+                    )
+                out.append(line)
     else:
         out.append(CL.claims_table(primary))
     pics = [f"![{c.key}: {c.a} and {c.b} on the same clips and noise](claims/{c.key}.png)" for c in CL.PRIMARY
