@@ -29,10 +29,9 @@
 #
 # **Prerequisites:** Notebooks 01 and 02.
 #
-# **Expected run time:** 13 s in smoke mode (`STDRC_SMOKE=1`, measured by `python bench/notebook_times.py`). The
-# full setting fine-tunes with the shipped adapter's recipe (1,000 steps), which took 14 minutes on 2 CPU cores for
-# the shipped adapter (13.2 min of steps and 1.1 min to render and encode its clips, as its manifest records), then
-# compares the two adapters on the same clips.
+# **Expected run time:** about 13 minutes on 2 CPU cores, most of it fine-tuning with the shipped adapter's recipe
+# (1,000 steps), then comparing the two adapters on the same clips; 13 s with `STDRC_SMOKE=1`. Both as
+# `python bench/notebook_times.py` measured them.
 
 # %% tags=["skip-execution"]
 # Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)
