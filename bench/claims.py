@@ -273,21 +273,18 @@ def main(argv=None) -> int:
             print(f"{v}_s{s}: {'done' if (RESULTS / f'{v}_s{s}.json').is_file() else 'to do'}")
         return 0
     if args.decide:
-        from stdrc_lib.core.config import GuidanceConfig
         from stdrc_lib.toy import claims as CL
 
-        scores = load_scores()
-        try:
-            print(CL.claims_table(CL.evaluate_claims(scores)))
-        except ValueError as e:
-            raise SystemExit(f"claims: not every primary contrast is scored yet ({e}); see --list") from e
+        state = CL.decide(RESULTS)
+        if state["primary"] is None:
+            todo = sorted(r for runs in state["missing"].values() for r in runs)
+            raise SystemExit(f"claims: not every primary contrast is scored yet (to do: {', '.join(todo)}); see --list")
+        print(CL.claims_table(state["primary"]))
         print("\nExploratory (one seed, no multiplicity control):\n")
-        print(CL.secondary_table(CL.secondary_contrasts(scores)))
-        cells = CL.load_guidance(RESULTS / "guidance")
-        if cells:
-            d = GuidanceConfig()
+        print(CL.secondary_table(state["secondary"]))
+        if state["guidance"]:
             print("\nThree-stream guidance:\n")
-            print(CL.guidance_table(CL.guidance_claims(cells, d.s_ref, d.s_txt)))
+            print(CL.guidance_table(state["guidance"]))
         return 0
     import torch
 

@@ -158,6 +158,7 @@ def cases(tmp: Path):
     yield "readout fine-tune: weight for an unknown attribute", lambda: _readout_weights()
     yield "denoising probe: σ outside (0, 1)", lambda: _denoising(toy, sigmas=(0.0, 0.9))
     yield "claims study: a contrast between variants scored on different clips", lambda: _unpaired()
+    yield "claims study: a results folder that does not exist", lambda: _claims_folder(tmp)
     pipe = pipeline_from_backbone(toy)
     small = dict(num_frames=5, height=32, width=32, num_inference_steps=1, progress=False)
     yield "pipeline: num_frames=0", lambda: pipe("a person smiling", **{**small, "num_frames": 0})
@@ -238,6 +239,12 @@ def _unpaired():
 
     scores = {"tass": {0: {"copy_layout": [0.0, 1.0, 0.0]}}, "shared": {0: {"copy_layout": [1.0, 0.0]}}}
     paired_differences(scores, "tass", "shared", "copy_layout")
+
+
+def _claims_folder(tmp):
+    from stdrc_lib.toy.claims import decide
+
+    decide(tmp / "no-claims-here")
 
 
 def _no_face():

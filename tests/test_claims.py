@@ -210,6 +210,8 @@ def test_the_claims_page_reads_pending_until_every_run_of_a_claim_is_scored_then
     d = GuidanceConfig()
     assert docs.claims_summary_block(tmp_path).count("| pending |") == 5
     assert CL.plot_claims(CL.decide(tmp_path)) is None  # nothing decided: nothing drawn
+    with pytest.raises(FileNotFoundError, match="`folder` must be a folder"):
+        CL.decide(tmp_path / "no-such-folder")
     scores = _scores({"tass": {"copy_layout": -0.1, "copy_background": -0.1, "identity_accuracy": 0.1},
                       "shared": {}, "tass_noaug": {}, "tass_noid": {}, "tass_pre": {}, "shared_noaug": {}})  # fmt: skip
     _write_study(tmp_path, {"tass": {0: scores["tass"][0]}}, {})

@@ -341,6 +341,11 @@ def decide(folder: Path = RESULTS, s_ref: float | None = None, s_txt: float | No
     d = GuidanceConfig()
     s_ref, s_txt = s_ref if s_ref is not None else d.s_ref, s_txt if s_txt is not None else d.s_txt
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"`folder` must be a folder of the claims study's results, got {str(folder)!r}, which does not exist; "
+            "they are in docs/claims/ (written by `python bench/claims.py`)."
+        )
     scores, cells = load_scores(folder), load_guidance(folder / "guidance")
     missing = {c.key: missing_runs(scores, c) for c in PRIMARY}
     lines = guidance_lines(s_ref, s_txt)
