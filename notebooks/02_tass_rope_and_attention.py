@@ -284,13 +284,8 @@ measured = claims.load_attention(claims.RESULTS)
 if measured is None:
     print("not measured yet: python bench/claims.py --attention writes docs/claims/pixel_aligned.json")
 else:
-    rows = claims.attention_rows(measured["per_clip"])
-    fig, ax = plt.subplots(figsize=(5, 2.5))
-    ax.barh([r["variant"] for r in rows], [r["share"]["mean"] for r in rows], color="tab:orange",
-            xerr=[[r["share"]["mean"] - r["share"]["lo"] for r in rows],
-                  [r["share"]["hi"] - r["share"]["mean"] for r in rows]])  # fmt: skip
+    ax = claims.plot_attention(measured["per_clip"])
     ax.axvline(1 / 64, color="grey", ls=":", label="uniform")
-    ax.set_xlabel("pixel-aligned share (95 % interval over clips)")
     ax.legend()
     plt.title("Each placement, on the model trained with it")
     plt.show()

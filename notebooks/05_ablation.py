@@ -193,12 +193,7 @@ display(Markdown("\n".join(lines)))
 if state["secondary"]:
     display(Markdown(claims.secondary_table(state["secondary"])))
 if state["attention"]:
-    rows = claims.attention_rows(state["attention"]["per_clip"])
-    plt.figure(figsize=(5, 2.5))
-    plt.barh([r["variant"] for r in rows], [r["share"]["mean"] for r in rows],
-             xerr=[[r["share"]["mean"] - r["share"]["lo"] for r in rows],
-                   [r["share"]["hi"] - r["share"]["mean"] for r in rows]], color="tab:orange")  # fmt: skip
-    plt.xlabel("pixel-aligned share of frame 0's reference attention")
+    claims.plot_attention(state["attention"]["per_clip"])
     plt.show()
 else:
     print("pixel-aligned attention: not measured yet (python bench/claims.py --attention)")

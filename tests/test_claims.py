@@ -235,6 +235,8 @@ def test_the_claims_page_reads_pending_until_every_run_of_a_claim_is_scored_then
     ax = CL.plot_claims(CL.decide(tmp_path))  # 3 primary claims + 2 guidance claims × 2 orders
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 7 and labels[-1] == "P1: copy layout"
+    bars = CL.plot_attention({"shared": [0.3] * 8 + [0.5] * 8, "tass": [0.1] * 16}).patches
+    assert [round(b.get_width(), 3) for b in bars] == [0.4, 0.1]  # one bar per variant, at its mean share
     p1_mean = next(line for line in ax.lines if list(line.get_ydata()) == [6])  # the top row's dot
     assert p1_mean.get_xdata()[0] > 0.05  # P1's reduction drawn in its claimed direction: to the right
 

@@ -401,3 +401,17 @@ def plot_claims(state: dict, ax=None):
     ax.set_yticks(range(len(items)), [i[0] for i in items[::-1]], fontsize=8)
     ax.set_xlabel("effect in the claimed direction (grey: inside the margin)")
     return ax
+
+
+def plot_attention(per_clip: dict, ax=None):
+    """Each variant's mean pixel-aligned share as a bar with its 95 % interval over clips. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    rows = attention_rows(per_clip)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 2.5))
+    means = [r["share"]["mean"] for r in rows]
+    err = [[m - r["share"]["lo"] for m, r in zip(means, rows)], [r["share"]["hi"] - m for m, r in zip(means, rows)]]
+    ax.barh([r["variant"] for r in rows], means, xerr=err, color="tab:orange")
+    ax.set_xlabel("pixel-aligned share of frame 0's reference attention (95 % interval over clips)")
+    return ax
