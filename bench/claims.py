@@ -6,6 +6,7 @@ Usage:
     python bench/claims.py --only tass shared --seeds 0
     python bench/claims.py --decide                   # the claims table from the finished scores
     python bench/claims.py --guidance                 # the three-stream guidance grid on the shipped adapter
+    python bench/claims.py --guidance lines           # only the grid's cells that the guidance claims need
     python bench/claims.py --attention                # pixel-aligned attention of shared, tass and tass_pre
 
 Every variant fine-tunes the shipped base (``data/toy/base``) with the shipped adapter's recipe
@@ -83,15 +84,16 @@ def run_one(name: str, seed: int, base: Path, n: int = EVAL["n"], progress: bool
     return out
 
 
-def guidance_cells(s_ref: float, s_txt: float) -> list[tuple[str, float, float]]:
+def guidance_cells(s_ref: float, s_txt: float, lines: bool = False) -> list[tuple[str, float, float]]:
     """Every cell of the guidance grid, the two claims' lines (through the defaults) first, so a run cut short has
-    scored what the claims need."""
+    scored what the claims need; with ``lines``, only those."""
     from stdrc_lib.core.config import ORDERS
     from stdrc_lib.toy.claims import guidance_grid
 
     refs, txts = guidance_grid(s_ref, s_txt)
     grid = [(o, r, t) for o in ORDERS for r in refs for t in txts]
-    return sorted(grid, key=lambda c: (c[1] != s_ref and c[2] != s_txt, ORDERS.index(c[0]), c[1], c[2]))
+    cells = sorted(grid, key=lambda c: (c[1] != s_ref and c[2] != s_txt, ORDERS.index(c[0]), c[1], c[2]))
+    return [c for c in cells if c[1] == s_ref or c[2] == s_txt] if lines else cells
 
 
 def run_guidance_cell(order: str, s_ref: float, s_txt: float, n: int | None = None, progress: bool = True) -> Path:
@@ -258,7 +260,12 @@ def main(argv=None) -> int:
         help="draw one picture per claim: the primary claims' seed-0 adapters, the guidance scales on the shipped one",
     )
     ap.add_argument(
-        "--guidance", action="store_true", help="score the guidance grid on the shipped adapter (resumable)"
+        "--guidance",
+        nargs="?",
+        const="grid",
+        choices=["lines", "grid"],
+        help="score the guidance grid on the shipped adapter (resumable); `lines`: only the cells the two guidance "
+        "claims need (each scale varied through the other's default, both orders)",
     )
     ap.add_argument(
         "--attention", action="store_true", help="pixel-aligned attention of the shared, tass and tass_pre adapters"
@@ -299,7 +306,7 @@ def main(argv=None) -> int:
         from stdrc_lib.core.config import GuidanceConfig
 
         d = GuidanceConfig()
-        for cell in guidance_cells(d.s_ref, d.s_txt):
+        for cell in guidance_cells(d.s_ref, d.s_txt, lines=args.guidance == "lines"):
             print(f"[claims] guidance {cell}: {run_guidance_cell(*cell)}")
         return 0
     if args.attention:

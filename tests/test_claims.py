@@ -120,6 +120,7 @@ def test_the_guidance_grid_holds_the_defaults_and_scores_the_claims_lines_first(
     assert len(cells) == len(set(cells)) == 2 * 4 * 4
     first = cells[: 2 * (4 + 4 - 1)]
     assert all(r == 4.0 or t == 3.0 for _, r, t in first) and not any(r == 4.0 or t == 3.0 for _, r, t in cells[14:])
+    assert bench.guidance_cells(4.0, 3.0, lines=True) == first  # `--guidance lines`: what the two claims need
 
 
 @pytest.mark.slow  # builds a tiny base and adapter once (about a minute)
