@@ -80,6 +80,11 @@ def git_revision() -> str:
         return f"stdrc {__version__} (not a git checkout)"
 
 
+# A process runs the code it imported, so its results name the revision as it was then, not when they are written
+# (the checkout may move on while a study runs for hours).
+REVISION_AT_START = git_revision()
+
+
 def weight_hashes(folder: str | Path | None) -> dict[str, str]:
     """sha256 of every ``*.safetensors`` under ``folder``, by relative path."""
     if folder is None or not Path(folder).is_dir():
@@ -101,12 +106,12 @@ def _program() -> str:
 
 
 def provenance(weights: str | Path | None = None, command: str | None = None, **extra) -> dict:
-    """What made a result: the command (default: this process's), the git revision, the weights' sha256, and
-    ``extra``."""
+    """What made a result: the command (default: this process's), the git revision when the process loaded this
+    library, the weights' sha256, and ``extra``."""
     return {
         "written_by": "stdrc",
         "command": command or " ".join([_program(), *sys.argv[1:]]),
-        "revision": git_revision(),
+        "revision": REVISION_AT_START,
         "weights": str(weights) if weights is not None else None,
         "weights_sha256": weight_hashes(weights),
         **extra,

@@ -194,6 +194,14 @@ def test_demo_writes_a_record_and_refuses_foreign_files(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--steps", "1", "--random-weights"]) == 0  # its own files: fine
 
 
+def test_a_record_names_the_revision_its_process_started_from(monkeypatch):
+    from stdrc_lib import outputs
+
+    monkeypatch.setattr(outputs, "git_revision", lambda: "moved-on")  # the checkout moves while a long job runs
+    rec = outputs.provenance(None, command="x")
+    assert rec["revision"] == outputs.REVISION_AT_START != "moved-on" and rec["revision"]
+
+
 def test_train_never_writes_into_the_shipped_weights_by_default(tmp_path, capsys):
     from stdrc_lib.cli import build_parser
 

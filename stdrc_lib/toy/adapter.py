@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.io import atomic_folder
-from ..outputs import git_revision, weight_hashes
+from ..outputs import REVISION_AT_START, weight_hashes
 from ..train.lora import save_lora
 from . import weights as TW
 from .manifest import write_manifest
@@ -96,7 +96,7 @@ def train_adapter(
         "base_sha256": weight_hashes(base),
         "scheme": cfg.scheme,
         "look": look,
-        "revision": git_revision(),
+        "revision": REVISION_AT_START,
         "train_config": json.loads(json.dumps(asdict(cfg))),
         "training": {
             "train_minutes": log["train_minutes"],  # every run that led here (None: an old checkpoint resumed)

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from ..core.io import atomic_folder, load_safetensors, read_json
-from ..outputs import git_revision
+from ..outputs import REVISION_AT_START
 from ..train.trainer import ClipCache, TrainConfig, train
 from . import weights as TW
 from .manifest import write_manifest
@@ -282,7 +282,7 @@ def build(out: Path, recipe: BaseRecipe, runs: Path = Path("runs/base")) -> dict
             "keyframes": recipe.keyframes.steps,
         },
         "minutes": minutes,
-        "revision": git_revision(),
+        "revision": REVISION_AT_START,
         "training": records,
         "assembled_minutes": (time.time() - t0) / 60,
     }
