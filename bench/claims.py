@@ -172,13 +172,15 @@ def _clips(backbone, n: int, seed: int):
     return items, to_uint8(references_for(backbone, items).permute(0, 2, 3, 1)).numpy()
 
 
-def _sheet(key: str, samples, steps: int) -> Path:
+def _sheet(key: str, samples, steps: int, weights: dict) -> Path:
     """Sample each ``(label, backbone, prompt, reference, guidance, noise seed)`` and draw one row per sample: the
-    reference, then frames 0, 4, 8, 12 and 16. Written beside the scores as ``<key>.png``."""
+    reference, then frames 0, 4, 8, 12 and 16. Written beside the scores as ``<key>.png``, with ``<key>.png.json``
+    naming the command, revision and ``weights`` (name → folder) with their sha256."""
     import numpy as np
     import torch
 
     from stdrc_lib import viz
+    from stdrc_lib.outputs import provenance, record_path, weight_hashes, write_record
     from stdrc_lib.pipeline import generate
 
     rows, labels = [], []
@@ -190,6 +192,8 @@ def _sheet(key: str, samples, steps: int) -> Path:
     path = RESULTS / f"{key}.png"
     RESULTS.mkdir(parents=True, exist_ok=True)
     viz.save_image(path, viz.contact_sheet(rows, labels, upscale=2))
+    hashes = {name: {"folder": str(folder), "sha256": weight_hashes(folder)} for name, folder in weights.items()}
+    write_record(record_path(path), provenance(None, models=hashes, steps=steps, rows=labels))
     return path
 
 
@@ -208,7 +212,8 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
         items, refs = _clips(models[0], n, EVAL["seed"])
         samples = [(f"{name}: {it['prompt'][9:45]}", m, it["prompt"], refs[i], None, i)
                    for i, it in enumerate(items) for name, m in zip((claim.a, claim.b), models)]  # fmt: skip
-        written.append(_sheet(claim.key, samples, steps))
+        weights = {"base": base, claim.a: arms[0], claim.b: arms[1]}
+        written.append(_sheet(claim.key, samples, steps, weights))
     return written
 
 
@@ -237,6 +242,7 @@ def guidance_pictures(n: int = 3, steps: int = 20) -> list[Path]:
                 for label, g in scales
             ],
             steps,
+            {"base": TW.BASE_DIR, "adapter": TW.ADAPTER_DIR},
         )  # fmt: skip
         for key, scales in along.items()
     ]

@@ -162,6 +162,7 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     bench.run_one("tass", 0, TW.BASE_DIR, n=2, progress=False)
     pictures = bench.claim_pictures(TW.BASE_DIR, n=1, steps=1)  # P1's two arms are done: one picture
     assert [p.name for p in pictures] == ["P1.png"] and pictures[0].stat().st_size > 0
+    assert set(json.loads((pictures[0].parent / "P1.png.json").read_text())["models"]) == {"base", "tass", "shared"}
     att = json.loads(
         bench.pixel_aligned(TW.BASE_DIR, n=2, steps=1, progress=False, variants=("shared", "tass")).read_text()
     )
@@ -174,6 +175,8 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     assert json.loads(cell.read_text())["provenance"]["adapter_sha256"]
     sheets = bench.guidance_pictures(n=1, steps=1)  # each scale's values on the same clip and noise
     assert [p.name for p in sheets] == ["G1.png", "G2.png"] and all(p.stat().st_size > 0 for p in sheets)
+    record = json.loads((sheets[0].parent / "G1.png.json").read_text())  # what drew it: command, revision, sha256
+    assert record["revision"] and record["models"]["adapter"]["sha256"] and record["rows"][0].startswith("s_ref 1")
 
 
 def _make_docs():
