@@ -299,6 +299,11 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
         out.append(f"Pending: {n} cells on the claims' lines still to score ({len(cells)} of the grid scored).")
     else:
         out.append(CL.guidance_table(guidance))
+        for r in guidance:
+            other = "s_txt" if r["knob"] == "s_ref" else "s_ref"
+            out += ["", f"{r['claim']}, the means along `{r['knob']}` ({other} at its default; 96 clips each):", ""]
+            out.append(CL.guidance_means_table(r))
+        out.append("")
         out += [f"![{k}](claims/{k}.png)" for k in ("G1", "G2") if (folder / f"{k}.png").is_file()]
     out += ["", "### Exploratory comparisons (one seed, no multiplicity control)", ""]
     secondary = st["secondary"]

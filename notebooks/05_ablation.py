@@ -102,12 +102,18 @@ for c in claims.PRIMARY:
                  f"[{r['lo']:+.3f}, {r['hi']:+.3f}]" if r else f"pending | {len(todo)} runs to go") + " |")  # fmt: skip
 for key, todo in state["guidance_missing"].items():
     r = decided.get(key)
-    effect = r and "; ".join(f"{o}: {v['slope']['mean']:+.3f} per doubling" for o, v in r["orders"].items())
+    effect = r and "; ".join(f"`{o}`: {v['slope']['mean']:+.3f} per doubling, {r['kept'].replace('_', ' ')} "
+                             f"{v['kept_change']['mean']:+.3f} end to end" for o, v in r["orders"].items())  # fmt: skip
     lines.append(f"| {key}. {r['text'] if r else 'guidance scale'} | "
                  + (f"**{r['verdict']}** | {effect}" if r else f"pending | {len(todo)} grid cells to go") + " |")  # fmt: skip
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
+# A claim that says "while X keeps" needs two things: its effect on the claimed side, and X's change inside its
+# bound (0.02 for the guidance claims, from the smallest to the largest scale of the line). A guidance line whose
+# own metric rises while the other falls far past the bound is "not shown" by the rule, and is evidence against the
+# claim's second half; `docs/ABLATION.md` says what each verdict means for the method.
+#
 # The same, as a picture: each claim's interval turned so that the direction the paper claims points right, the
 # margin shaded grey. An interval right of the grey band holds (if its condition does too); one inside the band or
 # left of 0 is refuted; one that crosses the band's edge is not shown.

@@ -97,6 +97,10 @@ def test_guidance_claims_are_slopes_per_doubling_decided_in_both_orders():
     g1 = rows["G1"]["orders"]["ref_first"]
     assert g1["scales"] == [1.0, 2.0, 4.0, 8.0] and g1["slope"]["mean"] == pytest.approx(0.05, abs=0.005)
     assert rows["G1"]["verdict"] == rows["G2"]["verdict"] == "holds"
+    means = CL.guidance_means_table(rows["G1"]).splitlines()  # the line's means, scale by scale, in both orders
+    assert means[0].startswith("| `s_ref` | identity, `ref_first` | text adherence, `ref_first` |") and len(means) == 6
+    first, last = (float(means[i].split("|")[2]) for i in (2, 5))
+    assert last - first == pytest.approx(0.05 * 3, abs=0.02)  # 1 → 8: three doublings at +0.05
     flat = {r["claim"]: r["verdict"] for r in CL.guidance_claims(_grid(0.0, 0.04), 4.0, 3.0)}
     assert flat == {"G1": "refuted", "G2": "holds"}  # an identity slope inside ±0.02 per doubling
     cells = _grid(0.05, 0.04)

@@ -224,7 +224,8 @@ def guidance_claims(cells: dict, s_ref_default: float, s_txt_default: float, mar
             cond = interval((keep[-1] - keep[0])[None])
             ok = cond["lo"] > -margin
             per_order[order] = {"scales": scales, "slope": ci, "kept_change": cond,
-                                "verdict": verdict(ci, +1, margin, ok)}  # fmt: skip
+                                "verdict": verdict(ci, +1, margin, ok),
+                                "means": {metric: ys.mean(1).tolist(), kept: keep.mean(1).tolist()}}  # fmt: skip
         verdicts = [v["verdict"] for v in per_order.values()]
         overall = "refuted" if "refuted" in verdicts else "holds" if set(verdicts) == {"holds"} else "not shown"
         rows.append({"claim": key, "text": text, "knob": knob, "metric": metric, "kept": kept, "margin": margin,
@@ -244,6 +245,18 @@ def guidance_table(rows: list[dict]) -> str:
                 f"{s['hi']:+.3f}] | {r['kept']}: {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] | {v['verdict']} |"
             )
         lines.append(f"| {r['claim']} overall | both | | | **{r['verdict']}** |")
+    return "\n".join(lines)
+
+
+def guidance_means_table(row: dict) -> str:
+    """Markdown: one guidance claim's line, the mean of both metrics at each value of its scale, in each order."""
+    names = {"identity_accuracy": "identity", "text_adherence": "text adherence"}
+    orders = list(row["orders"])
+    head = " | ".join(f"{names[m]}, `{o}`" for o in orders for m in (row["metric"], row["kept"]))
+    lines = [f"| `{row['knob']}` | {head} |", "|---:|" + "---:|" * (2 * len(orders))]
+    for i, scale in enumerate(row["orders"][orders[0]]["scales"]):
+        vals = [row["orders"][o]["means"][m][i] for o in orders for m in (row["metric"], row["kept"])]
+        lines.append(f"| {scale:g} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
     return "\n".join(lines)
 
 
