@@ -27,7 +27,7 @@
 #
 # **Prerequisites:** Notebooks 02–04.
 #
-# **Expected run time:** 4 s on 2 CPU cores: it only reads the study's results (`docs/claims/*.json`, written by
+# **Expected run time:** 5 s on 2 CPU cores: it only reads the study's results (`docs/claims/*.json`, written by
 # `python bench/claims.py`, which fine-tunes and scores the variants and is never rerun here).
 
 # %% tags=["skip-execution"]
