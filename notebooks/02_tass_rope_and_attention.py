@@ -289,6 +289,10 @@ else:
     ax.legend()
     plt.title("Each placement, on the model trained with it")
     plt.show()
+    for r in claims.attention_rows(measured["per_clip"]):  # paired on the same clips and noise (exploratory)
+        if "minus_baseline" in r:
+            d = r["minus_baseline"]
+            print(f"{r['variant']} − shared: {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]")
 
 # %% [markdown]
 # ## 4 · Copy-paste
