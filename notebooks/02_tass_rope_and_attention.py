@@ -29,7 +29,7 @@
 #
 # **Prerequisites:** Notebook 01.
 #
-# **Expected run time:** about 15 s on 2 CPU cores (8 s with `STDRC_SMOKE=1`), as `python bench/notebook_times.py` measured it.
+# **Expected run time:** about 15 s on 2 CPU cores (9 s with `STDRC_SMOKE=1`), as `python bench/notebook_times.py` measured it.
 
 # %% tags=["skip-execution"]
 # Colab only: install stdrc (this cell is tagged `skip-execution`; CI and local runs skip it)
