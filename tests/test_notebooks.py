@@ -35,6 +35,26 @@ def test_each_notebook_matches_its_source(path):
     assert _cells(jupytext.read(source)) == _cells(nb), f"{path.name} differs from {source.name}: run jupytext --sync"
 
 
+def test_the_sync_check_fails_when_either_side_is_edited_alone(tmp_path):
+    import shutil
+
+    import jupytext
+
+    for edited in (".ipynb", ".py"):
+        folder = tmp_path / edited.strip(".")
+        folder.mkdir()
+        for suffix in (".ipynb", ".py"):
+            shutil.copy(NOTEBOOKS[0].with_suffix(suffix), folder / NOTEBOOKS[0].with_suffix(suffix).name)
+        copy = folder / NOTEBOOKS[0].name
+        test_each_notebook_matches_its_source(copy)  # as checked in: they agree
+        nb = jupytext.read(copy.with_suffix(edited))
+        code = next(c for c in nb.cells if c.cell_type == "code")
+        code.source += "\nprint('edited in one place only')"
+        jupytext.write(nb, copy.with_suffix(edited), fmt="ipynb" if edited == ".ipynb" else "py:percent")
+        with pytest.raises(AssertionError, match="differs from"):
+            test_each_notebook_matches_its_source(copy)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_outputs(path):
     for cell in _load(path)["cells"]:
