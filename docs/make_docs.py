@@ -184,7 +184,9 @@ PAPER = {
 
 
 def _ci(r: dict) -> str:
-    return f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+    from stdrc_lib.toy.claims import format_interval
+
+    return format_interval(r)
 
 
 def claims_summary_block(folder: Path = CLAIMS) -> str:

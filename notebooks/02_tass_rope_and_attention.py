@@ -291,8 +291,7 @@ else:
     plt.show()
     for r in claims.attention_rows(measured["per_clip"]):  # paired on the same clips and noise (exploratory)
         if "minus_baseline" in r:
-            d = r["minus_baseline"]
-            print(f"{r['variant']} − shared: {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]")
+            print(f"{r['variant']} − shared: {claims.format_interval(r['minus_baseline'])}")
 
 # %% [markdown]
 # ## 4 · Copy-paste

@@ -98,8 +98,8 @@ decided = {r["claim"]: r for r in (state["primary"] or []) + (state["guidance"] 
 for c in claims.PRIMARY:
     r = decided.get(c.key)
     todo = state["missing"][c.key]
-    lines.append(f"| {c.key}. {c.text} | " + (f"**{r['verdict']}** | {r['metric']}: {r['mean']:+.3f} "
-                 f"[{r['lo']:+.3f}, {r['hi']:+.3f}]" if r else f"pending | {len(todo)} runs to go") + " |")  # fmt: skip
+    lines.append(f"| {c.key}. {c.text} | " + (f"**{r['verdict']}** | {r['metric']}: "
+                 f"{claims.format_interval(r)}" if r else f"pending | {len(todo)} runs to go") + " |")  # fmt: skip
 for key, todo in state["guidance_missing"].items():
     r = decided.get(key)
     effect = r and "; ".join(f"`{o}`: {v['slope']['mean']:+.3f} per doubling, {r['kept'].replace('_', ' ')} "
@@ -167,9 +167,7 @@ def show_contrast(index=0):
     plt.figure(figsize=(7, 3))
     plt.hist(diffs.mean(0), bins=41, color="tab:blue", log=True)  # log counts: the few clips that differ show
     plt.axvline(ci["mean"], color="k")
-    plt.title(
-        f"{a} − {b}, {metric}: {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}] ({ci['seeds']} seed{'s' * (ci['seeds'] > 1)})"
-    )
+    plt.title(f"{a} − {b}, {metric}: {claims.format_interval(ci)} ({ci['seeds']} seed{'s' * (ci['seeds'] > 1)})")
     plt.xlabel("paired difference per clip")
     plt.ylabel("clips")
     plt.show()

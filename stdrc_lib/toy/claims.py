@@ -106,6 +106,12 @@ def interval(diffs: np.ndarray, level: float = 0.95, seed: int = 0) -> dict:
     return {"mean": mean, "lo": lo, "hi": hi, "level": level, "p": p, "seeds": int(diffs.shape[0]), "clips": n}
 
 
+def format_interval(r: dict) -> str:
+    """``+0.012 [-0.003, +0.027]``: an interval from :func:`interval` (its mean, then its ends), as every table shows
+    it."""
+    return f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+
+
 def verdict(ci: dict, side: int, margin: float, condition_ok: bool = True) -> str:
     """The protocol's rule: holds, refuted or not shown."""
     claimed = ci["hi"] < 0 if side < 0 else ci["lo"] > 0
@@ -155,11 +161,11 @@ def claims_table(rows: list[dict]) -> str:
         cond = r["condition"]
         c = "–"
         if cond:
-            c = f"{cond['metric']}: {cond['mean']:+.3f} [{cond['lo']:+.3f}, {cond['hi']:+.3f}]"
+            c = f"{cond['metric']}: {format_interval(cond)}"
             c += f", bound {cond['bound']:+.2f}"
         lines.append(
-            f"| {r['claim']}. {r['text']} | `{r['contrast']}` | {r['metric']} | {r['mean']:+.3f} [{r['lo']:+.3f}, "
-            f"{r['hi']:+.3f}] at {r['level']:.3f} | {c} | **{r['verdict']}** |"
+            f"| {r['claim']}. {r['text']} | `{r['contrast']}` | {r['metric']} | "
+            f"{format_interval(r)} at {r['level']:.3f} | {c} | **{r['verdict']}** |"
         )
     return "\n".join(lines)
 
@@ -241,8 +247,8 @@ def guidance_table(rows: list[dict]) -> str:
         for order, v in r["orders"].items():
             s, k = v["slope"], v["kept_change"]
             lines.append(
-                f"| {r['claim']}. {r['text']} | `{order}` | {r['metric']}: {s['mean']:+.3f} [{s['lo']:+.3f}, "
-                f"{s['hi']:+.3f}] | {r['kept']}: {k['mean']:+.3f} [{k['lo']:+.3f}, {k['hi']:+.3f}] | {v['verdict']} |"
+                f"| {r['claim']}. {r['text']} | `{order}` | {r['metric']}: {format_interval(s)} | "
+                f"{r['kept']}: {format_interval(k)} | {v['verdict']} |"
             )
         lines.append(f"| {r['claim']} overall | both | | | **{r['verdict']}** |")
     return "\n".join(lines)
@@ -283,9 +289,7 @@ def secondary_contrasts(scores: dict, pairs=SECONDARY, seed: int = 0) -> list[di
 
 def secondary_table(rows: list[dict]) -> str:
     lines = ["| contrast | metric | difference (95 % interval) |", "|---|---|---:|"]
-    lines += [
-        f"| `{r['contrast']}` | {r['metric']} | {r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |" for r in rows
-    ]
+    lines += [f"| `{r['contrast']}` | {r['metric']} | {format_interval(r)} |" for r in rows]
     return "\n".join(lines)
 
 
