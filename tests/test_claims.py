@@ -101,6 +101,11 @@ def test_guidance_claims_are_slopes_per_doubling_decided_in_both_orders():
     assert means[0].startswith("| `s_ref` | identity, `ref_first` | text adherence, `ref_first` |") and len(means) == 6
     first, last = (float(means[i].split("|")[2]) for i in (2, 5))
     assert last - first == pytest.approx(0.05 * 3, abs=0.02)  # 1 → 8: three doublings at +0.05
+    with pytest.raises(TypeError, match="`row` must be one row of claims.guidance_claims"):
+        CL.guidance_means_table({"claim": "G1"})
+    assert CL.format_interval({"mean": 0.012, "lo": -0.003, "hi": 0.027}) == "+0.012 [-0.003, +0.027]"
+    with pytest.raises(TypeError, match="`r` must be an interval"):
+        CL.format_interval(0.5)
     flat = {r["claim"]: r["verdict"] for r in CL.guidance_claims(_grid(0.0, 0.04), 4.0, 3.0)}
     assert flat == {"G1": "refuted", "G2": "holds"}  # an identity slope inside ±0.02 per doubling
     cells = _grid(0.05, 0.04)

@@ -109,6 +109,8 @@ def interval(diffs: np.ndarray, level: float = 0.95, seed: int = 0) -> dict:
 def format_interval(r: dict) -> str:
     """``+0.012 [-0.003, +0.027]``: an interval from :func:`interval` (its mean, then its ends), as every table shows
     it."""
+    if not isinstance(r, dict) or not {"mean", "lo", "hi"} <= set(r):
+        raise TypeError(f"`r` must be an interval from claims.interval (a dict with mean, lo and hi), got {r!r}.")
     return f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
 
 
@@ -256,6 +258,12 @@ def guidance_table(rows: list[dict]) -> str:
 
 def guidance_means_table(row: dict) -> str:
     """Markdown: one guidance claim's line, the mean of both metrics at each value of its scale, in each order."""
+    if (
+        not isinstance(row, dict)
+        or not all("means" in v for v in row.get("orders", {}).values())
+        or not row.get("orders")
+    ):
+        raise TypeError(f"`row` must be one row of claims.guidance_claims, got {str(row)[:80]!r}.")
     names = {"identity_accuracy": "identity", "text_adherence": "text adherence"}
     orders = list(row["orders"])
     head = " | ".join(f"{names[m]}, `{o}`" for o in orders for m in (row["metric"], row["kept"]))
