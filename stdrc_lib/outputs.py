@@ -67,15 +67,22 @@ def _check_folder(folder: Path, name: str) -> None:
         raise PermissionError(f"`{name}`: the folder {str(existing)!r} is not writable.")
 
 
-def git_revision() -> str:
-    """The checkout's ``git rev-parse HEAD`` (with ``-dirty`` when it has changes), or the package version."""
+def git_revision(root: str | Path = ROOT) -> str:
+    """The checkout's ``git rev-parse HEAD`` (with ``-dirty`` when it has changes), or the package version.
+
+    Only a checkout whose top folder is ``root`` counts: an installed copy inside some other repository (a virtual
+    environment in a user's project) names the package version, not that repository's revision.
+    """
+    root = Path(root).resolve()
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        if rev.returncode != 0:
-            raise OSError(rev.stderr)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        rev = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)  # fmt: skip
+        lines = rev.stdout.split()
+        if rev.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
+            raise OSError(rev.stderr or f"{root} is not the top of a git checkout")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
-        return rev.stdout.strip() + ("-dirty" if dirty else "")
+        return lines[1] + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return f"stdrc {__version__} (not a git checkout)"
 

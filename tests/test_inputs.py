@@ -202,6 +202,26 @@ def test_a_record_names_the_revision_its_process_started_from(monkeypatch):
     assert rec["revision"] == outputs.REVISION_AT_START != "moved-on" and rec["revision"]
 
 
+def test_an_installed_copy_inside_another_repository_does_not_take_its_revision(tmp_path):
+    import subprocess
+
+    from stdrc_lib import outputs
+
+    project = tmp_path / "project"  # a user's own repository, with a virtual environment inside it
+    package_root = project / ".venv" / "lib" / "site-packages"
+    package_root.mkdir(parents=True)
+    git = ["git", "-c", "user.name=u", "-c", "user.email=u@x", "-C", str(project)]
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    theirs = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert outputs.git_revision(package_root) == f"stdrc {outputs.__version__} (not a git checkout)"
+    assert outputs.git_revision(project) == theirs  # at the top of a checkout, its revision is the answer
+    (project / "a.txt").write_text("b")
+    assert outputs.git_revision(project) == theirs + "-dirty"
+
+
 def test_train_never_writes_into_the_shipped_weights_by_default(tmp_path, capsys):
     from stdrc_lib.cli import build_parser
 
