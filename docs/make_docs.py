@@ -269,7 +269,9 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
         f"{m['fine_tuning']:.0f} min fine-tuning, {m['scoring']:.0f} min scoring the variants, "
         f"{m['guidance_grid']:.0f} min scoring the guidance grid ({m['total'] / 60:.1f} h in all)"
     )
-    out += ["", f"Mean ± 95 % CI over the protocol's 256 clips. CPU time so far on the 2-core machine: {spent}.", ""]
+    out += ["", f"Mean ± 95 % CI over the protocol's 256 clips. Time so far on the 2-core machine: {spent}; wall-clock "
+            "time of the runs' own processes, so a run that shared the machine or was paused counts in full (an upper "
+            "bound on the study's compute).", ""]  # fmt: skip
     out += ["### Primary claims", ""]
     if primary is None:
         todo = sorted({r for v in missing.values() for r in v})

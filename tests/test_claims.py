@@ -161,7 +161,7 @@ def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_p
     d = json.loads(out.read_text())
     assert len(d["per_clip"]["model"]["copy_layout"]) == 2 and d["provenance"]["variant"] == "shared"
     assert d["provenance"]["adapter_sha256"] and d["provenance"]["weights_sha256"]
-    assert d["training"]["train_minutes"] > 0 and d["minutes"] > 0  # the study's CPU time adds these up
+    assert d["training"]["train_minutes"] > 0 and d["minutes"] > 0  # the study's time adds these up
     assert bench.run_one("shared", 0, TW.BASE_DIR, n=2) == out  # finished: skipped
     assert bench.load_scores(tmp_path / "results")["shared"][0]["identity_accuracy"]
     assert bench.main(["--list", "--only", "shared"]) == 0

@@ -302,7 +302,7 @@ def secondary_table(rows: list[dict]) -> str:
 
 
 # What the study has scored so far, for the docs: which runs each claim still needs, the pixel-aligned attention,
-# and the CPU time the finished runs took.
+# and the time the finished runs took.
 PRIMARY_SEEDS = (0, 1, 2)
 
 
@@ -343,7 +343,7 @@ def attention_rows(per_clip: dict, baseline: str = "shared") -> list[dict]:
 
 
 def study_minutes(folder: Path = RESULTS) -> dict:
-    """CPU minutes of the finished runs, from their results files: fine-tuning (with the clip cache) and scoring
+    """Wall-clock minutes of the finished runs, from their results files: fine-tuning (with the clip cache) and scoring
     of every variant, and scoring of every guidance cell."""
     folder = Path(folder)
     train = score = grid = 0.0
