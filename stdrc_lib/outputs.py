@@ -77,7 +77,7 @@ def git_revision(root: str | Path = ROOT) -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)  # fmt: skip
-        lines = rev.stdout.split()
+        lines = rev.stdout.splitlines()  # a folder name may hold spaces
         if rev.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
             raise OSError(rev.stderr or f"{root} is not the top of a git checkout")
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

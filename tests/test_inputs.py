@@ -207,7 +207,7 @@ def test_an_installed_copy_inside_another_repository_does_not_take_its_revision(
 
     from stdrc_lib import outputs
 
-    project = tmp_path / "project"  # a user's own repository, with a virtual environment inside it
+    project = tmp_path / "my project"  # a user's own repository (a space in its name), a virtual environment in it
     package_root = project / ".venv" / "lib" / "site-packages"
     package_root.mkdir(parents=True)
     git = ["git", "-c", "user.name=u", "-c", "user.email=u@x", "-C", str(project)]
