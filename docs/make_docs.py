@@ -276,14 +276,14 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
     if primary is None:
         todo = sorted({r for v in missing.values() for r in v})
         out.append(f"Pending: {len(todo)} runs still to score ({', '.join(f'`{r}`' for r in todo)}).")
-        interim = [c for c in CL.PRIMARY if set(st["scores"].get(c.a, {})) & set(st["scores"].get(c.b, {}))]
+        both = {c.key: sorted(set(st["scores"].get(c.a, {})) & set(st["scores"].get(c.b, {}))) for c in CL.PRIMARY}
+        interim = [c for c in CL.PRIMARY if both[c.key]]  # the claims with a seed scored for both arms
         if interim:
             out += ["", "Interim, on the seeds scored for both arms so far (95 %: the wider of the clip bootstrap and "
                     "t over seeds, no Holm correction; not a verdict):", ""]  # fmt: skip
             for c in interim:
                 ci = CL.interval(CL.paired_differences(st["scores"], c.a, c.b, c.metric))
-                both = sorted(set(st["scores"][c.a]) & set(st["scores"][c.b]))
-                seeds = ("seed " if len(both) == 1 else "seeds ") + ", ".join(str(s) for s in both)
+                seeds = ("seed " if len(both[c.key]) == 1 else "seeds ") + ", ".join(str(s) for s in both[c.key])
                 line = f"- {c.key}, `{c.a} − {c.b}` ({seeds}), {c.metric.replace('_', ' ')}: {_ci(ci)}"
                 if c.condition is not None:
                     metric, bound = c.condition
