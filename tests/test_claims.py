@@ -75,6 +75,15 @@ def test_secondary_contrasts_use_one_seed_and_skip_what_is_not_scored():
     assert layout["lo"] > 0.05 and layout["seeds"] == 1 and "`tass_pre − tass`" in CL.secondary_table(rows)
 
 
+def test_post_hoc_contrasts_pool_the_three_seeds_and_wait_for_all_of_them():
+    s = _scores({"tass": {}, "tass_noid": {"copy_layout": -0.05}, "shared": {}})
+    s["shared"].pop(2)  # tass − shared waits for shared's seed 2
+    rows = CL.secondary_contrasts(s, CL.POST_HOC, CL.PRIMARY_SEEDS)
+    assert {r["contrast"] for r in rows} == {"tass − tass_noid"}
+    layout = next(r for r in rows if r["metric"] == "copy_layout")
+    assert layout["seeds"] == 3 and layout["mean"] == pytest.approx(0.05, abs=0.005) and layout["lo"] > 0.03
+
+
 def _grid(id_rate: float, text_rate: float, n: int = 96) -> dict:
     """Guidance cells whose identity rises with log2 s_ref and whose text adherence with log2 s_txt at known rates,
     over clip noise shared by every cell (the same clips and noise), in both orders."""
@@ -244,6 +253,7 @@ def test_the_claims_page_reads_pending_until_every_run_of_a_claim_is_scored_then
     assert "Pending" not in results and "| `tass_s2` |" in results
     assert f"({(18 * 35 + len(cells) * 5) / 60:.1f} h in all)" in results
     assert "| `tass_pre − tass` | copy_layout | +0.10" in results  # exploratory, one seed
+    assert "Read after the verdicts" in results and "| `tass − tass_noid` | copy_layout | -0.10" in results
     assert "| `tass` | 0.100 [0.100, 0.100] | -0.300 [" in results  # pixel-aligned, paired against shared
     ax = CL.plot_claims(CL.decide(tmp_path))  # 3 primary claims + 2 guidance claims × 2 orders
     labels = [t.get_text() for t in ax.get_yticklabels()]
