@@ -240,3 +240,23 @@ else:
 # The clip-to-clip variation (some people and prompts are harder than others) is shared by both arms and cancels in the per-clip difference; only the arms' disagreement remains.
 #
 # </details>
+
+# %% [markdown]
+# **3.** A claim can clear its margin and still not hold. Find, in `state["primary"]`, a claim whose own interval
+# lies entirely beyond its margin on the claimed side, yet whose verdict is not "holds". What stopped it?
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# for c, r in zip(claims.PRIMARY, state["primary"] or []):
+#     beyond = r["lo"] > c.margin if c.side > 0 else r["hi"] < -c.margin
+#     if beyond and r["verdict"] != "holds":
+#         print(c.key, r["verdict"], "condition:", r["condition"]["metric"], round(r["condition"]["lo"], 3),
+#               "must exceed", r["condition"]["bound"])
+# ```
+#
+# The condition attached to the claim: its interval's lower end is past the bound. On the study's results this is
+# the identity loss (P3): it raises identity by more than the margin, but text adherence may fall by more than the
+# claim allows, so "raises identity" is shown and "without costing the text" is not.
+#
+# </details>
