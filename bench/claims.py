@@ -207,6 +207,8 @@ def claim_pictures(base: Path, n: int = 4, steps: int = 20) -> list[Path]:
     for claim in PRIMARY:
         arms = [RUNS / f"{v}_s0" / "adapter" for v in (claim.a, claim.b)]
         if not all((a / "manifest.json").is_file() for a in arms):
+            print(f"[claims] {claim.key}: no picture drawn; it needs the seed-0 adapters in {arms[0].parent} and "
+                  f"{arms[1].parent} (`--only {claim.a} {claim.b} --seeds 0` fine-tunes them again)")
             continue
         models = [TW.load_adapter(TW.load_toy(base), a) for a in arms]
         items, refs = _clips(models[0], n, EVAL["seed"])
@@ -293,6 +295,8 @@ def main(argv=None) -> int:
             todo = sorted(r for runs in state["missing"].values() for r in runs)
             raise SystemExit(f"claims: not every primary contrast is scored yet (to do: {', '.join(todo)}); see --list")
         print(CL.claims_table(state["primary"]))
+        print("\nRead after the verdicts (seeds 0, 1 and 2; exploratory):\n")
+        print(CL.secondary_table(state["post_hoc"]))
         print("\nExploratory (one seed, no multiplicity control):\n")
         print(CL.secondary_table(state["secondary"]))
         if state["guidance"]:
