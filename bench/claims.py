@@ -2,6 +2,7 @@
 
 Usage:
     python bench/claims.py --list                     # what is done
+    python bench/claims.py --all                      # the whole study, in order (resumable)
     python bench/claims.py                            # every variant not yet done, seed 0 first (resumable)
     python bench/claims.py --only tass shared --seeds 0
     python bench/claims.py --decide                   # the claims table from the finished scores
@@ -261,6 +262,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=list(VARIANTS), help="just these variants")
     ap.add_argument("--seeds", nargs="+", type=int, help="just these seeds (of those each variant has)")
     ap.add_argument("--list", action="store_true", help="show what is finished and stop")
+    ap.add_argument(
+        "--all",
+        action="store_true",
+        help="the whole study, resumable: every variant, then the guidance grid, the pixel-aligned attention (if not "
+        "measured yet) and the pictures",
+    )
     ap.add_argument("--decide", action="store_true", help="print the claims table from the finished scores")
     ap.add_argument(
         "--pictures",
@@ -312,22 +319,20 @@ def main(argv=None) -> int:
     base = args.base or TW.BASE_DIR
     if not (base / "transformer").is_dir():
         raise SystemExit(f"claims: no base model in {base}; build it with `python -m stdrc_lib.toy.base`.")
-    if args.guidance:
+    if args.all or not (args.guidance or args.attention or args.pictures):
+        for v, s in todo:
+            print(f"[claims] {v}_s{s}: {run_one(v, s, base)}")
+    if args.all or args.guidance:
         from stdrc_lib.core.config import GuidanceConfig
 
         d = GuidanceConfig()
         for cell in guidance_cells(d.s_ref, d.s_txt, lines=args.guidance == "lines"):
             print(f"[claims] guidance {cell}: {run_guidance_cell(*cell)}")
-        return 0
-    if args.attention:
+    if args.attention or (args.all and not (RESULTS / "pixel_aligned.json").is_file()):
         print(f"[claims] wrote {pixel_aligned(base)}")
-        return 0
-    if args.pictures:
+    if args.all or args.pictures:
         for path in [*claim_pictures(base), *guidance_pictures()]:
             print(f"[claims] wrote {path}")
-        return 0
-    for v, s in todo:
-        print(f"[claims] {v}_s{s}: {run_one(v, s, base)}")
     return 0
 
 

@@ -90,7 +90,7 @@ print(
 # ## 1 · The claims, decided
 #
 # One line per claim: its verdict, or the runs it still waits for (the study runs for hours in the background with
-# `python bench/claims.py` and is resumable; `--list` shows its progress).
+# `python bench/claims.py --all` and is resumable; `--list` shows its progress).
 
 # %%
 lines = ["| claim | verdict | effect [interval] |", "|---|---|---|"]

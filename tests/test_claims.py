@@ -141,6 +141,34 @@ def test_the_guidance_grid_holds_the_defaults_and_scores_the_claims_lines_first(
     assert bench.guidance_cells(4.0, 3.0, lines=True) == first  # `--guidance lines`: what the two claims need
 
 
+def test_all_runs_the_whole_study_in_order_and_each_flag_only_its_part(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    from stdrc_lib.core.config import GuidanceConfig
+
+    spec = importlib.util.spec_from_file_location("claims_bench", Path(__file__).parents[1] / "bench" / "claims.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    calls = []
+    monkeypatch.setattr(bench, "run_one", lambda v, s, base: calls.append("run") or tmp_path)
+    monkeypatch.setattr(bench, "run_guidance_cell", lambda *cell: calls.append("cell") or tmp_path)
+    monkeypatch.setattr(bench, "pixel_aligned", lambda base: calls.append("attention") or tmp_path)
+    monkeypatch.setattr(bench, "claim_pictures", lambda base: calls.append("pictures") or [])
+    monkeypatch.setattr(bench, "guidance_pictures", lambda: [])
+    runs = sum(len(v[3]) for v in bench.VARIANTS.values())
+    cells = len(bench.guidance_cells(GuidanceConfig().s_ref, GuidanceConfig().s_txt))
+    assert bench.main(["--all"]) == 0
+    assert calls == ["run"] * runs + ["cell"] * cells + ["attention", "pictures"] and runs == 17 and cells >= 32
+    (tmp_path / "pixel_aligned.json").write_text("{}")  # measured once: --all does not measure it again
+    for argv, expected in ((["--all"], ["run"] * runs + ["cell"] * cells + ["pictures"]), ([], ["run"] * runs),
+                           (["--guidance"], ["cell"] * cells), (["--pictures"], ["pictures"]),
+                           (["--attention"], ["attention"])):  # fmt: skip
+        calls.clear()
+        assert bench.main(argv) == 0 and calls == expected, argv
+
+
 @pytest.mark.slow  # builds a tiny base and adapter once (about a minute)
 def test_the_claims_runner_fine_tunes_scores_and_decides(use_tiny_shipped, tmp_path, monkeypatch, capsys):
     """bench/claims.py on the tiny base: a variant fine-tunes with the shipped recipe changed only where it says,
