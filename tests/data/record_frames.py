@@ -3,8 +3,8 @@
     python tests/data/record_frames.py
 
 Writes ``demo_frames.npz`` (``stdrc demo``'s clip with its default arguments) and ``pipeline_frames.npz``
-(``STDRCPipeline`` called directly) beside this file, each with the git revision, torch version, CPU capability
-and the sha256 of the weights (base and adapter) that made it. Run it when the shipped model changes, and only
+(``STDRCPipeline`` called directly) beside this file, each with the git revision, torch version, CPU capability,
+CPU model and the sha256 of the weights (base and adapter) that made it. Run it when the shipped model changes, and only
 then: a refactor must reproduce the old recordings, not replace them.
 """
 
@@ -23,6 +23,19 @@ from stdrc_lib.toy import weights as TW
 from stdrc_lib.toy.demo import demo_clip
 
 HERE = Path(__file__).parent
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or ``platform.processor()`` where there is none: two CPUs with the
+    same capability (AVX512 on Intel and on AMD) may still round float kernels differently."""
+    import platform
+
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 def shipped_hashes() -> dict:
@@ -55,6 +68,7 @@ def main() -> None:
         revision=git_revision() or "",
         torch=torch.__version__,
         cpu=torch.backends.cpu.get_cpu_capability(),
+        cpu_model=cpu_model(),
         weights_sha256=json.dumps(shipped_hashes(), sort_keys=True),
     )
     frames, reference = demo(backbone)
