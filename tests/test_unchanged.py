@@ -8,8 +8,8 @@ the weights they came from; a new shipped model needs new recordings. ``tests/da
 losses and weight hashes of four short toy trainings (plain; cut-out, cross and re-lit references; LoRA with
 face-weighted loss; face crop with an isolated reference) recorded before the package was split into a method core,
 one trainer and a toy plug-in. On the machine kind they were made on (same torch, CPU capability and CPU model)
-frames and weights must be bitwise equal; elsewhere float kernels may round differently (an AMD and an Intel CPU
-with the same AVX512 capability do), so there the frames may differ by under 0.5 grey levels on average and the
+frames and weights must be bitwise equal; elsewhere float kernels may round differently (two CPU models with the
+same AVX512 capability can), so there the frames may differ by under 0.5 grey levels on average and the
 losses by 1e-4. Recordings that do not name their CPU model are held to the second rule everywhere.
 """
 

@@ -4,8 +4,8 @@
 
 Writes ``demo_frames.npz`` (``stdrc demo``'s clip with its default arguments) and ``pipeline_frames.npz``
 (``STDRCPipeline`` called directly) beside this file, each with the git revision, torch version, CPU capability,
-CPU model and the sha256 of the weights (base and adapter) that made it. Run it when the shipped model changes, and only
-then: a refactor must reproduce the old recordings, not replace them.
+CPU model and the sha256 of the weights (base and adapter) that made it. Run it when the shipped model changes,
+and only then: a refactor must reproduce the old recordings, not replace them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or ``platform.processor()`` where there is none: two CPUs with the
-    same capability (AVX512 on Intel and on AMD) may still round float kernels differently."""
+    same capability (AVX512, say) may still round float kernels differently."""
     import platform
 
     info = Path("/proc/cpuinfo")
