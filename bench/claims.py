@@ -302,7 +302,7 @@ def main(argv=None) -> int:
             todo = sorted(r for runs in state["missing"].values() for r in runs)
             raise SystemExit(f"claims: not every primary contrast is scored yet (to do: {', '.join(todo)}); see --list")
         print(CL.claims_table(state["primary"]))
-        print("\nRead after the verdicts (seeds 0, 1 and 2; exploratory):\n")
+        print("\n" + CL.POST_HOC_CAPTION + "\n")
         print(CL.secondary_table(state["post_hoc"]))
         print("\nExploratory (one seed, no multiplicity control):\n")
         print(CL.secondary_table(state["secondary"]))

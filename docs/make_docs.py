@@ -295,8 +295,7 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
     else:
         out.append(CL.claims_table(primary))
         if st["post_hoc"]:
-            out += ["", "Read after the verdicts, to say what they mean (contrasts chosen after seeing them, so "
-                    "exploratory: seeds 0, 1 and 2, no multiplicity control):", "", CL.secondary_table(st["post_hoc"])]
+            out += ["", CL.POST_HOC_CAPTION, "", CL.secondary_table(st["post_hoc"])]
     pics = [f"![{c.key}: {c.a} and {c.b} on the same clips and noise](claims/{c.key}.png)" for c in CL.PRIMARY
             if (folder / f"{c.key}.png").is_file()]  # fmt: skip
     if pics:

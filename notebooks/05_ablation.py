@@ -196,9 +196,8 @@ for name, by_seed in sorted(scores.items()):
 display(Markdown("\n".join(lines)))
 if state["secondary"]:
     display(Markdown(claims.secondary_table(state["secondary"])))
-if state["post_hoc"]:  # chosen after the primary verdicts were read: seeds 0-2, exploratory
-    display(Markdown("Read after the verdicts (seeds 0, 1 and 2, exploratory):\n\n"
-                     + claims.secondary_table(state["post_hoc"])))  # fmt: skip
+if state["post_hoc"]:
+    display(Markdown(claims.POST_HOC_CAPTION + "\n\n" + claims.secondary_table(state["post_hoc"])))
 if state["attention"]:
     claims.plot_attention(state["attention"]["per_clip"])
     plt.show()
