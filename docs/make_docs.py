@@ -313,6 +313,11 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
             out.append(CL.guidance_means_table(r))
         out.append("")
         out += [f"![{k}](claims/{k}.png)" for k in ("G1", "G2") if (folder / f"{k}.png").is_file()]
+    if cells:
+        n = 2 * len(st["grid"][0]) * len(st["grid"][1])  # both orders
+        left = "" if len(cells) >= n else f"; {n - len(cells)} of {n} cells not scored yet, –"
+        out += ["", f"The whole grid, identity / text adherence, mean over 96 clips per cell{left}:", "",
+                CL.grid_table(cells, st["grid"])]  # fmt: skip
     out += ["", "### Exploratory comparisons (one seed, no multiplicity control)", ""]
     secondary = st["secondary"]
     out.append(CL.secondary_table(secondary) if secondary else "Pending: no pair scored yet.")

@@ -146,6 +146,19 @@ for key, title in titles.items():
         print(f"{key}: no picture yet (python bench/claims.py --pictures)")
 
 # %% [markdown]
+# The guidance claims test two lines through the grid; here is all of it, in both orders: mean identity (left) and
+# text adherence (right), `s_txt` across and `s_ref` down, 96 clips per cell. Independent knobs would give
+# stripes: identity changing only down a column, text adherence only along a row. Blank cells are not scored yet.
+
+# %%
+if state["cells"]:
+    claims.plot_guidance_grid(state["cells"], state["grid"])
+    plt.tight_layout()
+    plt.show()
+else:
+    print("no guidance cell scored yet (python bench/claims.py --guidance)")
+
+# %% [markdown]
 # ## 3 · Look at the clips behind a contrast
 #
 # A contrast is a mean over clips of paired differences. Pick one: the histogram shows the per-clip differences

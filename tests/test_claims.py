@@ -126,6 +126,26 @@ def test_guidance_claims_are_slopes_per_doubling_decided_in_both_orders():
     assert "G2 overall" in CL.guidance_table(list(mixed.values()))
 
 
+def test_the_whole_grid_puts_each_cell_where_its_scales_say_and_marks_what_is_missing():
+    cells = _grid(0.05, 0.04)
+    del cells[("text_first", 8.0, 1.0)]
+    grid = CL.guidance_grid(4.0, 3.0)
+    refs, txts, ident = CL.grid_means(cells, "identity_accuracy", grid)["ref_first"]
+    assert (refs, txts) == ([1.0, 2.0, 4.0, 8.0], [1.0, 2.0, 3.0, 5.0])
+    assert ident[2, 0] == pytest.approx(np.mean(cells[("ref_first", 4.0, 1.0)]["identity_accuracy"]))
+    assert np.all(np.diff(ident, axis=0) > 0)  # identity rises with s_ref in every column
+    assert np.isnan(CL.grid_means(cells, "text_adherence", grid)["text_first"][2][3, 0])
+    table = CL.grid_table(cells, grid).splitlines()
+    assert table[0].startswith("| `ref_first`: `s_ref` ↓, `s_txt` → | 1 | 2 | 3 | 5 |")
+    assert table[-1].startswith("| 8 | – |") and "–" not in "".join(table[:7])  # the one missing cell, and only it
+    axes = CL.plot_guidance_grid(cells, grid)
+    assert axes.shape == (2, 2) and len(axes[1][0].texts) == 15 and len(axes[0][0].texts) == 16
+    with pytest.raises(ValueError, match="`metric` must be one of"):
+        CL.grid_means(cells, "copy_layout")
+    with pytest.raises(ValueError, match="`cells` must hold at least one"):
+        CL.plot_guidance_grid({})
+
+
 def test_the_guidance_grid_holds_the_defaults_and_scores_the_claims_lines_first():
     import importlib.util
     from pathlib import Path

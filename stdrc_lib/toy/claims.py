@@ -274,6 +274,69 @@ def guidance_means_table(row: dict) -> str:
     return "\n".join(lines)
 
 
+GRID_METRICS = {"identity_accuracy": "identity", "text_adherence": "text adherence"}
+
+
+def grid_means(cells: dict, metric: str, grid: tuple | None = None) -> dict:
+    """The guidance grid as arrays: ``{order: (s_refs, s_txts, means)}`` with ``means[i, j]`` the mean of
+    ``metric`` over clips at ``s_refs[i]``, ``s_txts[j]``, and NaN where that cell is not scored yet. ``grid``
+    ``(s_refs, s_txts)`` lays out the whole grid (``decide``'s ``"grid"``); without it, the scored values only."""
+    if metric not in GRID_METRICS:
+        raise ValueError(f"`metric` must be one of {sorted(GRID_METRICS)}, got {metric!r}.")
+    out = {}
+    for order in sorted({o for o, _, _ in cells}):
+        refs = sorted({r for o, r, _ in cells if o == order} | set(grid[0] if grid else ()))
+        txts = sorted({t for o, _, t in cells if o == order} | set(grid[1] if grid else ()))
+        means = np.full((len(refs), len(txts)), np.nan)
+        for (o, r, t), c in cells.items():
+            if o == order:
+                means[refs.index(r), txts.index(t)] = metric_values(c, metric).mean()
+        out[order] = (refs, txts, means)
+    return out
+
+
+def grid_table(cells: dict, grid: tuple | None = None) -> str:
+    """Markdown: per order, one row per ``s_ref`` and one column per ``s_txt``, each cell "identity / text"
+    ("–" where not scored)."""
+    ident, text = grid_means(cells, "identity_accuracy", grid), grid_means(cells, "text_adherence", grid)
+    lines = []
+    for order, (refs, txts, mi) in ident.items():
+        mt = text[order][2]
+        lines += [f"| `{order}`: `s_ref` ↓, `s_txt` → | " + " | ".join(f"{t:g}" for t in txts) + " |",
+                  "|---:|" + "---:|" * len(txts)]  # fmt: skip
+        for i, r in enumerate(refs):
+            vals = ["–" if np.isnan(mi[i, j]) else f"{mi[i, j]:.3f} / {mt[i, j]:.3f}" for j in range(len(txts))]
+            lines.append(f"| {r:g} | " + " | ".join(vals) + " |")
+        lines.append("")
+    return "\n".join(lines[:-1])
+
+
+def plot_guidance_grid(cells: dict, grid: tuple | None = None, axes=None):
+    """Heatmaps of the grid's mean identity and text adherence, one row per order, ``s_txt`` across and ``s_ref``
+    down, each cell labelled with its value (blank where not scored). Returns the axes array."""
+    import matplotlib.pyplot as plt
+
+    orders = sorted({o for o, _, _ in cells})
+    if not orders:
+        raise ValueError("`cells` must hold at least one scored guidance cell, got none.")
+    if axes is None:
+        _, axes = plt.subplots(len(orders), 2, figsize=(8, 3.4 * len(orders)), squeeze=False)
+    for col, (metric, name) in enumerate(GRID_METRICS.items()):
+        for row, (order, (refs, txts, m)) in enumerate(grid_means(cells, metric, grid).items()):
+            ax = axes[row][col]
+            im = ax.imshow(m, cmap="viridis", origin="lower")
+            ax.set_xticks(range(len(txts)), [f"{t:g}" for t in txts])
+            ax.set_yticks(range(len(refs)), [f"{r:g}" for r in refs])
+            ax.set_xlabel("s_txt")
+            ax.set_ylabel("s_ref")
+            ax.set_title(f"{name}, {order}", fontsize=9)
+            for (i, j), v in np.ndenumerate(m):
+                if not np.isnan(v):
+                    bright = im.norm(v) > 0.6  # dark text on the yellow end of viridis
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="k" if bright else "w")
+    return axes
+
+
 # Exploratory comparisons (one seed, 95 % intervals, no multiplicity control): docs/ABLATION.md's secondary list.
 SECONDARY = (
     *((v, "tass", m) for v in ("tass_pre", "temporal", "spatial", "nope")
@@ -400,6 +463,7 @@ def decide(folder: Path = RESULTS, s_ref: float | None = None, s_txt: float | No
         "missing": missing,
         "guidance": guidance,
         "guidance_lines": lines,
+        "grid": guidance_grid(s_ref, s_txt),
         "guidance_missing": g_missing,
         "secondary": secondary_contrasts(scores),
         "post_hoc": secondary_contrasts(scores, POST_HOC, PRIMARY_SEEDS),
