@@ -269,7 +269,15 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
         f"{m['fine_tuning']:.0f} min fine-tuning, {m['scoring']:.0f} min scoring the variants, "
         f"{m['guidance_grid']:.0f} min scoring the guidance grid ({m['total'] / 60:.1f} h in all)"
     )
-    out += ["", f"Mean ± 95 % CI over the protocol's 256 clips. Time so far on the 2-core machine: {spent}; wall-clock "
+    pairs = [*((c.a, c.b) for c in CL.PRIMARY), *((a, b) for a, b, _ in CL.SECONDARY)]
+    complete = (
+        primary is not None
+        and all(v in st["scores"] for pair in pairs for v in pair)
+        and len(cells) == 2 * len(st["grid"][0]) * len(st["grid"][1])
+        and st["attention"] is not None
+    )
+    when = "The whole study's time" if complete else "Time so far"
+    out += ["", f"Mean ± 95 % CI over the protocol's 256 clips. {when} on the 2-core machine: {spent}; wall-clock "
             "time of the runs' own processes, so a run that shared the machine or was paused counts in full (an upper "
             "bound on the study's compute).", ""]  # fmt: skip
     out += ["### Primary claims", ""]

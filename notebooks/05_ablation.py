@@ -231,6 +231,8 @@ else:
 #   not zero; everything else is "not shown", which is not "holds".
 # - Testing three claims at once, each at 95 %, would let one pass by chance one time in seven; Holm's correction
 #   keeps that at one in twenty.
+# - Two guidance knobs are independent when the grid's heatmaps are stripes; on this model they are not: each scale
+#   buys its own metric with the other's.
 
 # %% [markdown]
 # ## Exercises
