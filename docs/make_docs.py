@@ -238,11 +238,13 @@ def _reproduces_headline(run: Path, headline: Path = ROOT / "docs" / "results" /
 
 
 def claims_results_block(folder: Path = CLAIMS) -> str:
+    from stdrc_lib.core.config import ORDERS
     from stdrc_lib.toy import claims as CL
 
     st = CL.decide(folder)
     cells, missing, primary, g_missing, guidance = (st[k] for k in ("cells", "missing", "primary",
                                                                     "guidance_missing", "guidance"))  # fmt: skip
+    n_grid = len(ORDERS) * len(st["grid"][0]) * len(st["grid"][1])  # every cell of the grid, in every order
     out = ["### Runs scored", ""]
     metrics = ("identity_accuracy", "copy_layout", "copy_background", "text_adherence")
     out.append(
@@ -273,7 +275,7 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
     complete = (
         primary is not None
         and all(v in st["scores"] for pair in pairs for v in pair)
-        and len(cells) == 2 * len(st["grid"][0]) * len(st["grid"][1])
+        and len(cells) == n_grid
         and st["attention"] is not None
     )
     when = "The whole study's time" if complete else "Time so far"
@@ -322,8 +324,7 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
         out.append("")
         out += [f"![{k}](claims/{k}.png)" for k in ("G1", "G2") if (folder / f"{k}.png").is_file()]
     if cells:
-        n = 2 * len(st["grid"][0]) * len(st["grid"][1])  # both orders
-        left = "" if len(cells) >= n else f"; {n - len(cells)} of {n} cells not scored yet, –"
+        left = "" if len(cells) >= n_grid else f"; {n_grid - len(cells)} of {n_grid} cells not scored yet, –"
         out += ["", f"The whole grid, identity / text adherence, mean over 96 clips per cell{left}:", "",
                 CL.grid_table(cells, st["grid"])]  # fmt: skip
     out += ["", "### Exploratory comparisons (one seed, no multiplicity control)", ""]
