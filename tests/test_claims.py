@@ -144,6 +144,8 @@ def test_the_whole_grid_puts_each_cell_where_its_scales_say_and_marks_what_is_mi
         CL.grid_means(cells, "copy_layout")
     with pytest.raises(ValueError, match="`cells` must hold at least one"):
         CL.plot_guidance_grid({})
+    with pytest.raises(ValueError, match=r"`grid` must be \(s_refs, s_txts\)"):
+        CL.grid_table(cells, grid=(1.0, 2.0, 4.0))
 
 
 def test_the_guidance_grid_holds_the_defaults_and_scores_the_claims_lines_first():

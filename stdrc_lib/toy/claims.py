@@ -283,6 +283,8 @@ def grid_means(cells: dict, metric: str, grid: tuple | None = None) -> dict:
     ``(s_refs, s_txts)`` lays out the whole grid (``decide``'s ``"grid"``); without it, the scored values only."""
     if metric not in GRID_METRICS:
         raise ValueError(f"`metric` must be one of {sorted(GRID_METRICS)}, got {metric!r}.")
+    if grid is not None and not (isinstance(grid, (tuple, list)) and len(grid) == 2):
+        raise ValueError(f"`grid` must be (s_refs, s_txts) as claims.guidance_grid gives it, got {grid!r}.")
     out = {}
     for order in sorted({o for o, _, _ in cells}):
         refs = sorted({r for o, r, _ in cells if o == order} | set(grid[0] if grid else ()))
