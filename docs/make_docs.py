@@ -271,10 +271,9 @@ def claims_results_block(folder: Path = CLAIMS) -> str:
         f"{m['fine_tuning']:.0f} min fine-tuning, {m['scoring']:.0f} min scoring the variants, "
         f"{m['guidance_grid']:.0f} min scoring the guidance grid ({m['total'] / 60:.1f} h in all)"
     )
-    pairs = [*((c.a, c.b) for c in CL.PRIMARY), *((a, b) for a, b, _ in CL.SECONDARY)]
     complete = (
-        primary is not None
-        and all(v in st["scores"] for pair in pairs for v in pair)
+        primary is not None  # every primary arm, every seed
+        and all(v in st["scores"] for a, b, _ in CL.SECONDARY for v in (a, b))
         and len(cells) == n_grid
         and st["attention"] is not None
     )
